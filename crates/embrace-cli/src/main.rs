@@ -1,0 +1,82 @@
+//! `embrace`: the command line of Embrace, the HuggingFace ecosystem in Rust.
+//!
+//! Each subcommand lives in its own module under `commands/`; this file only parses the command
+//! line, sets up logging and turns errors into one clear message and a non-zero exit status.
+
+mod commands;
+
+use clap::{ArgAction, Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Embrace: HuggingFace's tokenizers, models, datasets, pipelines, training and hub, in Rust.
+///
+/// Files are compatible with HuggingFace's (tokenizer.json, config.json, safetensors, the hub
+/// cache), so models and tokenizers made for `transformers` work as they are.
+#[derive(Debug, Parser)]
+#[command(name = "embrace", version, about, long_about, propagate_version = true)]
+#[command(after_help = "Examples:\n  \
+    embrace tokenize --tokenizer path/to/model \"Hello world!\"\n  \
+    embrace tokenize --tokenizer tokenizer.json --file inputs.txt > encodings.jsonl\n  \
+    embrace decode --tokenizer path/to/model --skip-special-tokens 101 7592 2088 999 102")]
+struct Cli {
+    /// More logging (-v info, -vv debug, -vvv trace). RUST_LOG overrides.
+    #[arg(short, long, action = ArgAction::Count, global = true)]
+    verbose: u8,
+    /// Less logging (-q errors only, -qq nothing).
+    #[arg(short, long, action = ArgAction::Count, global = true, conflicts_with = "verbose")]
+    quiet: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Turn text into token ids, tokens, offsets and masks (one JSON object per input).
+    Tokenize(commands::tokenize::Args),
+    /// Turn token ids back into text.
+    Decode(commands::decode::Args),
+}
+
+fn init_logging(verbose: u8, quiet: u8) {
+    let level = match (verbose, quiet) {
+        (_, q) if q >= 2 => "off",
+        (_, 1) => "error",
+        (0, _) => "warn",
+        (1, _) => "info",
+        (2, _) => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose, cli.quiet);
+    let result = match cli.command {
+        Command::Tokenize(args) => commands::tokenize::run(args),
+        Command::Decode(args) => commands::decode::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            // A closed pipe (`embrace tokenize ... | head`) is not an error worth reporting.
+            if err.chain().any(|e| {
+                e.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("error: {err}");
+            for cause in err.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}

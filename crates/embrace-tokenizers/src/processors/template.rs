@@ -1,0 +1,191 @@
+//! `TemplateProcessing`: special tokens placed by a template.
+
+use crate::encoding::Encoding;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Which input a template piece stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SequenceId {
+    /// The first sequence.
+    A,
+    /// The second sequence of a pair.
+    B,
+}
+
+/// One element of a template.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Piece {
+    /// An input sequence.
+    Sequence {
+        /// Which one.
+        id: SequenceId,
+        /// The type id its tokens get.
+        type_id: u32,
+    },
+    /// A special token, by its name in `special_tokens`.
+    SpecialToken {
+        /// Its name.
+        id: String,
+        /// The type id it gets.
+        type_id: u32,
+    },
+}
+
+/// A template: a list of pieces.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Template(pub Vec<Piece>);
+
+/// A special token of a template; it may expand to several ids.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SpecialToken {
+    /// Its name.
+    pub id: String,
+    /// Its ids.
+    pub ids: Vec<u32>,
+    /// Its token strings (as many as ids).
+    pub tokens: Vec<String>,
+}
+
+/// The `TemplateProcessing` post-processor.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TemplateProcessing {
+    /// Template for a single sequence.
+    pub single: Template,
+    /// Template for a pair.
+    pub pair: Template,
+    /// The special tokens the templates name.
+    #[serde(default)]
+    pub special_tokens: BTreeMap<String, SpecialToken>,
+}
+
+impl TemplateProcessing {
+    /// BERT's template.
+    pub fn bert(sep: (String, u32), cls: (String, u32)) -> Self {
+        let special = |name: &str, type_id| Piece::SpecialToken {
+            id: name.to_owned(),
+            type_id,
+        };
+        let seq = |id, type_id| Piece::Sequence { id, type_id };
+        let single = Template(vec![
+            special(&cls.0, 0),
+            seq(SequenceId::A, 0),
+            special(&sep.0, 0),
+        ]);
+        let pair = Template(vec![
+            special(&cls.0, 0),
+            seq(SequenceId::A, 0),
+            special(&sep.0, 0),
+            seq(SequenceId::B, 1),
+            special(&sep.0, 1),
+        ]);
+        let mut special_tokens = BTreeMap::new();
+        for (name, id) in [cls, sep] {
+            special_tokens.insert(
+                name.clone(),
+                SpecialToken {
+                    id: name.clone(),
+                    ids: vec![id],
+                    tokens: vec![name],
+                },
+            );
+        }
+        Self {
+            single,
+            pair,
+            special_tokens,
+        }
+    }
+
+    /// Checks that every special token the templates name is defined.
+    pub fn validate(&self) -> Result<(), String> {
+        for piece in self.single.0.iter().chain(&self.pair.0) {
+            if let Piece::SpecialToken { id, .. } = piece {
+                match self.special_tokens.get(id) {
+                    None => {
+                        return Err(format!(
+                            "template names special token {id:?} which `special_tokens` does not define"
+                        ));
+                    }
+                    Some(t) if t.ids.len() != t.tokens.len() => {
+                        return Err(format!(
+                            "special token {id:?} has {} ids but {} tokens",
+                            t.ids.len(),
+                            t.tokens.len()
+                        ));
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Number of special tokens the template adds.
+    pub fn added_tokens(&self, is_pair: bool) -> usize {
+        let template = if is_pair { &self.pair } else { &self.single };
+        template
+            .0
+            .iter()
+            .map(|p| match p {
+                Piece::SpecialToken { id, .. } => {
+                    self.special_tokens.get(id).map_or(0, |t| t.ids.len())
+                }
+                Piece::Sequence { .. } => 0,
+            })
+            .sum()
+    }
+
+    /// Applies the template.
+    pub fn process(
+        &self,
+        encoding: Encoding,
+        pair: Option<Encoding>,
+        add_special_tokens: bool,
+    ) -> Encoding {
+        let is_pair = pair.is_some();
+        let mut encodings: Vec<Encoding> = std::iter::once(encoding).chain(pair).collect();
+        for (i, e) in encodings.iter_mut().enumerate() {
+            e.set_sequence_id(i);
+            for o in &mut e.overflowing {
+                o.set_sequence_id(i);
+            }
+            e.set_type_ids(i as u32);
+        }
+        let template = if is_pair { &self.pair } else { &self.single };
+        let mut parts = Vec::with_capacity(template.0.len());
+        for piece in &template.0 {
+            match piece {
+                Piece::Sequence { id, type_id } => {
+                    let i = usize::from(*id == SequenceId::B);
+                    if let Some(e) = encodings.get_mut(i) {
+                        e.set_type_ids(*type_id);
+                        e.set_sequence_id(i);
+                        parts.push(e.clone());
+                    }
+                }
+                Piece::SpecialToken { id, type_id } => {
+                    if !add_special_tokens {
+                        continue;
+                    }
+                    let Some(tok) = self.special_tokens.get(id) else {
+                        continue;
+                    };
+                    let n = tok.ids.len();
+                    parts.push(Encoding {
+                        ids: tok.ids.clone(),
+                        type_ids: vec![*type_id; n],
+                        tokens: tok.tokens.clone(),
+                        words: vec![None; n],
+                        offsets: vec![(0, 0); n],
+                        special_tokens_mask: vec![1; n],
+                        attention_mask: vec![1; n],
+                        ..Encoding::default()
+                    });
+                }
+            }
+        }
+        Encoding::merge(parts, false)
+    }
+}
