@@ -82,15 +82,18 @@ impl Encoding {
 
     /// Which sequence each token belongs to (`None` for special and padding tokens).
     ///
-    /// As in HuggingFace, an encoding that never went through a post-processor has no sequence
-    /// ranges and reports every token (padding included) as sequence 0.
+    /// This follows HuggingFace exactly, quirks included: sequences are looked up as `0..n` where
+    /// `n` is the number of known ranges, and a missing range means "every token" (so an encoding
+    /// that never went through a post-processor reports all its tokens, padding included, as 0).
     pub fn sequence_ids(&self) -> Vec<Option<usize>> {
-        if self.sequence_ranges.is_empty() {
-            return vec![Some(0); self.len()];
-        }
         let mut out = vec![None; self.len()];
-        for (&seq, range) in &self.sequence_ranges {
-            for slot in out.get_mut(range.clone()).into_iter().flatten() {
+        for seq in 0..self.n_sequences() {
+            let range = self
+                .sequence_ranges
+                .get(&seq)
+                .cloned()
+                .unwrap_or(0..self.len());
+            for slot in out.get_mut(range).into_iter().flatten() {
                 *slot = Some(seq);
             }
         }

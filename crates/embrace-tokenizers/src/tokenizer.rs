@@ -143,6 +143,12 @@ impl Tokenizer {
                 message: m,
             })?;
         }
+        if let Some(e) = file.pre_tokenizer.as_ref().and_then(PreTokenizer::error) {
+            return Err(Error::Json {
+                path: "pre_tokenizer".into(),
+                message: e.to_owned(),
+            });
+        }
         if let Some(t) = &file.truncation {
             if t.max_length > 0 && t.stride >= t.max_length {
                 return Err(Error::Json {

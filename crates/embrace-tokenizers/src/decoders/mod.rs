@@ -43,6 +43,21 @@ pub enum Decoder {
     /// Tokens like `<0x61>` are bytes; consecutive ones are decoded as UTF-8 (invalid bytes become
     /// U+FFFD, one per byte).
     ByteFallback,
+    /// GPT-2's byte-level decoding: chars back to bytes, then UTF-8 (invalid sequences become
+    /// U+FFFD).
+    ByteLevel {
+        /// Kept for the file format; decoding ignores it.
+        #[serde(default = "yes")]
+        add_prefix_space: bool,
+        /// Kept for the file format; decoding ignores it.
+        #[serde(default = "yes")]
+        trim_offsets: bool,
+        /// Kept for the file format; decoding ignores it.
+        #[serde(default = "yes")]
+        use_regex: bool,
+    },
+    /// SentencePiece's `▁` back to spaces (the first one dropped unless the scheme is `never`).
+    Metaspace(crate::pre_tokenizers::Metaspace),
     /// Apply decoders in order.
     Sequence {
         /// The decoders.
@@ -175,6 +190,39 @@ impl Decoder {
                 flush(&mut bytes, &mut out);
                 out
             }
+            Decoder::ByteLevel { .. } => {
+                let mut bytes = Vec::new();
+                for t in &tokens {
+                    let mapped: Option<Vec<u8>> = t
+                        .chars()
+                        .map(crate::pre_tokenizers::byte_level::char_byte)
+                        .collect();
+                    match mapped {
+                        Some(b) => bytes.extend(b),
+                        None => bytes.extend_from_slice(t.as_bytes()),
+                    }
+                }
+                vec![String::from_utf8_lossy(&bytes).into_owned()]
+            }
+            Decoder::Metaspace(m) => tokens
+                .iter()
+                .enumerate()
+                .map(|(i, t)| {
+                    t.chars()
+                        .filter_map(|c| {
+                            if c != m.replacement {
+                                Some(c)
+                            } else if i == 0
+                                && m.prepend_scheme != crate::pre_tokenizers::PrependScheme::Never
+                            {
+                                None
+                            } else {
+                                Some(' ')
+                            }
+                        })
+                        .collect()
+                })
+                .collect(),
             Decoder::Sequence { decoders } => {
                 for d in decoders {
                     tokens = d.decode_chain(tokens);

@@ -1,9 +1,11 @@
 //! Models: turn one pre-tokenized word into tokens (ids, values and offsets).
 
+mod bpe;
 mod vocab;
 mod wordlevel;
 mod wordpiece;
 
+pub use bpe::{Bpe, BpeOptions, parse_merge_lines};
 pub use vocab::Vocab;
 pub use wordlevel::WordLevel;
 pub use wordpiece::WordPiece;
@@ -31,6 +33,8 @@ pub enum Model {
     WordPiece(WordPiece),
     /// One token per word.
     WordLevel(WordLevel),
+    /// Byte-pair encoding.
+    BPE(Bpe),
 }
 
 impl Model {
@@ -39,6 +43,7 @@ impl Model {
         match self {
             Model::WordPiece(m) => m.tokenize(word, out),
             Model::WordLevel(m) => m.tokenize(word, out),
+            Model::BPE(m) => m.tokenize(word, out),
         }
     }
 
@@ -47,6 +52,7 @@ impl Model {
         match self {
             Model::WordPiece(m) => &m.vocab,
             Model::WordLevel(m) => &m.vocab,
+            Model::BPE(m) => &m.vocab,
         }
     }
 

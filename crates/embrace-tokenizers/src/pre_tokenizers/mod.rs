@@ -1,7 +1,10 @@
 //! Pre-tokenizers: split the normalized text into words before the model sees it.
 
+pub mod byte_level;
+
 use crate::models::Token;
 use crate::normalized::{NormalizedString, SplitDelimiterBehavior};
+use byte_level::{BYTES_CHAR, GPT2_PATTERN};
 use serde::{Deserialize, Serialize};
 use std::sync::LazyLock;
 use unicode_categories::UnicodeCategories;
@@ -99,11 +102,193 @@ pub enum PreTokenizer {
         #[serde(default)]
         individual_digits: bool,
     },
+    /// GPT-2's byte-level pre-tokenizer: optional prefix space, the GPT-2 split pattern, then
+    /// every byte mapped to a printable char.
+    ByteLevel {
+        /// Add a space in front of each piece that does not start with one.
+        #[serde(default = "yes")]
+        add_prefix_space: bool,
+        /// Used by the post-processor of the same name.
+        #[serde(default = "yes")]
+        trim_offsets: bool,
+        /// Split with the GPT-2 pattern.
+        #[serde(default = "yes")]
+        use_regex: bool,
+    },
+    /// Split on a string or a regular expression.
+    Split {
+        /// What to split on.
+        pattern: SplitPattern,
+        /// What happens to the matches.
+        behavior: SplitDelimiterBehavior,
+        /// Split on what does not match instead.
+        #[serde(default)]
+        invert: bool,
+    },
+    /// SentencePiece-style: spaces become `▁` and words start at each `▁`.
+    Metaspace(Metaspace),
     /// Apply pre-tokenizers in order.
     Sequence {
         /// The pre-tokenizers.
         pretokenizers: Vec<PreTokenizer>,
     },
+}
+
+/// The pattern of a `Split` pre-tokenizer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(from = "SplitPatternJson", into = "SplitPatternJson")]
+pub struct SplitPattern {
+    source: SplitPatternJson,
+    regex: CompiledPattern,
+}
+
+impl PartialEq for SplitPattern {
+    fn eq(&self, other: &Self) -> bool {
+        self.source == other.source
+    }
+}
+
+/// `{"String": ...}` or `{"Regex": ...}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+enum SplitPatternJson {
+    String(String),
+    Regex(String),
+}
+
+#[derive(Debug, Clone)]
+enum CompiledPattern {
+    Fancy(Box<fancy_regex::Regex>),
+    Invalid(String),
+}
+
+impl From<SplitPatternJson> for SplitPattern {
+    fn from(source: SplitPatternJson) -> Self {
+        let pattern = match &source {
+            SplitPatternJson::String(s) => fancy_regex::escape(s).into_owned(),
+            SplitPatternJson::Regex(r) => r.clone(),
+        };
+        let regex = match fancy_regex::Regex::new(&pattern) {
+            Ok(r) => CompiledPattern::Fancy(Box::new(r)),
+            Err(e) => CompiledPattern::Invalid(format!("invalid split pattern {pattern:?}: {e}")),
+        };
+        SplitPattern { source, regex }
+    }
+}
+
+impl From<SplitPattern> for SplitPatternJson {
+    fn from(p: SplitPattern) -> Self {
+        p.source
+    }
+}
+
+impl SplitPattern {
+    /// A regular-expression pattern.
+    pub fn regex(pattern: &str) -> Self {
+        SplitPatternJson::Regex(pattern.to_owned()).into()
+    }
+
+    /// Why the pattern cannot be used, if it cannot.
+    pub fn error(&self) -> Option<&str> {
+        match &self.regex {
+            CompiledPattern::Invalid(e) => Some(e),
+            CompiledPattern::Fancy(_) => None,
+        }
+    }
+
+    /// Matches in the format [`NormalizedString::split_by_matches`] takes.
+    fn matches(&self, s: &str) -> Vec<((usize, usize), bool)> {
+        match &self.regex {
+            CompiledPattern::Fancy(re) => fancy_matches(re, s),
+            CompiledPattern::Invalid(_) => vec![((0, s.len()), false)],
+        }
+    }
+}
+
+/// Matches of a fancy regex (with look-around) in split format.
+pub(crate) fn fancy_matches(re: &fancy_regex::Regex, s: &str) -> Vec<((usize, usize), bool)> {
+    if s.is_empty() {
+        return vec![((0, 0), false)];
+    }
+    let mut out = Vec::new();
+    let mut last = 0;
+    for m in re.find_iter(s).flatten() {
+        if m.start() == m.end() {
+            continue;
+        }
+        if last < m.start() {
+            out.push(((last, m.start()), false));
+        }
+        out.push(((m.start(), m.end()), true));
+        last = m.end();
+    }
+    if last < s.len() {
+        out.push(((last, s.len()), false));
+    }
+    out
+}
+
+/// When the Metaspace pre-tokenizer adds a `▁` in front of a piece.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PrependScheme {
+    /// Always.
+    Always,
+    /// Only for the first piece of the input.
+    First,
+    /// Never.
+    Never,
+}
+
+/// The Metaspace pre-tokenizer (also the decoder of the same name).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(from = "MetaspaceJson", into = "MetaspaceJson")]
+pub struct Metaspace {
+    /// The char that stands for a space (`▁`).
+    pub replacement: char,
+    /// When to prepend it.
+    pub prepend_scheme: PrependScheme,
+    /// Split into words at each replacement char.
+    pub split: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct MetaspaceJson {
+    replacement: char,
+    #[serde(default, skip_serializing)]
+    add_prefix_space: Option<bool>,
+    #[serde(default)]
+    prepend_scheme: Option<PrependScheme>,
+    #[serde(default = "yes")]
+    split: bool,
+}
+
+impl From<MetaspaceJson> for Metaspace {
+    fn from(j: MetaspaceJson) -> Self {
+        let prepend_scheme = j.prepend_scheme.unwrap_or(match j.add_prefix_space {
+            Some(false) => PrependScheme::Never,
+            _ => PrependScheme::Always,
+        });
+        Metaspace {
+            replacement: j.replacement,
+            prepend_scheme,
+            split: j.split,
+        }
+    }
+}
+
+impl From<Metaspace> for MetaspaceJson {
+    fn from(m: Metaspace) -> Self {
+        MetaspaceJson {
+            replacement: m.replacement,
+            add_prefix_space: None,
+            prepend_scheme: Some(m.prepend_scheme),
+            split: m.split,
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn isolated() -> SplitDelimiterBehavior {
@@ -144,6 +329,17 @@ pub(crate) fn regex_matches(re: &regex::Regex, s: &str) -> Vec<((usize, usize), 
 }
 
 impl PreTokenizer {
+    /// The first problem that makes this pre-tokenizer unusable (an invalid regex), if any.
+    pub fn error(&self) -> Option<&str> {
+        match self {
+            PreTokenizer::Split { pattern, .. } => pattern.error(),
+            PreTokenizer::Sequence { pretokenizers } => {
+                pretokenizers.iter().find_map(PreTokenizer::error)
+            }
+            _ => None,
+        }
+    }
+
     /// Splits the untokenized pieces of `pre`.
     pub fn pre_tokenize(&self, pre: &mut PreTokenizedString) {
         use SplitDelimiterBehavior::*;
@@ -185,6 +381,64 @@ impl PreTokenizer {
                     n.split_by_matches(n.char_matches(|c| c.is_numeric()), behavior)
                 });
             }
+            PreTokenizer::ByteLevel {
+                add_prefix_space,
+                use_regex,
+                ..
+            } => {
+                static GPT2: LazyLock<SplitPattern> =
+                    LazyLock::new(|| SplitPattern::regex(GPT2_PATTERN));
+                pre.split_pieces(|n| {
+                    let mut n = n.clone();
+                    if *add_prefix_space && !n.get().starts_with(' ') {
+                        n.prepend(" ");
+                    }
+                    if *use_regex {
+                        n.split_by_matches(GPT2.matches(n.get()), Isolated)
+                    } else {
+                        vec![n]
+                    }
+                });
+                for split in pre.splits.iter_mut().filter(|s| s.tokens.is_none()) {
+                    to_byte_level(&mut split.normalized);
+                }
+            }
+            PreTokenizer::Split {
+                pattern,
+                behavior,
+                invert,
+            } => {
+                pre.split_pieces(|n| {
+                    let mut m = pattern.matches(n.get());
+                    if *invert {
+                        for (_, is_match) in &mut m {
+                            *is_match = !*is_match;
+                        }
+                    }
+                    n.split_by_matches(m, *behavior)
+                });
+            }
+            PreTokenizer::Metaspace(m) => {
+                let rep = m.replacement.to_string();
+                pre.split_pieces(|n| {
+                    let mut n = n.clone();
+                    n.replace_literal(" ", &rep);
+                    let prepend = match m.prepend_scheme {
+                        PrependScheme::Always => true,
+                        PrependScheme::First => n.offsets_original().0 == 0,
+                        PrependScheme::Never => false,
+                    };
+                    if prepend && !n.get().starts_with(m.replacement) {
+                        n.prepend(&rep);
+                    }
+                    if m.split {
+                        let matches = n.char_matches(|c| c == m.replacement);
+                        n.split_by_matches(matches, MergedWithNext)
+                    } else {
+                        vec![n]
+                    }
+                });
+            }
             PreTokenizer::Sequence { pretokenizers } => {
                 for p in pretokenizers {
                     p.pre_tokenize(pre);
@@ -192,6 +446,19 @@ impl PreTokenizer {
             }
         }
     }
+}
+
+/// Maps every byte of the normalized text to its byte-level char.
+fn to_byte_level(n: &mut NormalizedString) {
+    let s = n.get();
+    let mut dest = Vec::with_capacity(s.len());
+    for c in s.chars() {
+        let mut buf = [0u8; 4];
+        for (i, b) in c.encode_utf8(&mut buf).bytes().enumerate() {
+            dest.push((BYTES_CHAR[b as usize], isize::from(i > 0)));
+        }
+    }
+    n.transform(dest, 0);
 }
 
 #[cfg(test)]

@@ -16,6 +16,19 @@ use serde::{Deserialize, Serialize};
 pub enum PostProcessor {
     /// A template such as `[CLS] $A [SEP]` / `[CLS] $A [SEP] $B:1 [SEP]:1`.
     TemplateProcessing(TemplateProcessing),
+    /// GPT-2's byte-level post-processing: no special tokens; optionally trims the spaces
+    /// included in token offsets.
+    ByteLevel {
+        /// Whether the pre-tokenizer added a prefix space (kept when trimming the first token).
+        #[serde(default = "yes")]
+        add_prefix_space: bool,
+        /// Remove leading/trailing spaces from offsets.
+        #[serde(default = "yes")]
+        trim_offsets: bool,
+        /// Kept for the file format.
+        #[serde(default = "yes")]
+        use_regex: bool,
+    },
     /// BERT's `[CLS] A [SEP] (B [SEP])`.
     BertProcessing {
         /// The separator token and its id.
@@ -25,11 +38,39 @@ pub enum PostProcessor {
     },
 }
 
+fn yes() -> bool {
+    true
+}
+
+/// Shrinks offsets so they exclude the (byte-level) spaces at the ends of each token.
+fn trim_offsets(e: &mut Encoding, add_prefix_space: bool) {
+    let space = crate::pre_tokenizers::byte_level::BYTES_CHAR[b' ' as usize];
+    let is_space = |c: &char| *c == space || c.is_whitespace();
+    for (i, (token, offsets)) in e.tokens.iter().zip(e.offsets.iter_mut()).enumerate() {
+        let mut leading = token.chars().take_while(is_space).count();
+        let trailing = token.chars().rev().take_while(is_space).count();
+        if leading > 0 {
+            let is_first = i == 0 || offsets.0 == 0;
+            if is_first && add_prefix_space && leading == 1 {
+                leading = 0;
+            }
+            offsets.0 = (offsets.0 + leading).min(offsets.1);
+        }
+        if trailing > 0 && offsets.1 >= trailing {
+            offsets.1 = (offsets.1 - trailing).max(offsets.0);
+        }
+    }
+    for o in &mut e.overflowing {
+        trim_offsets(o, add_prefix_space);
+    }
+}
+
 impl PostProcessor {
     /// Number of special tokens added to a single input or a pair.
     pub fn added_tokens(&self, is_pair: bool) -> usize {
         match self {
             PostProcessor::TemplateProcessing(t) => t.added_tokens(is_pair),
+            PostProcessor::ByteLevel { .. } => 0,
             PostProcessor::BertProcessing { .. } => {
                 if is_pair {
                     3
@@ -50,6 +91,24 @@ impl PostProcessor {
         match self {
             PostProcessor::TemplateProcessing(t) => {
                 Ok(t.process(encoding, pair, add_special_tokens))
+            }
+            PostProcessor::ByteLevel {
+                add_prefix_space,
+                trim_offsets: trim,
+                ..
+            } => {
+                let mut encodings: Vec<Encoding> = std::iter::once(encoding).chain(pair).collect();
+                for (i, e) in encodings.iter_mut().enumerate() {
+                    e.set_sequence_id(i);
+                    for o in &mut e.overflowing {
+                        o.set_sequence_id(i);
+                    }
+                    e.set_type_ids(i as u32);
+                    if *trim {
+                        trim_offsets(e, *add_prefix_space);
+                    }
+                }
+                Ok(Encoding::merge(encodings, false))
             }
             PostProcessor::BertProcessing { sep, cls } => {
                 let t = TemplateProcessing::bert(sep.clone(), cls.clone());

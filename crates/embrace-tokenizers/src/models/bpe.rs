@@ -1,0 +1,442 @@
+//! BPE: byte-pair encoding with ranked merges (GPT-2, Llama, Qwen, Mistral, ...).
+//!
+//! A word starts as one symbol per char (or per byte with byte fallback); the pair of adjacent
+//! symbols with the lowest merge rank is merged, leftmost first, until no pair can merge. A heap of
+//! candidate merges with lazy invalidation keeps this `O(n log n)` per word.
+
+use super::{Token, Vocab};
+use crate::error::{Error, Result};
+use rustc_hash::FxHashMap;
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+
+/// The BPE model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bpe {
+    /// The vocabulary.
+    pub vocab: Vocab,
+    /// The merges, in rank order.
+    pub merges: Vec<(String, String)>,
+    /// (left id, right id) -> (rank, merged id).
+    merge_map: FxHashMap<(u32, u32), (u32, u32)>,
+    /// Token for chars that cannot be represented.
+    pub unk_token: Option<String>,
+    unk_id: Option<u32>,
+    /// Prefix of every symbol but the first of a word.
+    pub continuing_subword_prefix: Option<String>,
+    /// Suffix of the last symbol of a word.
+    pub end_of_word_suffix: Option<String>,
+    /// Fuse consecutive unknown chars into one unknown token.
+    pub fuse_unk: bool,
+    /// Represent unknown chars by their UTF-8 bytes as `<0xXX>` tokens.
+    pub byte_fallback: bool,
+    /// A word that is in the vocabulary is one token, whatever the merges say.
+    pub ignore_merges: bool,
+    /// Ids of the `<0xXX>` byte tokens, when present.
+    byte_ids: Option<Box<[u32; 256]>>,
+}
+
+/// `tokenizer.json` shape of a BPE model.
+#[derive(Serialize, Deserialize)]
+struct BpeConfig {
+    #[serde(default)]
+    dropout: Option<f32>,
+    #[serde(default)]
+    unk_token: Option<String>,
+    #[serde(default)]
+    continuing_subword_prefix: Option<String>,
+    #[serde(default)]
+    end_of_word_suffix: Option<String>,
+    #[serde(default)]
+    fuse_unk: bool,
+    #[serde(default)]
+    byte_fallback: bool,
+    #[serde(default)]
+    ignore_merges: bool,
+    vocab: Vocab,
+    merges: Merges,
+}
+
+/// Merges as either `["a b", ...]` (legacy) or `[["a", "b"], ...]`.
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum Merges {
+    Pairs(Vec<(String, String)>),
+    Legacy(Vec<String>),
+}
+
+impl<'de> Deserialize<'de> for Bpe {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let c = BpeConfig::deserialize(deserializer)?;
+        if c.dropout.is_some_and(|d| d > 0.0) {
+            return Err(D::Error::custom(
+                "BPE dropout is not supported (it makes tokenization random); set it to null",
+            ));
+        }
+        let merges = match c.merges {
+            Merges::Pairs(p) => p,
+            Merges::Legacy(lines) => {
+                parse_merge_lines(lines.iter().map(String::as_str)).map_err(D::Error::custom)?
+            }
+        };
+        Bpe::new(
+            c.vocab,
+            merges,
+            BpeOptions {
+                unk_token: c.unk_token,
+                continuing_subword_prefix: c.continuing_subword_prefix,
+                end_of_word_suffix: c.end_of_word_suffix,
+                fuse_unk: c.fuse_unk,
+                byte_fallback: c.byte_fallback,
+                ignore_merges: c.ignore_merges,
+            },
+        )
+        .map_err(|e| D::Error::custom(e.to_string()))
+    }
+}
+
+impl Serialize for Bpe {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        BpeConfig {
+            dropout: None,
+            unk_token: self.unk_token.clone(),
+            continuing_subword_prefix: self.continuing_subword_prefix.clone(),
+            end_of_word_suffix: self.end_of_word_suffix.clone(),
+            fuse_unk: self.fuse_unk,
+            byte_fallback: self.byte_fallback,
+            ignore_merges: self.ignore_merges,
+            vocab: self.vocab.clone(),
+            merges: Merges::Pairs(self.merges.clone()),
+        }
+        .serialize(serializer)
+    }
+}
+
+/// Parses `merges.txt` lines (`a b`; a `#version` line is skipped).
+pub fn parse_merge_lines<'a>(
+    lines: impl Iterator<Item = &'a str>,
+) -> Result<Vec<(String, String)>, String> {
+    lines
+        .filter(|l| !l.starts_with("#version"))
+        .enumerate()
+        .map(|(i, line)| {
+            let mut parts = line.split(' ');
+            match (parts.next(), parts.next(), parts.next()) {
+                (Some(a), Some(b), None) => Ok((a.to_owned(), b.to_owned())),
+                _ => Err(format!(
+                    "merge {} ({line:?}) is not two tokens separated by one space",
+                    i + 1
+                )),
+            }
+        })
+        .collect()
+}
+
+/// Options of a BPE model besides its vocabulary and merges.
+#[derive(Debug, Clone, Default)]
+pub struct BpeOptions {
+    /// Token for chars that cannot be represented.
+    pub unk_token: Option<String>,
+    /// Prefix of every symbol but the first of a word.
+    pub continuing_subword_prefix: Option<String>,
+    /// Suffix of the last symbol of a word.
+    pub end_of_word_suffix: Option<String>,
+    /// Fuse consecutive unknown chars.
+    pub fuse_unk: bool,
+    /// `<0xXX>` byte tokens for unknown chars.
+    pub byte_fallback: bool,
+    /// Whole words in the vocabulary skip the merges.
+    pub ignore_merges: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Symbol {
+    id: u32,
+    prev: isize,
+    next: isize,
+    /// Byte length in the word; 0 once merged into its left neighbour.
+    len: usize,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+struct Candidate {
+    pos: usize,
+    rank: u32,
+    new_id: u32,
+}
+
+impl Ord for Candidate {
+    fn cmp(&self, other: &Self) -> Ordering {
+        // BinaryHeap is a max-heap: lowest rank first, then leftmost.
+        other
+            .rank
+            .cmp(&self.rank)
+            .then_with(|| other.pos.cmp(&self.pos))
+    }
+}
+
+impl PartialOrd for Candidate {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Bpe {
+    /// Builds a BPE model; every merge's parts and result must be in the vocabulary.
+    pub fn new(vocab: Vocab, merges: Vec<(String, String)>, options: BpeOptions) -> Result<Self> {
+        let prefix_len = options
+            .continuing_subword_prefix
+            .as_ref()
+            .map_or(0, String::len);
+        let mut merge_map = FxHashMap::default();
+        merge_map.reserve(merges.len());
+        for (rank, (a, b)) in merges.iter().enumerate() {
+            let id = |t: &str| {
+                vocab.id(t).ok_or_else(|| {
+                    Error::Invalid(format!(
+                        "merge {} names {t:?}, which is not in the vocabulary",
+                        rank + 1
+                    ))
+                })
+            };
+            let (a_id, b_id) = (id(a)?, id(b)?);
+            let merged = format!("{a}{}", b.get(prefix_len..).unwrap_or(""));
+            let new_id = id(&merged)?;
+            merge_map
+                .entry((a_id, b_id))
+                .or_insert((rank as u32, new_id));
+        }
+        let unk_id = match &options.unk_token {
+            Some(t) => Some(vocab.id(t).ok_or_else(|| {
+                Error::Invalid(format!("the unknown token {t:?} is not in the vocabulary"))
+            })?),
+            None => None,
+        };
+        let byte_ids = if options.byte_fallback {
+            let mut ids = Box::new([u32::MAX; 256]);
+            for (b, slot) in ids.iter_mut().enumerate() {
+                if let Some(id) = vocab.id(&format!("<0x{b:02X}>")) {
+                    *slot = id;
+                }
+            }
+            Some(ids)
+        } else {
+            None
+        };
+        Ok(Bpe {
+            vocab,
+            merges,
+            merge_map,
+            unk_token: options.unk_token,
+            unk_id,
+            continuing_subword_prefix: options.continuing_subword_prefix,
+            end_of_word_suffix: options.end_of_word_suffix,
+            fuse_unk: options.fuse_unk,
+            byte_fallback: options.byte_fallback,
+            ignore_merges: options.ignore_merges,
+            byte_ids,
+        })
+    }
+
+    /// Initial symbols of `word`: (id, byte length) per char, with byte fallback and unknowns.
+    fn initial_symbols(&self, word: &str) -> Vec<(u32, usize)> {
+        let mut out = Vec::with_capacity(word.len());
+        let mut unk: Option<(u32, usize)> = None;
+        let mut buf = String::new();
+        let mut chars = word.char_indices().peekable();
+        while let Some((i, c)) = chars.next() {
+            let is_first = i == 0;
+            let is_last = chars.peek().is_none();
+            let piece = &word[i..i + c.len_utf8()];
+            let plain = (is_first || self.continuing_subword_prefix.is_none())
+                && (!is_last || self.end_of_word_suffix.is_none());
+            let id = if plain {
+                self.vocab.id(piece)
+            } else {
+                buf.clear();
+                if let (false, Some(p)) = (is_first, &self.continuing_subword_prefix) {
+                    buf.push_str(p);
+                }
+                buf.push_str(piece);
+                if let (true, Some(s)) = (is_last, &self.end_of_word_suffix) {
+                    buf.push_str(s);
+                }
+                self.vocab.id(&buf)
+            };
+            let byte_len = piece.len();
+            if let Some(id) = id {
+                if let Some(u) = unk.take() {
+                    out.push(u);
+                }
+                out.push((id, byte_len));
+                continue;
+            }
+            if let Some(byte_ids) = &self.byte_ids {
+                // As in HuggingFace, the whole symbol text (prefix and suffix included) falls
+                // back to bytes, and a pending unknown is not flushed first.
+                let text: &str = if plain { piece } else { &buf };
+                let ids: Option<Vec<u32>> = text
+                    .bytes()
+                    .map(|b| Some(byte_ids[b as usize]).filter(|&id| id != u32::MAX))
+                    .collect();
+                if let Some(ids) = ids {
+                    out.extend(ids.into_iter().map(|id| (id, 1)));
+                    continue;
+                }
+            }
+            if let Some(unk_id) = self.unk_id {
+                unk = match unk {
+                    Some((id, len)) if self.fuse_unk => Some((id, len + byte_len)),
+                    Some(prev) => {
+                        out.push(prev);
+                        Some((unk_id, byte_len))
+                    }
+                    None => Some((unk_id, byte_len)),
+                };
+            }
+        }
+        if let Some(u) = unk {
+            out.push(u);
+        }
+        out
+    }
+
+    /// Applies the merges to the symbols.
+    fn merge(&self, initial: Vec<(u32, usize)>) -> Vec<Symbol> {
+        let n = initial.len();
+        let mut symbols: Vec<Symbol> = initial
+            .into_iter()
+            .enumerate()
+            .map(|(i, (id, len))| Symbol {
+                id,
+                prev: i as isize - 1,
+                next: if i + 1 < n { i as isize + 1 } else { -1 },
+                len,
+            })
+            .collect();
+        let mut heap: BinaryHeap<Candidate> = symbols
+            .windows(2)
+            .enumerate()
+            .filter_map(|(pos, w)| {
+                self.merge_map
+                    .get(&(w[0].id, w[1].id))
+                    .map(|&(rank, new_id)| Candidate { pos, rank, new_id })
+            })
+            .collect();
+        while let Some(top) = heap.pop() {
+            let cur = symbols[top.pos];
+            if cur.len == 0 || cur.next < 0 {
+                continue;
+            }
+            let next_pos = cur.next as usize;
+            let right = symbols[next_pos];
+            match self.merge_map.get(&(cur.id, right.id)) {
+                Some(&(_, new_id)) if new_id == top.new_id => {}
+                _ => continue,
+            }
+            symbols[top.pos].id = top.new_id;
+            symbols[top.pos].len += right.len;
+            symbols[top.pos].next = right.next;
+            symbols[next_pos].len = 0;
+            if right.next >= 0 {
+                symbols[right.next as usize].prev = top.pos as isize;
+            }
+            let merged = symbols[top.pos];
+            if merged.prev >= 0 {
+                let prev = symbols[merged.prev as usize];
+                if let Some(&(rank, new_id)) = self.merge_map.get(&(prev.id, merged.id)) {
+                    heap.push(Candidate {
+                        pos: merged.prev as usize,
+                        rank,
+                        new_id,
+                    });
+                }
+            }
+            if merged.next >= 0 {
+                let next = symbols[merged.next as usize];
+                if let Some(&(rank, new_id)) = self.merge_map.get(&(merged.id, next.id)) {
+                    heap.push(Candidate {
+                        pos: top.pos,
+                        rank,
+                        new_id,
+                    });
+                }
+            }
+        }
+        symbols.retain(|s| s.len != 0);
+        symbols
+    }
+
+    /// Tokenizes one word, appending to `out`.
+    pub fn tokenize(&self, word: &str, out: &mut Vec<Token>) -> Result<()> {
+        if word.is_empty() {
+            return Ok(());
+        }
+        if self.ignore_merges {
+            if let Some(id) = self.vocab.id(word) {
+                out.push(Token {
+                    id,
+                    value: word.to_owned(),
+                    offsets: (0, word.len()),
+                });
+                return Ok(());
+            }
+        }
+        let symbols = self.merge(self.initial_symbols(word));
+        let mut start = 0;
+        for s in symbols {
+            let value = self.vocab.token(s.id).unwrap_or_default().to_owned();
+            out.push(Token {
+                id: s.id,
+                value,
+                offsets: (start, start + s.len),
+            });
+            start += s.len;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn model() -> Bpe {
+        let vocab = Vocab::from_pairs(
+            ["<unk>", "a", "b", "c", "ab", "bc", "abc"]
+                .iter()
+                .enumerate()
+                .map(|(i, t)| (t.to_string(), i as u32)),
+        );
+        let merges = vec![("a".into(), "b".into()), ("ab".into(), "c".into())];
+        Bpe::new(
+            vocab,
+            merges,
+            BpeOptions {
+                unk_token: Some("<unk>".into()),
+                fuse_unk: true,
+                ..BpeOptions::default()
+            },
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn merges_by_rank() {
+        let mut out = Vec::new();
+        model().tokenize("abcab", &mut out).unwrap();
+        let v: Vec<&str> = out.iter().map(|t| t.value.as_str()).collect();
+        assert_eq!(v, ["abc", "ab"]);
+        assert_eq!(out[1].offsets, (3, 5));
+    }
+
+    #[test]
+    fn unknown_chars_fuse() {
+        let mut out = Vec::new();
+        model().tokenize("xxa", &mut out).unwrap();
+        let v: Vec<(u32, (usize, usize))> = out.iter().map(|t| (t.id, t.offsets)).collect();
+        assert_eq!(v, [(0, (0, 2)), (1, (2, 3))]);
+    }
+}

@@ -1,0 +1,51 @@
+//! GPT-2's byte-level mapping: every byte becomes a printable char, so any text can be tokenized
+//! with a vocabulary of 256 base symbols.
+
+use std::sync::LazyLock;
+
+/// byte -> char of GPT-2's byte-level alphabet.
+pub static BYTES_CHAR: LazyLock<[char; 256]> = LazyLock::new(|| {
+    let mut table = ['\0'; 256];
+    let mut n = 0u32;
+    for b in 0..=255u8 {
+        let printable = matches!(b, b'!'..=b'~' | 0xA1..=0xAC | 0xAE..=0xFF);
+        table[b as usize] = if printable {
+            char::from(b)
+        } else {
+            let c = char::from_u32(256 + n).unwrap_or('\u{FFFD}');
+            n += 1;
+            c
+        };
+    }
+    table
+});
+
+/// char -> byte, the inverse of [`BYTES_CHAR`] (`None` for chars outside the alphabet).
+pub fn char_byte(c: char) -> Option<u8> {
+    static TABLE: LazyLock<rustc_hash::FxHashMap<char, u8>> = LazyLock::new(|| {
+        BYTES_CHAR
+            .iter()
+            .enumerate()
+            .map(|(b, &c)| (c, b as u8))
+            .collect()
+    });
+    TABLE.get(&c).copied()
+}
+
+/// GPT-2's pre-tokenization pattern.
+pub const GPT2_PATTERN: &str =
+    r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alphabet_is_a_bijection() {
+        assert_eq!(BYTES_CHAR[b' ' as usize], 'Ġ');
+        assert_eq!(BYTES_CHAR[b'\n' as usize], 'Ċ');
+        for b in 0..=255u8 {
+            assert_eq!(char_byte(BYTES_CHAR[b as usize]), Some(b));
+        }
+    }
+}
