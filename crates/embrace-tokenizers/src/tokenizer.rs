@@ -143,6 +143,12 @@ impl Tokenizer {
                 message: m,
             })?;
         }
+        if let Some(e) = file.normalizer.as_ref().and_then(Normalizer::error) {
+            return Err(Error::Json {
+                path: "normalizer".into(),
+                message: e.to_owned(),
+            });
+        }
         if let Some(e) = file.pre_tokenizer.as_ref().and_then(PreTokenizer::error) {
             return Err(Error::Json {
                 path: "pre_tokenizer".into(),

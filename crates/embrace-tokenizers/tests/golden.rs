@@ -26,6 +26,7 @@ const SUPPORTED: &[&str] = &[
     "qwen3",
     "o200k",
     "deepseek-v3",
+    "xlm-roberta",
 ];
 
 fn golden_dir() -> PathBuf {
@@ -313,6 +314,11 @@ fn o200k_matches_python_tokenizers() {
 #[test]
 fn deepseek_v3_matches_python_tokenizers() {
     run("deepseek-v3");
+}
+
+#[test]
+fn xlm_roberta_matches_python_tokenizers() {
+    run("xlm-roberta");
 }
 
 #[test]

@@ -156,13 +156,10 @@ impl Decoder {
                     chars[lead..chars.len() - trail].iter().collect()
                 })
                 .collect(),
-            Decoder::Replace { pattern, content } => {
-                let crate::normalizers::ReplacePattern::String(p) = pattern;
-                tokens
-                    .into_iter()
-                    .map(|t| t.replace(p.as_str(), content))
-                    .collect()
-            }
+            Decoder::Replace { pattern, content } => tokens
+                .into_iter()
+                .map(|t| pattern.replace_all(&t, content))
+                .collect(),
             Decoder::ByteFallback => {
                 let mut out = Vec::with_capacity(tokens.len());
                 let mut bytes: Vec<u8> = Vec::new();

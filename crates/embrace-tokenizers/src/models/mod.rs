@@ -1,11 +1,13 @@
 //! Models: turn one pre-tokenized word into tokens (ids, values and offsets).
 
 mod bpe;
+mod unigram;
 mod vocab;
 mod wordlevel;
 mod wordpiece;
 
 pub use bpe::{Bpe, BpeOptions, parse_merge_lines};
+pub use unigram::Unigram;
 pub use vocab::Vocab;
 pub use wordlevel::WordLevel;
 pub use wordpiece::WordPiece;
@@ -35,6 +37,8 @@ pub enum Model {
     WordLevel(WordLevel),
     /// Byte-pair encoding.
     BPE(Bpe),
+    /// SentencePiece's unigram language model.
+    Unigram(Unigram),
 }
 
 impl Model {
@@ -44,6 +48,7 @@ impl Model {
             Model::WordPiece(m) => m.tokenize(word, out),
             Model::WordLevel(m) => m.tokenize(word, out),
             Model::BPE(m) => m.tokenize(word, out),
+            Model::Unigram(m) => m.tokenize(word, out),
         }
     }
 
@@ -53,6 +58,7 @@ impl Model {
             Model::WordPiece(m) => &m.vocab,
             Model::WordLevel(m) => &m.vocab,
             Model::BPE(m) => &m.vocab,
+            Model::Unigram(m) => &m.vocab,
         }
     }
 

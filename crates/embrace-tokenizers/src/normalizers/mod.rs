@@ -2,9 +2,11 @@
 //! normalization, lowercasing, accent stripping, ...) while keeping the alignment to the original.
 
 mod bert;
+mod precompiled;
 mod unicode;
 
 pub use bert::BertNormalizer;
+pub use precompiled::Precompiled;
 
 use crate::normalized::NormalizedString;
 use serde::{Deserialize, Serialize};
@@ -49,6 +51,11 @@ pub enum Normalizer {
         /// What to put instead.
         content: String,
     },
+    /// SentencePiece's precompiled normalization map.
+    Precompiled {
+        /// The map, base64-encoded.
+        precompiled_charsmap: Precompiled,
+    },
     /// Apply normalizers in order.
     Sequence {
         /// The normalizers.
@@ -56,11 +63,90 @@ pub enum Normalizer {
     },
 }
 
-/// The pattern of a `Replace` normalizer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The pattern of a `Replace` normalizer or decoder.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(from = "ReplacePatternJson", into = "ReplacePatternJson")]
 pub enum ReplacePattern {
     /// A literal string.
     String(String),
+    /// A regular expression (the source, and the compiled form or why it does not compile).
+    Regex(String, Result<Box<fancy_regex::Regex>, String>),
+}
+
+impl PartialEq for ReplacePattern {
+    fn eq(&self, other: &Self) -> bool {
+        ReplacePatternJson::from(self.clone()) == ReplacePatternJson::from(other.clone())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+enum ReplacePatternJson {
+    String(String),
+    Regex(String),
+}
+
+impl From<ReplacePatternJson> for ReplacePattern {
+    fn from(j: ReplacePatternJson) -> Self {
+        match j {
+            ReplacePatternJson::String(s) => ReplacePattern::String(s),
+            ReplacePatternJson::Regex(r) => {
+                let compiled = fancy_regex::Regex::new(&r)
+                    .map(Box::new)
+                    .map_err(|e| format!("invalid replace pattern {r:?}: {e}"));
+                ReplacePattern::Regex(r, compiled)
+            }
+        }
+    }
+}
+
+impl From<ReplacePattern> for ReplacePatternJson {
+    fn from(p: ReplacePattern) -> Self {
+        match p {
+            ReplacePattern::String(s) => ReplacePatternJson::String(s),
+            ReplacePattern::Regex(r, _) => ReplacePatternJson::Regex(r),
+        }
+    }
+}
+
+impl ReplacePattern {
+    /// Byte ranges of the matches in `text`.
+    pub(crate) fn find(&self, text: &str) -> Vec<std::ops::Range<usize>> {
+        match self {
+            ReplacePattern::String(p) if p.is_empty() => Vec::new(),
+            ReplacePattern::String(p) => text
+                .match_indices(p.as_str())
+                .map(|(i, m)| i..i + m.len())
+                .collect(),
+            ReplacePattern::Regex(_, Ok(re)) => re
+                .find_iter(text)
+                .flatten()
+                .filter(|m| m.start() < m.end())
+                .map(|m| m.start()..m.end())
+                .collect(),
+            ReplacePattern::Regex(_, Err(_)) => Vec::new(),
+        }
+    }
+
+    /// Why the pattern cannot be used, if it cannot.
+    pub fn error(&self) -> Option<&str> {
+        match self {
+            ReplacePattern::Regex(_, Err(e)) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// Replaces every match in a plain string.
+    pub(crate) fn replace_all(&self, text: &str, content: &str) -> String {
+        let mut out = String::with_capacity(text.len());
+        let mut last = 0;
+        for r in self.find(text) {
+            out.push_str(&text[last..r.start]);
+            out.push_str(content);
+            last = r.end;
+        }
+        out.push_str(&text[last..]);
+        out
+    }
 }
 
 impl Normalizer {
@@ -85,16 +171,27 @@ impl Normalizer {
             Normalizer::Prepend { prepend } => {
                 s.prepend(prepend);
             }
-            Normalizer::Replace { pattern, content } => match pattern {
-                ReplacePattern::String(p) => {
-                    s.replace_literal(p, content);
-                }
-            },
+            Normalizer::Replace { pattern, content } => {
+                let ranges = pattern.find(s.get());
+                s.replace_ranges(ranges, content);
+            }
+            Normalizer::Precompiled {
+                precompiled_charsmap,
+            } => precompiled_charsmap.normalize(s),
             Normalizer::Sequence { normalizers } => {
                 for n in normalizers {
                     n.normalize(s);
                 }
             }
+        }
+    }
+
+    /// The first problem that makes this normalizer unusable (an invalid regex), if any.
+    pub fn error(&self) -> Option<&str> {
+        match self {
+            Normalizer::Replace { pattern, .. } => pattern.error(),
+            Normalizer::Sequence { normalizers } => normalizers.iter().find_map(Normalizer::error),
+            _ => None,
         }
     }
 
