@@ -126,6 +126,26 @@ impl AddedVocabulary {
         self.by_id.get(&id).and_then(|&i| self.tokens.get(i))
     }
 
+    /// Whether some added token is matched on normalized text.
+    pub(crate) fn has_normalized_tokens(&self) -> bool {
+        self.normalized_matcher.is_some()
+    }
+
+    /// The raw (not normalized) added tokens found in `text`, as pieces covering all of it.
+    pub(crate) fn raw_matches(&self, text: &str) -> Vec<(Option<u32>, (usize, usize))> {
+        self.find_matches(text, self.raw_matcher.as_ref())
+    }
+
+    /// The normalized added tokens found in (already normalized) `text`, as covering pieces.
+    pub(crate) fn normalized_matches(&self, text: &str) -> Vec<(Option<u32>, (usize, usize))> {
+        self.find_matches(text, self.normalized_matcher.as_ref())
+    }
+
+    /// Splits an already normalized piece around the normalized added tokens.
+    pub(crate) fn split_normalized(&self, n: NormalizedString) -> Vec<Split> {
+        self.split_with(n, self.normalized_matcher.as_ref())
+    }
+
     /// Whether `content` is a special token.
     pub fn is_special(&self, content: &str) -> bool {
         self.special.contains(content)

@@ -25,6 +25,7 @@ pub mod added_vocabulary;
 pub mod decoders;
 pub mod encoding;
 mod error;
+mod fast;
 pub mod models;
 pub mod normalized;
 pub mod normalizers;

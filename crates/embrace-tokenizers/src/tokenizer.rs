@@ -5,9 +5,11 @@ use crate::added_vocabulary::{AddedToken, AddedVocabulary};
 use crate::decoders::Decoder;
 use crate::encoding::{Direction, Encoding, char_offset_converter};
 use crate::error::{Error, Result};
+use crate::fast::{FastPath, GeneralPath, RawToken};
 use crate::models::{Model, Token, WordPiece};
+use crate::normalized::NormalizedString;
 use crate::normalizers::{BertNormalizer, Normalizer};
-use crate::pre_tokenizers::PreTokenizer;
+use crate::pre_tokenizers::{PreTokenizedString, PreTokenizer};
 use crate::processors::{PostProcessor, default_process};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -122,6 +124,8 @@ pub struct Tokenizer {
     added: AddedVocabulary,
     truncation: Option<TruncationParams>,
     padding: Option<PaddingParams>,
+    /// A faster equivalent of the pipeline for this configuration, if there is one.
+    fast: Option<FastPath>,
 }
 
 impl std::str::FromStr for Tokenizer {
@@ -168,7 +172,14 @@ impl Tokenizer {
         }
         let added = AddedVocabulary::new(file.added_tokens, file.normalizer.as_ref())
             .map_err(Error::Invalid)?;
+        let fast = FastPath::detect(
+            file.normalizer.as_ref(),
+            file.pre_tokenizer.as_ref(),
+            &file.model,
+            &added,
+        );
         Ok(Tokenizer {
+            fast,
             normalizer: file.normalizer,
             pre_tokenizer: file.pre_tokenizer,
             model: file.model,
@@ -310,6 +321,27 @@ impl Tokenizer {
         std::fs::rename(&tmp, path).map_err(io)
     }
 
+    /// Whether a specialised fast path encodes for this tokenizer. Its output is identical to the
+    /// general pipeline's; only speed differs.
+    pub fn uses_fast_path(&self) -> bool {
+        self.fast.is_some()
+    }
+
+    /// Turns the fast path off (or back on, when the configuration has one), e.g. to compare both.
+    pub fn with_fast_path(&mut self, enabled: bool) -> &mut Self {
+        self.fast = if enabled {
+            FastPath::detect(
+                self.normalizer.as_ref(),
+                self.pre_tokenizer.as_ref(),
+                &self.model,
+                &self.added,
+            )
+        } else {
+            None
+        };
+        self
+    }
+
     /// The model.
     pub fn model(&self) -> &Model {
         &self.model
@@ -370,16 +402,39 @@ impl Tokenizer {
     }
 
     fn encode_sequence(&self, text: &str, type_id: u32, offsets: OffsetType) -> Result<Encoding> {
-        let mut pre = self
-            .added
-            .extract_and_normalize(self.normalizer.as_ref(), text);
+        let mut out = Vec::new();
+        let mut word = 0;
+        match &self.fast {
+            Some(fast) => fast.encode(self, &self.model, &self.added, text, &mut out, &mut word)?,
+            None => {
+                let pre = self
+                    .added
+                    .extract_and_normalize(self.normalizer.as_ref(), text);
+                self.tokenize_splits(pre, 0, &mut out, &mut word)?;
+            }
+        }
+        let mut encoding = Encoding::from_tokens(out, type_id);
+        if offsets == OffsetType::Char {
+            encoding.map_offsets(&char_offset_converter(text));
+        }
+        Ok(encoding)
+    }
+
+    /// Pre-tokenizes and tokenizes the pieces of `pre`, appending tokens with offsets shifted by
+    /// `shift` and one word index per piece.
+    fn tokenize_splits(
+        &self,
+        mut pre: PreTokenizedString,
+        shift: usize,
+        out: &mut Vec<RawToken>,
+        word: &mut u32,
+    ) -> Result<()> {
         if let Some(p) = &self.pre_tokenizer {
             p.pre_tokenize(&mut pre);
         }
-        let mut out = Vec::new();
         let mut scratch: Vec<Token> = Vec::new();
-        for (word, split) in pre.splits.iter().enumerate() {
-            let (shift, _) = split.normalized.offsets_original();
+        for split in &pre.splits {
+            let (start, _) = split.normalized.offsets_original();
             let tokens: &[Token] = match &split.tokens {
                 Some(t) => t,
                 None => {
@@ -396,16 +451,13 @@ impl Tokenizer {
                 out.push((
                     t.id,
                     t.value.clone(),
-                    (s + shift, e + shift),
-                    Some(word as u32),
+                    (s + start + shift, e + start + shift),
+                    Some(*word),
                 ));
             }
+            *word += 1;
         }
-        let mut encoding = Encoding::from_tokens(out, type_id);
-        if offsets == OffsetType::Char {
-            encoding.map_offsets(&char_offset_converter(text));
-        }
-        Ok(encoding)
+        Ok(())
     }
 
     /// Encodes one text (`pair = None`) or a pair, with byte offsets.
@@ -523,6 +575,34 @@ impl Tokenizer {
             .par_iter()
             .map(|ids| self.decode(ids, skip_special_tokens))
             .collect()
+    }
+}
+
+impl GeneralPath for Tokenizer {
+    /// The general pipeline on a piece without raw added tokens: normalize, find the normalized
+    /// added tokens, pre-tokenize, tokenize.
+    fn encode_plain(
+        &self,
+        text: &str,
+        shift: usize,
+        out: &mut Vec<RawToken>,
+        word: &mut u32,
+    ) -> Result<()> {
+        let mut n = NormalizedString::from(text);
+        if let Some(normalizer) = &self.normalizer {
+            normalizer.normalize(&mut n);
+        }
+        let splits = self
+            .added
+            .split_normalized(n)
+            .into_iter()
+            .filter(|s| !s.normalized.is_empty())
+            .collect();
+        let pre = PreTokenizedString {
+            original: text.to_owned(),
+            splits,
+        };
+        self.tokenize_splits(pre, shift, out, word)
     }
 }
 

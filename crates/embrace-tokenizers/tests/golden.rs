@@ -162,6 +162,21 @@ fn compare_overflowing(expected: &Value, enc: &Encoding, what: &str, problems: &
 
 fn check_tokenizer(name: &str) -> (usize, Vec<String>) {
     let tokenizer = load(name);
+    let (checked, mut problems) = check_with(name, &tokenizer, "");
+    if tokenizer.uses_fast_path() {
+        // The fast path must agree with the general pipeline on every record too.
+        let mut general = tokenizer.clone();
+        general.with_fast_path(false);
+        let (_, more) = check_with(name, &general, " [general pipeline]");
+        problems.extend(more);
+    }
+    (checked, problems)
+}
+
+/// Tokenizers that must take a fast path (so the goldens exercise it).
+const FAST: &[&str] = &["bert-uncased", "splade", "gpt2", "llama3", "qwen3"];
+
+fn check_with(name: &str, tokenizer: &Tokenizer, mode: &str) -> (usize, Vec<String>) {
     let dir = golden_dir().join(name);
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap()
@@ -178,8 +193,8 @@ fn check_tokenizer(name: &str) -> (usize, Vec<String>) {
             let rec: Value = serde_json::from_str(line).unwrap();
             let text = rec["text"].as_str().unwrap();
             let pair = rec.get("pair").and_then(Value::as_str);
-            let what = format!("{name}/{corpus}:{} {:?}", line_no + 1, truncate(text));
-            let t = configure(&tokenizer, rec.get("config"));
+            let what = format!("{name}{mode}/{corpus}:{} {:?}", line_no + 1, truncate(text));
+            let t = configure(tokenizer, rec.get("config"));
             let result = t.encode_char_offsets(text, pair, true);
             if let Some(err) = rec.get("error") {
                 // Python raised: we must refuse too (with an error, never a panic).
@@ -319,6 +334,13 @@ fn deepseek_v3_matches_python_tokenizers() {
 #[test]
 fn xlm_roberta_matches_python_tokenizers() {
     run("xlm-roberta");
+}
+
+#[test]
+fn common_tokenizers_take_the_fast_path() {
+    for name in FAST {
+        assert!(load(name).uses_fast_path(), "{name} should use a fast path");
+    }
 }
 
 #[test]

@@ -303,6 +303,22 @@ impl Bpe {
         out
     }
 
+    /// Applies the merges to initial symbols given as (id, byte length); returns the merged ones.
+    pub(crate) fn merge_symbols(
+        &self,
+        initial: Vec<(u32, usize)>,
+    ) -> impl Iterator<Item = (u32, usize)> {
+        self.merge(initial).into_iter().map(|s| (s.id, s.len))
+    }
+
+    /// Whether a word starts as plain chars (no continuing prefix, no end-of-word suffix).
+    pub(crate) fn has_plain_symbols(&self) -> bool {
+        self.continuing_subword_prefix
+            .as_deref()
+            .is_none_or(str::is_empty)
+            && self.end_of_word_suffix.as_deref().is_none_or(str::is_empty)
+    }
+
     /// Applies the merges to the symbols.
     fn merge(&self, initial: Vec<(u32, usize)>) -> Vec<Symbol> {
         let n = initial.len();

@@ -115,11 +115,27 @@ impl WordPiece {
 
     /// Tokenizes one word, appending to `out`.
     pub fn tokenize(&self, word: &str, out: &mut Vec<Token>) -> Result<()> {
+        self.tokenize_into(word, |id, value, offsets| {
+            out.push(Token { id, value, offsets })
+        })
+    }
+
+    /// Tokenizes one word, calling `emit(id, token, byte offsets)` for each token in order.
+    pub(crate) fn tokenize_into(
+        &self,
+        word: &str,
+        mut emit: impl FnMut(u32, String, (usize, usize)),
+    ) -> Result<()> {
         if word.chars().nth(self.max_input_chars_per_word).is_some() {
-            out.push(self.unk(word)?);
+            let unk = self.unk(word)?;
+            emit(unk.id, unk.value, unk.offsets);
             return Ok(());
         }
-        let first = out.len();
+        // Greedy longest-match-first; pieces are collected first because an unmatchable
+        // remainder turns the whole word into the unknown token.
+        let mut pieces: [(u32, usize, usize); 16] = [(0, 0, 0); 16];
+        let mut spill: Vec<(u32, usize, usize)> = Vec::new();
+        let mut n = 0;
         let mut start = 0;
         while start < word.len() {
             let mut end = word.len();
@@ -139,10 +155,19 @@ impl WordPiece {
                 end -= piece.chars().next_back().map_or(1, char::len_utf8);
             }
             let Some(id) = found else {
-                out.truncate(first);
-                out.push(self.unk(word)?);
+                let unk = self.unk(word)?;
+                emit(unk.id, unk.value, unk.offsets);
                 return Ok(());
             };
+            if n < pieces.len() {
+                pieces[n] = (id, start, end);
+            } else {
+                spill.push((id, start, end));
+            }
+            n += 1;
+            start = end;
+        }
+        for &(id, start, end) in pieces.iter().take(n.min(pieces.len())).chain(spill.iter()) {
             let value = if start == 0 {
                 word[..end].to_owned()
             } else {
@@ -152,12 +177,7 @@ impl WordPiece {
                 v.push_str(&word[start..end]);
                 v
             };
-            out.push(Token {
-                id,
-                value,
-                offsets: (start, end),
-            });
-            start = end;
+            emit(id, value, (start, end));
         }
         Ok(())
     }

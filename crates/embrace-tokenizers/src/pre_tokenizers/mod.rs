@@ -187,6 +187,14 @@ impl SplitPattern {
         SplitPatternJson::Regex(pattern.to_owned()).into()
     }
 
+    /// The source of a regex pattern (`None` for a string pattern).
+    pub(crate) fn source_regex(&self) -> Option<&str> {
+        match &self.source {
+            SplitPatternJson::Regex(r) => Some(r),
+            SplitPatternJson::String(_) => None,
+        }
+    }
+
     /// Why the pattern cannot be used, if it cannot.
     pub fn error(&self) -> Option<&str> {
         match &self.regex {

@@ -1,0 +1,388 @@
+//! Fast paths for the most common pipelines, chosen when a tokenizer is loaded.
+//!
+//! The general pipeline builds a [`NormalizedString`](crate::normalized::NormalizedString) with a
+//! byte-level alignment for every piece of text, which is exact but costly. For the two pipeline
+//! shapes that cover most models, the same result can be computed straight on the input bytes:
+//!
+//! - **BERT** (`BertNormalizer` + `BertPreTokenizer` + `WordPiece`): whitespace-separated runs that
+//!   are plain ASCII are lowercased and split at punctuation in place; any other run goes through
+//!   the general pipeline, which is equivalent because BERT's normalizer and pre-tokenizer never
+//!   look across ASCII whitespace.
+//! - **Byte-level BPE** (GPT-2, Llama-3, Qwen): no normalization, a known split pattern scanned by
+//!   hand ([`scanner`]), and BPE run on raw bytes with a vocabulary converted to byte space once,
+//!   plus a small per-thread cache of recent words.
+//!
+//! Added tokens are found on the raw text first, exactly as in the general pipeline. A fast path is
+//! only chosen when the configuration guarantees identical output (the golden tests check this on
+//! every tokenizer they cover).
+
+pub(crate) mod scanner;
+
+use crate::added_vocabulary::AddedVocabulary;
+use crate::error::Result;
+use crate::models::{Bpe, Model, WordPiece};
+use crate::normalized::SplitDelimiterBehavior;
+use crate::normalizers::{BertNormalizer, Normalizer};
+use crate::pre_tokenizers::byte_level::{BYTES_CHAR, char_byte};
+use crate::pre_tokenizers::{PreTokenizer, SplitPattern};
+use rustc_hash::FxHashMap;
+use scanner::Pattern;
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// A token as the encoder collects it: id, string, byte offsets in the input, word index.
+pub(crate) type RawToken = (u32, String, (usize, usize), Option<u32>);
+
+/// Encodes a piece of text with the general pipeline (no added-token matching), with offsets
+/// shifted by `shift`, continuing the word count.
+pub(crate) trait GeneralPath {
+    fn encode_plain(
+        &self,
+        text: &str,
+        shift: usize,
+        out: &mut Vec<RawToken>,
+        word: &mut u32,
+    ) -> Result<()>;
+}
+
+/// A fast path chosen for a tokenizer.
+#[derive(Debug, Clone)]
+pub(crate) enum FastPath {
+    Bert { lowercase: bool },
+    ByteLevelBpe(Box<ByteBpe>),
+}
+
+/// What the byte-level BPE fast path needs beyond the model itself.
+#[derive(Debug, Clone)]
+pub(crate) struct ByteBpe {
+    pattern: Pattern,
+    /// The normalizer is NFC: segments that are not already NFC take the general path.
+    nfc: bool,
+    /// Raw bytes of every vocabulary entry -> id.
+    byte_vocab: FxHashMap<Box<[u8]>, u32>,
+    /// Id of each single byte.
+    byte_ids: [Option<u32>; 256],
+    cache_id: u64,
+}
+
+static NEXT_CACHE_ID: AtomicU64 = AtomicU64::new(1);
+
+/// Most words a per-thread cache holds before it is emptied; bounds memory on endless unique input.
+const CACHE_CAPACITY: usize = 32_768;
+/// Longer pieces are not cached.
+const CACHE_MAX_LEN: usize = 48;
+
+/// Recent words of one model: piece bytes -> (id, byte length) of its tokens.
+type WordCache = FxHashMap<Box<[u8]>, Box<[(u32, u32)]>>;
+
+thread_local! {
+    /// The cache of the model (by cache id) that last used this thread.
+    static BPE_CACHE: RefCell<(u64, WordCache)> = RefCell::new((0, FxHashMap::default()));
+}
+
+impl FastPath {
+    /// The fast path for this configuration, if one applies.
+    pub(crate) fn detect(
+        normalizer: Option<&Normalizer>,
+        pre_tokenizer: Option<&PreTokenizer>,
+        model: &Model,
+        added: &AddedVocabulary,
+    ) -> Option<FastPath> {
+        match (normalizer, pre_tokenizer, model) {
+            // Added tokens matched on normalized text would need BERT's normalization first.
+            (Some(Normalizer::BertNormalizer(_)), ..) if added.has_normalized_tokens() => None,
+            (
+                Some(Normalizer::BertNormalizer(BertNormalizer {
+                    clean_text: true,
+                    lowercase,
+                    ..
+                })),
+                Some(PreTokenizer::BertPreTokenizer),
+                Model::WordPiece(_),
+            ) => Some(FastPath::Bert {
+                lowercase: *lowercase,
+            }),
+            (None | Some(Normalizer::NFC), Some(pre), Model::BPE(bpe)) => {
+                let pattern = byte_level_pattern(pre)?;
+                if !bpe.has_plain_symbols() || bpe.byte_fallback || bpe.unk_token.is_some() {
+                    return None;
+                }
+                let nfc = normalizer.is_some();
+                Some(FastPath::ByteLevelBpe(Box::new(ByteBpe::new(
+                    bpe, pattern, nfc,
+                ))))
+            }
+            (Some(Normalizer::Sequence { normalizers }), Some(pre), Model::BPE(_))
+                if normalizers.is_empty() =>
+            {
+                FastPath::detect(None, Some(pre), model, added)
+            }
+            _ => None,
+        }
+    }
+
+    /// Encodes `text`: added tokens first, then the fast path on the text between them.
+    pub(crate) fn encode(
+        &self,
+        general: &impl GeneralPath,
+        model: &Model,
+        added: &AddedVocabulary,
+        text: &str,
+        out: &mut Vec<RawToken>,
+        word: &mut u32,
+    ) -> Result<()> {
+        for (id, (s, e)) in added.raw_matches(text) {
+            if s == e {
+                continue;
+            }
+            if let Some(id) = id {
+                out.push((id, text[s..e].to_owned(), (s, e), Some(*word)));
+                *word += 1;
+                continue;
+            }
+            let segment = &text[s..e];
+            match (self, model) {
+                (FastPath::Bert { lowercase }, Model::WordPiece(wp)) => {
+                    bert_segment(general, wp, *lowercase, segment, s, out, word)?
+                }
+                (FastPath::ByteLevelBpe(fast), Model::BPE(bpe))
+                    if !fast.nfc
+                        || segment.is_ascii()
+                        || unicode_normalization_alignments::is_nfc(segment) =>
+                {
+                    // Normalization is the identity here, so tokens matched on normalized text
+                    // can be matched on the segment as it is.
+                    for (id, (s2, e2)) in added.normalized_matches(segment) {
+                        if s2 == e2 {
+                            continue;
+                        }
+                        match id {
+                            Some(id) => {
+                                out.push((
+                                    id,
+                                    segment[s2..e2].to_owned(),
+                                    (s + s2, s + e2),
+                                    Some(*word),
+                                ));
+                                *word += 1;
+                            }
+                            None => fast.segment(bpe, &segment[s2..e2], s + s2, out, word),
+                        }
+                    }
+                }
+                _ => general.encode_plain(segment, s, out, word)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The split pattern of a byte-level pre-tokenizer without prefix space, if it has a scanner.
+fn byte_level_pattern(pre: &PreTokenizer) -> Option<Pattern> {
+    match pre {
+        PreTokenizer::ByteLevel {
+            add_prefix_space: false,
+            use_regex: true,
+            ..
+        } => Some(Pattern::Gpt2),
+        PreTokenizer::Sequence { pretokenizers } => match pretokenizers.as_slice() {
+            [
+                PreTokenizer::Split {
+                    pattern,
+                    behavior: SplitDelimiterBehavior::Isolated,
+                    invert: false,
+                },
+                PreTokenizer::ByteLevel {
+                    add_prefix_space: false,
+                    use_regex: false,
+                    ..
+                },
+            ] => pattern.regex_source().and_then(Pattern::recognize),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+impl SplitPattern {
+    /// The regex source, for a regex pattern.
+    pub(crate) fn regex_source(&self) -> Option<&str> {
+        self.source_regex()
+    }
+}
+
+/// BERT fast path over one segment (no added tokens inside).
+fn bert_segment(
+    general: &impl GeneralPath,
+    wp: &WordPiece,
+    lowercase: bool,
+    segment: &str,
+    shift: usize,
+    out: &mut Vec<RawToken>,
+    word: &mut u32,
+) -> Result<()> {
+    let bytes = segment.as_bytes();
+    let mut buf: Vec<u8> = Vec::with_capacity(64);
+    let mut i = 0;
+    while i < bytes.len() {
+        // Runs are separated by the whitespace BERT keeps (and then removes).
+        if matches!(bytes[i], b' ' | b'\t' | b'\n' | b'\r') {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        let mut plain = true;
+        while i < bytes.len() && !matches!(bytes[i], b' ' | b'\t' | b'\n' | b'\r') {
+            let b = bytes[i];
+            if !(0x20..0x7f).contains(&b) {
+                plain = false;
+            }
+            i += 1;
+        }
+        if !plain {
+            // Non-ASCII or control chars: the general pipeline, on this run alone.
+            general.encode_plain(&segment[start..i], shift + start, out, word)?;
+            continue;
+        }
+        // Words: maximal runs of non-punctuation, and each punctuation char alone.
+        let mut w = start;
+        while w < i {
+            let end = if bytes[w].is_ascii_punctuation() {
+                w + 1
+            } else {
+                let mut e = w;
+                while e < i && !bytes[e].is_ascii_punctuation() {
+                    e += 1;
+                }
+                e
+            };
+            buf.clear();
+            buf.extend_from_slice(&bytes[w..end]);
+            if lowercase {
+                buf.make_ascii_lowercase();
+            }
+            // ASCII bytes are valid UTF-8.
+            let piece = std::str::from_utf8(&buf).unwrap_or_default();
+            let first = out.len();
+            wp.tokenize_into(piece, |id, value, (s, e)| {
+                out.push((id, value, (shift + w + s, shift + w + e), Some(*word)));
+            })?;
+            debug_assert!(out.len() > first);
+            *word += 1;
+            w = end;
+        }
+    }
+    Ok(())
+}
+
+impl ByteBpe {
+    fn new(bpe: &Bpe, pattern: Pattern, nfc: bool) -> Self {
+        let mut byte_vocab = FxHashMap::default();
+        byte_vocab.reserve(bpe.vocab.len());
+        for (token, id) in bpe.vocab.iter() {
+            let bytes: Option<Vec<u8>> = token.chars().map(char_byte).collect();
+            if let Some(bytes) = bytes {
+                byte_vocab.entry(bytes.into_boxed_slice()).or_insert(id);
+            }
+        }
+        let mut byte_ids = [None; 256];
+        for (b, slot) in byte_ids.iter_mut().enumerate() {
+            let mut buf = [0u8; 4];
+            *slot = bpe.vocab.id(BYTES_CHAR[b].encode_utf8(&mut buf));
+        }
+        ByteBpe {
+            pattern,
+            nfc,
+            byte_vocab,
+            byte_ids,
+            cache_id: NEXT_CACHE_ID.fetch_add(1, Ordering::Relaxed),
+        }
+    }
+
+    /// BPE of one piece: (id, byte length) per token.
+    fn word(&self, bpe: &Bpe, piece: &[u8], out: &mut Vec<(u32, u32)>) {
+        if bpe.ignore_merges {
+            if let Some(&id) = self.byte_vocab.get(piece) {
+                out.push((id, piece.len() as u32));
+                return;
+            }
+        }
+        let cacheable = piece.len() <= CACHE_MAX_LEN;
+        if cacheable {
+            let hit = BPE_CACHE.with(|c| {
+                let c = c.borrow();
+                if c.0 != self.cache_id {
+                    return false;
+                }
+                match c.1.get(piece) {
+                    Some(tokens) => {
+                        out.extend_from_slice(tokens);
+                        true
+                    }
+                    None => false,
+                }
+            });
+            if hit {
+                return;
+            }
+        }
+        let start = out.len();
+        let initial: Vec<(u32, usize)> = piece
+            .iter()
+            .filter_map(|&b| self.byte_ids[b as usize].map(|id| (id, 1)))
+            .collect();
+        out.extend(bpe.merge_symbols(initial).map(|(id, len)| (id, len as u32)));
+        if cacheable {
+            BPE_CACHE.with(|c| {
+                let mut c = c.borrow_mut();
+                if c.0 != self.cache_id || c.1.len() >= CACHE_CAPACITY {
+                    c.1.clear();
+                    c.0 = self.cache_id;
+                }
+                c.1.insert(piece.into(), out[start..].into());
+            });
+        }
+    }
+
+    /// Byte-level BPE over one segment (no added tokens inside), offsets shifted by `shift`.
+    fn segment(
+        &self,
+        bpe: &Bpe,
+        segment: &str,
+        shift: usize,
+        out: &mut Vec<RawToken>,
+        word: &mut u32,
+    ) {
+        let bytes = segment.as_bytes();
+        let mut tokens: Vec<(u32, u32)> = Vec::with_capacity(16);
+        scanner::scan(self.pattern, segment, |ps, pe| {
+            tokens.clear();
+            self.word(bpe, &bytes[ps..pe], &mut tokens);
+            let mut pos = ps;
+            for &(id, len) in &tokens {
+                let end = pos + len as usize;
+                // A token that covers part of a char is aligned to the whole char.
+                let s = floor_char(segment, pos);
+                let e = ceil_char(segment, end);
+                let value = bpe.vocab.token(id).unwrap_or_default().to_owned();
+                out.push((id, value, (shift + s, shift + e), Some(*word)));
+                pos = end;
+            }
+            *word += 1;
+        });
+    }
+}
+
+fn floor_char(s: &str, mut i: usize) -> usize {
+    while i > 0 && !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+fn ceil_char(s: &str, mut i: usize) -> usize {
+    while i < s.len() && !s.is_char_boundary(i) {
+        i += 1;
+    }
+    i
+}

@@ -1,0 +1,351 @@
+//! Hand-written scanners for the common pre-tokenization regexes (GPT-2, Llama-3, Qwen2/3).
+//!
+//! Each scanner returns exactly the matches the regex would (leftmost-first alternation,
+//! look-ahead `\s+(?!\S)` emulated by giving back one char), much faster than a backtracking
+//! engine. The character classes `\p{L}`, `\p{N}` and `\s` are taken from `regex-syntax`, the
+//! tables the regex engines use, so both paths agree on every char.
+
+use regex_syntax::hir::{Class, HirKind};
+use std::sync::LazyLock;
+
+/// The pre-tokenization patterns with a hand-written scanner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pattern {
+    /// `'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+`
+    Gpt2,
+    /// Llama-3 / cl100k style, numbers in groups of at most `max_digits`.
+    Llama3 {
+        /// 3 for Llama-3, 1 for Qwen.
+        max_digits: usize,
+    },
+}
+
+const LLAMA3: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+const QWEN: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+
+impl Pattern {
+    /// The scanner for `regex`, if it is one of the known patterns.
+    pub(crate) fn recognize(regex: &str) -> Option<Pattern> {
+        match regex {
+            super::super::pre_tokenizers::byte_level::GPT2_PATTERN => Some(Pattern::Gpt2),
+            LLAMA3 => Some(Pattern::Llama3 { max_digits: 3 }),
+            QWEN => Some(Pattern::Llama3 { max_digits: 1 }),
+            _ => None,
+        }
+    }
+}
+
+/// Sorted inclusive ranges of a Unicode class, as the regex engine sees it.
+struct Ranges(Vec<(u32, u32)>);
+
+impl Ranges {
+    fn of(class: &str) -> Ranges {
+        let hir = regex_syntax::Parser::new().parse(class);
+        let mut out = Vec::new();
+        if let Ok(hir) = hir {
+            if let HirKind::Class(Class::Unicode(c)) = hir.kind() {
+                out = c
+                    .ranges()
+                    .iter()
+                    .map(|r| (r.start() as u32, r.end() as u32))
+                    .collect();
+            }
+        }
+        Ranges(out)
+    }
+
+    fn contains(&self, c: char) -> bool {
+        let c = c as u32;
+        self.0
+            .binary_search_by(|&(lo, hi)| {
+                if hi < c {
+                    std::cmp::Ordering::Less
+                } else if lo > c {
+                    std::cmp::Ordering::Greater
+                } else {
+                    std::cmp::Ordering::Equal
+                }
+            })
+            .is_ok()
+    }
+}
+
+/// Char class of the patterns: letter, number, whitespace or other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Letter,
+    Number,
+    Space,
+    Other,
+}
+
+struct Classes {
+    letter: Ranges,
+    number: Ranges,
+    space: Ranges,
+    ascii: [Kind; 128],
+}
+
+static CLASSES: LazyLock<Classes> = LazyLock::new(|| {
+    let letter = Ranges::of(r"\p{L}");
+    let number = Ranges::of(r"\p{N}");
+    let space = Ranges::of(r"\s");
+    let mut ascii = [Kind::Other; 128];
+    for (b, slot) in ascii.iter_mut().enumerate() {
+        let c = char::from(b as u8);
+        *slot = if letter.contains(c) {
+            Kind::Letter
+        } else if number.contains(c) {
+            Kind::Number
+        } else if space.contains(c) {
+            Kind::Space
+        } else {
+            Kind::Other
+        };
+    }
+    Classes {
+        letter,
+        number,
+        space,
+        ascii,
+    }
+});
+
+#[inline]
+fn kind(c: char) -> Kind {
+    let classes = &*CLASSES;
+    if c.is_ascii() {
+        return classes.ascii[c as usize];
+    }
+    if classes.letter.contains(c) {
+        Kind::Letter
+    } else if classes.number.contains(c) {
+        Kind::Number
+    } else if classes.space.contains(c) {
+        Kind::Space
+    } else {
+        Kind::Other
+    }
+}
+
+/// A cursor over the chars of a string.
+struct Cursor<'a> {
+    s: &'a str,
+}
+
+impl Cursor<'_> {
+    #[inline]
+    fn at(&self, i: usize) -> Option<char> {
+        self.s[i..].chars().next()
+    }
+    /// End of the run of chars of `k` starting at `i`.
+    #[inline]
+    fn run(&self, mut i: usize, k: Kind) -> usize {
+        while let Some(c) = self.at(i) {
+            if kind(c) != k {
+                break;
+            }
+            i += c.len_utf8();
+        }
+        i
+    }
+    /// End of a run of at most `max` numbers.
+    fn numbers(&self, mut i: usize, max: usize) -> usize {
+        for _ in 0..max {
+            match self.at(i) {
+                Some(c) if kind(c) == Kind::Number => i += c.len_utf8(),
+                _ => break,
+            }
+        }
+        i
+    }
+    /// End of `'s|'t|'re|'ve|'m|'ll|'d` at `i` (case-insensitive if asked).
+    fn contraction(&self, i: usize, insensitive: bool) -> Option<usize> {
+        let rest = self.s.get(i + 1..)?;
+        let mut chars = rest.chars();
+        let c1 = chars.next()?;
+        let c2 = chars.next();
+        let eq = |c: char, lower: char| {
+            if insensitive {
+                c.to_lowercase().eq(std::iter::once(lower))
+                    || (lower == 's' && c == '\u{17F}')
+                    || (lower == 'k' && c == '\u{212A}')
+            } else {
+                c == lower
+            }
+        };
+        let one = |l: char| eq(c1, l);
+        let two = |l1: char, l2: char| eq(c1, l1) && c2.is_some_and(|c| eq(c, l2));
+        let len = |n: usize| {
+            let mut end = i + 1;
+            for c in rest.chars().take(n) {
+                end += c.len_utf8();
+            }
+            Some(end)
+        };
+        if one('s') || one('t') {
+            return len(1);
+        }
+        if two('r', 'e') || two('v', 'e') {
+            return len(2);
+        }
+        if one('m') {
+            return len(1);
+        }
+        if two('l', 'l') {
+            return len(2);
+        }
+        if one('d') {
+            return len(1);
+        }
+        None
+    }
+    /// `\s*[\r\n]+` / `\s+(?!\S)` / `\s+` at a whitespace char `i`.
+    fn whitespace(&self, i: usize, newline_rule: bool) -> usize {
+        let end = self.run(i, Kind::Space);
+        if newline_rule {
+            // \s*[\r\n]+ : up to and including the last \r or \n of the run.
+            if let Some(last) = self.s[i..end].rfind(['\r', '\n']) {
+                return i + last + 1;
+            }
+        }
+        if end == self.s.len() {
+            return end;
+        }
+        // \s+(?!\S): give back the last whitespace char if that leaves at least one.
+        let last_len = self.s[i..end].chars().next_back().map_or(0, char::len_utf8);
+        if end - i > last_len {
+            end - last_len
+        } else {
+            end
+        }
+    }
+}
+
+/// Calls `f(start, end)` for each match of `pattern` in `s`, in order.
+pub(crate) fn scan(pattern: Pattern, s: &str, mut f: impl FnMut(usize, usize)) {
+    let cur = Cursor { s };
+    let mut i = 0;
+    while let Some(c) = cur.at(i) {
+        let end = match pattern {
+            Pattern::Gpt2 => gpt2_at(&cur, i, c),
+            Pattern::Llama3 { max_digits } => llama3_at(&cur, i, c, max_digits),
+        };
+        // Every position starts a match: each alternative set covers all chars.
+        let end = end.max(i + c.len_utf8());
+        f(i, end);
+        i = end;
+    }
+}
+
+fn gpt2_at(cur: &Cursor<'_>, i: usize, c: char) -> usize {
+    if c == '\'' {
+        if let Some(end) = cur.contraction(i, false) {
+            return end;
+        }
+    }
+    let (start, k) = if c == ' ' {
+        match cur.at(i + 1) {
+            Some(n) if kind(n) != Kind::Space => (i + 1, kind(n)),
+            _ => (i, Kind::Space),
+        }
+    } else {
+        (i, kind(c))
+    };
+    match k {
+        Kind::Letter | Kind::Number | Kind::Other => cur.run(start, k),
+        Kind::Space => cur.whitespace(i, false),
+    }
+}
+
+fn llama3_at(cur: &Cursor<'_>, i: usize, c: char, max_digits: usize) -> usize {
+    if c == '\'' {
+        if let Some(end) = cur.contraction(i, true) {
+            return end;
+        }
+    }
+    let k = kind(c);
+    // [^\r\n\p{L}\p{N}]?\p{L}+
+    if k == Kind::Letter {
+        return cur.run(i, Kind::Letter);
+    }
+    if k != Kind::Number && c != '\r' && c != '\n' {
+        let next = i + c.len_utf8();
+        if cur.at(next).is_some_and(|n| kind(n) == Kind::Letter) {
+            return cur.run(next, Kind::Letter);
+        }
+    }
+    // \p{N}{1,max}
+    if k == Kind::Number {
+        return cur.numbers(i, max_digits);
+    }
+    // ` ?[^\s\p{L}\p{N}]+[\r\n]*`
+    let other_start = if c == ' ' && cur.at(i + 1).is_some_and(|n| kind(n) == Kind::Other) {
+        Some(i + 1)
+    } else if k == Kind::Other {
+        Some(i)
+    } else {
+        None
+    };
+    if let Some(start) = other_start {
+        let mut end = cur.run(start, Kind::Other);
+        while let Some(n @ ('\r' | '\n')) = cur.at(end) {
+            end += n.len_utf8();
+        }
+        return end;
+    }
+    cur.whitespace(i, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(pattern: Pattern, regex: &str, inputs: &[&str]) {
+        let re = fancy_regex::Regex::new(regex).unwrap();
+        for s in inputs {
+            let expected: Vec<(usize, usize)> = re
+                .find_iter(s)
+                .map(|m| m.unwrap())
+                .map(|m| (m.start(), m.end()))
+                .collect();
+            let mut got = Vec::new();
+            scan(pattern, s, |a, b| got.push((a, b)));
+            assert_eq!(got, expected, "{s:?}");
+        }
+    }
+
+    const INPUTS: &[&str] = &[
+        "Hello world! It's a test: don't I'LL we've 12345 numbers\n\n  spaces   end  ",
+        "  \t\n\r\n x\u{a0}y\u{3000}z  \u{2003}",
+        "(hello) [x]... 'quote' 'S 'Ll O'NEIL 'x",
+        "日本語のテキスト、中文。한국어 Ελληνικά русский 123٤٥٦",
+        "emoji 🤗🤗 mixed👍🏽text \u{301}combining é e\u{301}",
+        "a\r\nb\n\n\nc \n d",
+        "tabs\t\tand\u{b}vertical\u{c}feeds\u{85}nel",
+        "",
+        " ",
+        "x",
+        "1,234.56 $100 +-*/ ### !!!",
+        "ſ 'ſ 'K",
+    ];
+
+    #[test]
+    fn gpt2_scanner_matches_the_regex() {
+        check(
+            Pattern::Gpt2,
+            super::super::super::pre_tokenizers::byte_level::GPT2_PATTERN,
+            INPUTS,
+        );
+    }
+
+    #[test]
+    fn llama3_scanner_matches_the_regex() {
+        check(Pattern::Llama3 { max_digits: 3 }, LLAMA3, INPUTS);
+    }
+
+    #[test]
+    fn qwen_scanner_matches_the_regex() {
+        check(Pattern::Llama3 { max_digits: 1 }, QWEN, INPUTS);
+    }
+}
