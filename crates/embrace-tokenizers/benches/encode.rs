@@ -135,8 +135,8 @@ fn main() {
     };
 
     println!(
-        "{:<8} {:<13} {:>4} {:>10} {:>10} {:>10} {:>7}  ids",
-        "tokenizer", "corpus", "thr", "embrace", "hf 0.23", "hf 1.0rc", "ratio"
+        "{:<8} {:<13} {:<5} {:>4} {:>10} {:>10} {:>10} {:>7}  ids",
+        "tokenizer", "corpus", "mode", "thr", "embrace", "hf 0.23", "hf 1.0rc", "ratio"
     );
     for case in CASES {
         if !wanted.is_empty() && !wanted.iter().any(|w| *w == case.name) {
@@ -186,53 +186,88 @@ fn main() {
                 format!("{mismatches} differ")
             };
 
-            // One thread: one call per document.
-            let e1 = best_of(reps, || {
-                for d in docs {
-                    black_box(ours.encode(d, None, true).unwrap());
-                }
-            });
-            let h1 = best_of(reps, || {
-                for d in docs {
-                    black_box(hf.encode(d.as_str(), true).unwrap());
-                }
-            });
-            let r1 = best_of(reps, || {
-                for d in docs {
-                    black_box(rc.encode(d.as_str(), &rc_options).wait().unwrap());
-                }
-            });
-            // Two threads: one batch call.
+            // Full encodings (ids, tokens, offsets, masks): one call per document, then one
+            // batch call on 2 threads. The 1.0 candidate has no full encodings (ids only).
             let batch: Vec<(&str, Option<&str>)> =
                 docs.iter().map(|d| (d.as_str(), None)).collect();
-            let e2 = two.install(|| {
+            let texts: Vec<&str> = docs.iter().map(String::as_str).collect();
+            let full1 = (
                 best_of(reps, || {
-                    black_box(
-                        ours.encode_batch(&batch, true, embrace_tokenizers::OffsetType::Byte)
-                            .unwrap(),
-                    );
-                })
-            });
-            let hf_batch: Vec<&str> = docs.iter().map(String::as_str).collect();
-            let h2 = two.install(|| {
+                    for d in docs {
+                        black_box(ours.encode(d, None, true).unwrap());
+                    }
+                }),
                 best_of(reps, || {
-                    black_box(hf.encode_batch(hf_batch.clone(), true).unwrap());
-                })
+                    for d in docs {
+                        black_box(hf.encode(d.as_str(), true).unwrap());
+                    }
+                }),
+                None,
+            );
+            let full2 = two.install(|| {
+                (
+                    best_of(reps, || {
+                        black_box(
+                            ours.encode_batch(&batch, true, embrace_tokenizers::OffsetType::Byte)
+                                .unwrap(),
+                        );
+                    }),
+                    best_of(reps, || {
+                        black_box(hf.encode_batch(texts.clone(), true).unwrap());
+                    }),
+                    None,
+                )
             });
-            let r2 = best_of(reps, || {
-                black_box(rc.encode(hf_batch.clone(), &rc_options).wait().unwrap());
+            // Ids only: embrace encode_ids, HF 0.23 encode_fast, HF 1.0rc encode.
+            let ids1 = (
+                best_of(reps, || {
+                    for d in docs {
+                        black_box(ours.encode_ids(d, true).unwrap());
+                    }
+                }),
+                best_of(reps, || {
+                    for d in docs {
+                        black_box(hf.encode_fast(d.as_str(), true).unwrap());
+                    }
+                }),
+                Some(best_of(reps, || {
+                    for d in docs {
+                        black_box(rc.encode(d.as_str(), &rc_options).wait().unwrap());
+                    }
+                })),
+            );
+            let ids2 = two.install(|| {
+                (
+                    best_of(reps, || {
+                        black_box(ours.encode_ids_batch(&texts, true).unwrap());
+                    }),
+                    best_of(reps, || {
+                        black_box(hf.encode_batch_fast(texts.clone(), true).unwrap());
+                    }),
+                    Some(best_of(reps, || {
+                        black_box(rc.encode(texts.clone(), &rc_options).wait().unwrap());
+                    })),
+                )
             });
-            for (thr, e, h, r) in [(1, e1, h1, r1), (2, e2, h2, r2)] {
-                let (e, h, r) = (mbps(bytes, e), mbps(bytes, h), mbps(bytes, r));
+            for (mode, thr, (e, h, r)) in [
+                ("full", 1, full1),
+                ("full", 2, full2),
+                ("ids", 1, ids1),
+                ("ids", 2, ids2),
+            ] {
+                let (e, h) = (mbps(bytes, e), mbps(bytes, h));
+                let r = r.map(|r| mbps(bytes, r));
+                let best_peer = r.map_or(h, |r| h.max(r));
                 println!(
-                    "{:<8} {:<13} {:>4} {:>10.2} {:>10.2} {:>10.2} {:>6.2}x  {}",
+                    "{:<8} {:<13} {:<5} {:>4} {:>10.2} {:>10.2} {:>10} {:>6.2}x  {}",
                     case.name,
                     corpus,
+                    mode,
                     thr,
                     e,
                     h,
-                    r,
-                    e / h.max(r),
+                    r.map_or("-".to_owned(), |r| format!("{r:.2}")),
+                    e / best_peer,
                     ids
                 );
             }

@@ -5,7 +5,7 @@ use crate::added_vocabulary::{AddedToken, AddedVocabulary};
 use crate::decoders::Decoder;
 use crate::encoding::{Direction, Encoding, char_offset_converter};
 use crate::error::{Error, Result};
-use crate::fast::{FastPath, GeneralPath, RawToken};
+use crate::fast::{FastPath, GeneralPath, IdSink, RawToken, TokenSink};
 use crate::models::{Model, Token, WordPiece};
 use crate::normalized::NormalizedString;
 use crate::normalizers::{BertNormalizer, Normalizer};
@@ -401,23 +401,43 @@ impl Tokenizer {
                 .count()
     }
 
-    fn encode_sequence(&self, text: &str, type_id: u32, offsets: OffsetType) -> Result<Encoding> {
-        let mut out = Vec::new();
+    /// Runs the pipeline up to the model on one sequence, sending tokens to `out`.
+    fn tokenize_sequence(&self, text: &str, out: &mut dyn TokenSink) -> Result<()> {
         let mut word = 0;
         match &self.fast {
-            Some(fast) => fast.encode(self, &self.model, &self.added, text, &mut out, &mut word)?,
+            Some(fast) => fast.encode(self, &self.model, &self.added, text, out, &mut word),
             None => {
                 let pre = self
                     .added
                     .extract_and_normalize(self.normalizer.as_ref(), text);
-                self.tokenize_splits(pre, 0, &mut out, &mut word)?;
+                self.tokenize_splits(pre, 0, out, &mut word)
             }
         }
+    }
+
+    fn encode_sequence(&self, text: &str, type_id: u32, offsets: OffsetType) -> Result<Encoding> {
+        let mut out: Vec<RawToken> = Vec::new();
+        self.tokenize_sequence(text, &mut out)?;
         let mut encoding = Encoding::from_tokens(out, type_id);
         if offsets == OffsetType::Char {
             encoding.map_offsets(&char_offset_converter(text));
         }
         Ok(encoding)
+    }
+
+    /// Token ids only, the cheapest way to feed a model: no token strings, offsets or masks are
+    /// built. Special tokens are added when asked; when the tokenizer truncates or pads, this
+    /// goes through [`Tokenizer::encode`] so the result is always `encode(..).ids()`.
+    pub fn encode_ids(&self, text: &str, add_special_tokens: bool) -> Result<Vec<u32>> {
+        if self.truncation.is_some() || self.padding.is_some() {
+            return Ok(self.encode(text, None, add_special_tokens)?.ids);
+        }
+        let mut sink = IdSink(Vec::with_capacity(text.len() / 4 + 2));
+        self.tokenize_sequence(text, &mut sink)?;
+        match (&self.post_processor, add_special_tokens) {
+            (Some(p), true) => Ok(p.single_ids(sink.0)),
+            _ => Ok(sink.0),
+        }
     }
 
     /// Pre-tokenizes and tokenizes the pieces of `pre`, appending tokens with offsets shifted by
@@ -426,7 +446,7 @@ impl Tokenizer {
         &self,
         mut pre: PreTokenizedString,
         shift: usize,
-        out: &mut Vec<RawToken>,
+        out: &mut dyn TokenSink,
         word: &mut u32,
     ) -> Result<()> {
         if let Some(p) = &self.pre_tokenizer {
@@ -448,12 +468,13 @@ impl Tokenizer {
                     .normalized
                     .normalized_to_original(t.offsets.0..t.offsets.1)
                     .map_or(t.offsets, |r| (r.start, r.end));
-                out.push((
+                out.push(
                     t.id,
-                    t.value.clone(),
+                    "",
+                    &t.value,
                     (s + start + shift, e + start + shift),
-                    Some(*word),
-                ));
+                    *word,
+                );
             }
             *word += 1;
         }
@@ -555,6 +576,18 @@ impl Tokenizer {
         Ok(encodings)
     }
 
+    /// [`Tokenizer::encode_ids`] over many texts, in parallel, in input order.
+    pub fn encode_ids_batch(
+        &self,
+        texts: &[&str],
+        add_special_tokens: bool,
+    ) -> Result<Vec<Vec<u32>>> {
+        texts
+            .par_iter()
+            .map(|t| self.encode_ids(t, add_special_tokens))
+            .collect()
+    }
+
     /// Decodes ids into text. Unknown ids are skipped, as in HuggingFace.
     pub fn decode(&self, ids: &[u32], skip_special_tokens: bool) -> String {
         let tokens: Vec<String> = ids
@@ -585,7 +618,7 @@ impl GeneralPath for Tokenizer {
         &self,
         text: &str,
         shift: usize,
-        out: &mut Vec<RawToken>,
+        out: &mut dyn TokenSink,
         word: &mut u32,
     ) -> Result<()> {
         let mut n = NormalizedString::from(text);

@@ -213,6 +213,17 @@ fn check_with(name: &str, tokenizer: &Tokenizer, mode: &str) -> (usize, Vec<Stri
             };
             checked += 1;
             compare(&rec, &encoding_json(&enc), &what, &mut problems);
+            if pair.is_none() {
+                // The ids-only path must give the same ids.
+                match t.encode_ids(text, true) {
+                    Ok(ids) if ids == enc.ids() => {}
+                    Ok(ids) => problems.push(format!(
+                        "{what}: encode_ids gives {ids:?}, encode {:?}",
+                        enc.ids()
+                    )),
+                    Err(e) => problems.push(format!("{what}: encode_ids failed: {e}")),
+                }
+            }
             compare_overflowing(&rec, &enc, &what, &mut problems);
             let ids = enc.ids();
             if let Some(exp) = rec.get("decoded").and_then(Value::as_str) {

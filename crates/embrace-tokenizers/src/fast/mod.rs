@@ -33,14 +33,43 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// A token as the encoder collects it: id, string, byte offsets in the input, word index.
 pub(crate) type RawToken = (u32, String, (usize, usize), Option<u32>);
 
-/// Encodes a piece of text with the general pipeline (no added-token matching), with offsets
+/// Where the encoder puts the tokens it finds, in order.
+pub(crate) trait TokenSink {
+    /// One token; its string is `prefix` followed by `text`, its offsets are bytes of the input.
+    fn push(&mut self, id: u32, prefix: &str, text: &str, offsets: (usize, usize), word: u32);
+}
+
+impl TokenSink for Vec<RawToken> {
+    fn push(&mut self, id: u32, prefix: &str, text: &str, offsets: (usize, usize), word: u32) {
+        let value = if prefix.is_empty() {
+            text.to_owned()
+        } else {
+            let mut v = String::with_capacity(prefix.len() + text.len());
+            v.push_str(prefix);
+            v.push_str(text);
+            v
+        };
+        Vec::push(self, (id, value, offsets, Some(word)));
+    }
+}
+
+/// A sink that keeps only the ids (no strings are built).
+pub(crate) struct IdSink(pub(crate) Vec<u32>);
+
+impl TokenSink for IdSink {
+    fn push(&mut self, id: u32, _: &str, _: &str, _: (usize, usize), _: u32) {
+        self.0.push(id);
+    }
+}
+
+/// Encodes a piece of text with the general pipeline (no raw added-token matching), with offsets
 /// shifted by `shift`, continuing the word count.
 pub(crate) trait GeneralPath {
     fn encode_plain(
         &self,
         text: &str,
         shift: usize,
-        out: &mut Vec<RawToken>,
+        out: &mut dyn TokenSink,
         word: &mut u32,
     ) -> Result<()>;
 }
@@ -128,7 +157,7 @@ impl FastPath {
         model: &Model,
         added: &AddedVocabulary,
         text: &str,
-        out: &mut Vec<RawToken>,
+        out: &mut dyn TokenSink,
         word: &mut u32,
     ) -> Result<()> {
         for (id, (s, e)) in added.raw_matches(text) {
@@ -136,7 +165,7 @@ impl FastPath {
                 continue;
             }
             if let Some(id) = id {
-                out.push((id, text[s..e].to_owned(), (s, e), Some(*word)));
+                out.push(id, "", &text[s..e], (s, e), *word);
                 *word += 1;
                 continue;
             }
@@ -158,12 +187,7 @@ impl FastPath {
                         }
                         match id {
                             Some(id) => {
-                                out.push((
-                                    id,
-                                    segment[s2..e2].to_owned(),
-                                    (s + s2, s + e2),
-                                    Some(*word),
-                                ));
+                                out.push(id, "", &segment[s2..e2], (s + s2, s + e2), *word);
                                 *word += 1;
                             }
                             None => fast.segment(bpe, &segment[s2..e2], s + s2, out, word),
@@ -218,7 +242,7 @@ fn bert_segment(
     lowercase: bool,
     segment: &str,
     shift: usize,
-    out: &mut Vec<RawToken>,
+    out: &mut dyn TokenSink,
     word: &mut u32,
 ) -> Result<()> {
     let bytes = segment.as_bytes();
@@ -263,11 +287,10 @@ fn bert_segment(
             }
             // ASCII bytes are valid UTF-8.
             let piece = std::str::from_utf8(&buf).unwrap_or_default();
-            let first = out.len();
-            wp.tokenize_into(piece, |id, value, (s, e)| {
-                out.push((id, value, (shift + w + s, shift + w + e), Some(*word)));
+            let word_index = *word;
+            wp.tokenize_into(piece, |id, prefix, text, (s, e)| {
+                out.push(id, prefix, text, (shift + w + s, shift + w + e), word_index);
             })?;
-            debug_assert!(out.len() > first);
             *word += 1;
             w = end;
         }
@@ -350,7 +373,7 @@ impl ByteBpe {
         bpe: &Bpe,
         segment: &str,
         shift: usize,
-        out: &mut Vec<RawToken>,
+        out: &mut dyn TokenSink,
         word: &mut u32,
     ) {
         let bytes = segment.as_bytes();
@@ -364,8 +387,8 @@ impl ByteBpe {
                 // A token that covers part of a char is aligned to the whole char.
                 let s = floor_char(segment, pos);
                 let e = ceil_char(segment, end);
-                let value = bpe.vocab.token(id).unwrap_or_default().to_owned();
-                out.push((id, value, (shift + s, shift + e), Some(*word)));
+                let value = bpe.vocab.token(id).unwrap_or_default();
+                out.push(id, "", value, (shift + s, shift + e), *word);
                 pos = end;
             }
             *word += 1;

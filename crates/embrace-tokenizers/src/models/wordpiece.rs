@@ -102,33 +102,31 @@ impl WordPiece {
         WordPiece::new(vocab, default_unk(), default_prefix(), default_max_chars())
     }
 
-    fn unk(&self, word: &str) -> Result<Token> {
-        let id = self.unk_id.ok_or_else(|| Error::MissingUnk {
-            piece: word.to_owned(),
-        })?;
-        Ok(Token {
-            id,
-            value: self.unk_token.clone(),
-            offsets: (0, word.len()),
-        })
-    }
-
     /// Tokenizes one word, appending to `out`.
     pub fn tokenize(&self, word: &str, out: &mut Vec<Token>) -> Result<()> {
-        self.tokenize_into(word, |id, value, offsets| {
-            out.push(Token { id, value, offsets })
+        self.tokenize_into(word, |id, prefix, text, offsets| {
+            out.push(Token {
+                id,
+                value: format!("{prefix}{text}"),
+                offsets,
+            })
         })
     }
 
-    /// Tokenizes one word, calling `emit(id, token, byte offsets)` for each token in order.
-    pub(crate) fn tokenize_into(
-        &self,
-        word: &str,
-        mut emit: impl FnMut(u32, String, (usize, usize)),
+    /// Tokenizes one word, calling `emit(id, prefix, text, byte offsets)` for each token in
+    /// order; the token string is `prefix` followed by `text`.
+    pub(crate) fn tokenize_into<'a>(
+        &'a self,
+        word: &'a str,
+        mut emit: impl FnMut(u32, &'a str, &'a str, (usize, usize)),
     ) -> Result<()> {
+        let unk = || {
+            self.unk_id.ok_or_else(|| Error::MissingUnk {
+                piece: word.to_owned(),
+            })
+        };
         if word.chars().nth(self.max_input_chars_per_word).is_some() {
-            let unk = self.unk(word)?;
-            emit(unk.id, unk.value, unk.offsets);
+            emit(unk()?, "", &self.unk_token, (0, word.len()));
             return Ok(());
         }
         // Greedy longest-match-first; pieces are collected first because an unmatchable
@@ -155,8 +153,7 @@ impl WordPiece {
                 end -= piece.chars().next_back().map_or(1, char::len_utf8);
             }
             let Some(id) = found else {
-                let unk = self.unk(word)?;
-                emit(unk.id, unk.value, unk.offsets);
+                emit(unk()?, "", &self.unk_token, (0, word.len()));
                 return Ok(());
             };
             if n < pieces.len() {
@@ -168,16 +165,12 @@ impl WordPiece {
             start = end;
         }
         for &(id, start, end) in pieces.iter().take(n.min(pieces.len())).chain(spill.iter()) {
-            let value = if start == 0 {
-                word[..end].to_owned()
+            let prefix = if start == 0 {
+                ""
             } else {
-                let mut v =
-                    String::with_capacity(self.continuing_subword_prefix.len() + end - start);
-                v.push_str(&self.continuing_subword_prefix);
-                v.push_str(&word[start..end]);
-                v
+                self.continuing_subword_prefix.as_str()
             };
-            emit(id, value, (start, end));
+            emit(id, prefix, &word[start..end], (start, end));
         }
         Ok(())
     }

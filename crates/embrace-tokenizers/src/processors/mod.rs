@@ -81,6 +81,22 @@ impl PostProcessor {
         }
     }
 
+    /// The ids of a single sequence with the special tokens added (what [`Self::process`] gives
+    /// for one sequence, ids only).
+    pub fn single_ids(&self, ids: Vec<u32>) -> Vec<u32> {
+        match self {
+            PostProcessor::TemplateProcessing(t) => t.single_ids(ids),
+            PostProcessor::BertProcessing { sep, cls } => {
+                let mut out = Vec::with_capacity(ids.len() + 2);
+                out.push(cls.1);
+                out.extend(ids);
+                out.push(sep.1);
+                out
+            }
+            PostProcessor::ByteLevel { .. } => ids,
+        }
+    }
+
     /// Adds the special tokens and merges a pair into one encoding.
     pub fn process(
         &self,

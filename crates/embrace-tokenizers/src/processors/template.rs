@@ -137,6 +137,22 @@ impl TemplateProcessing {
             .sum()
     }
 
+    /// The ids of a single sequence with the template's special tokens.
+    pub fn single_ids(&self, ids: Vec<u32>) -> Vec<u32> {
+        let mut out = Vec::with_capacity(ids.len() + self.added_tokens(false));
+        for piece in &self.single.0 {
+            match piece {
+                Piece::Sequence { .. } => out.extend_from_slice(&ids),
+                Piece::SpecialToken { id, .. } => {
+                    if let Some(t) = self.special_tokens.get(id) {
+                        out.extend_from_slice(&t.ids);
+                    }
+                }
+            }
+        }
+        out
+    }
+
     /// Applies the template.
     pub fn process(
         &self,
@@ -154,15 +170,28 @@ impl TemplateProcessing {
             e.set_type_ids(i as u32);
         }
         let template = if is_pair { &self.pair } else { &self.single };
+        let mut encodings: Vec<Option<Encoding>> = encodings.into_iter().map(Some).collect();
         let mut parts = Vec::with_capacity(template.0.len());
-        for piece in &template.0 {
+        for (k, piece) in template.0.iter().enumerate() {
             match piece {
                 Piece::Sequence { id, type_id } => {
                     let i = usize::from(*id == SequenceId::B);
-                    if let Some(e) = encodings.get_mut(i) {
+                    // Move the sequence into place on its last use; copy it only if it repeats.
+                    let used_again = template.0[k + 1..]
+                        .iter()
+                        .any(|p| matches!(p, Piece::Sequence { id: other, .. } if other == id));
+                    let Some(slot) = encodings.get_mut(i) else {
+                        continue;
+                    };
+                    let e = if used_again {
+                        slot.clone()
+                    } else {
+                        slot.take()
+                    };
+                    if let Some(mut e) = e {
                         e.set_type_ids(*type_id);
                         e.set_sequence_id(i);
-                        parts.push(e.clone());
+                        parts.push(e);
                     }
                 }
                 Piece::SpecialToken { id, type_id } => {
