@@ -52,6 +52,9 @@ pub struct AddedVocabulary {
     by_content: FxHashMap<String, u32>,
     by_id: FxHashMap<u32, usize>,
     special: FxHashSet<String>,
+    /// Normalized form of the `normalized` tokens whose normalization changes them; decoding
+    /// uses it (as HuggingFace does) so that decoders can undo the normalization.
+    decode_forms: FxHashMap<u32, String>,
     raw_matcher: Option<Matcher>,
     normalized_matcher: Option<Matcher>,
 }
@@ -95,10 +98,14 @@ impl AddedVocabulary {
         }
         let mut raw = Vec::new();
         let mut normalized = Vec::new();
+        let mut decode_forms = FxHashMap::default();
         for t in &v.tokens {
             if t.normalized {
                 let pattern =
                     normalizer.map_or_else(|| t.content.clone(), |n| n.normalize_str(&t.content));
+                if pattern != t.content {
+                    decode_forms.insert(t.id, pattern.clone());
+                }
                 if !pattern.is_empty() {
                     normalized.push((pattern, t.id));
                 }
@@ -106,6 +113,7 @@ impl AddedVocabulary {
                 raw.push((t.content.clone(), t.id));
             }
         }
+        v.decode_forms = decode_forms;
         v.raw_matcher = build_matcher(raw)?;
         v.normalized_matcher = build_matcher(normalized)?;
         Ok(v)
@@ -238,6 +246,15 @@ impl AddedVocabulary {
             self.split_with(n, self.normalized_matcher.as_ref())
         });
         pre
+    }
+
+    /// Token string for `id` as decoding sees it: the normalized form of a normalized added
+    /// token, else the added token's content, else the model's token.
+    pub(crate) fn decode_string<'a>(&'a self, id: u32, model: &'a Model) -> Option<&'a str> {
+        self.decode_forms
+            .get(&id)
+            .map(String::as_str)
+            .or_else(|| self.id_to_string(id, model))
     }
 
     /// Token string for `id`, looking at added tokens first, then the model.

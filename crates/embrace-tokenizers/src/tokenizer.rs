@@ -592,7 +592,7 @@ impl Tokenizer {
     pub fn decode(&self, ids: &[u32], skip_special_tokens: bool) -> String {
         let tokens: Vec<String> = ids
             .iter()
-            .filter_map(|&id| self.id_to_token(id))
+            .filter_map(|&id| self.added.decode_string(id, &self.model))
             .filter(|t| !skip_special_tokens || !self.added.is_special(t))
             .map(str::to_owned)
             .collect();

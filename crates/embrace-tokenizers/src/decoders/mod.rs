@@ -58,6 +58,19 @@ pub enum Decoder {
     },
     /// SentencePiece's `▁` back to spaces (the first one dropped unless the scheme is `never`).
     Metaspace(crate::pre_tokenizers::Metaspace),
+    /// Connectionist temporal classification (speech models): repeated tokens collapse, padding
+    /// disappears, the word delimiter becomes a space.
+    CTC {
+        /// The padding (blank) token.
+        #[serde(default = "default_pad")]
+        pad_token: String,
+        /// The token between words.
+        #[serde(default = "default_delimiter")]
+        word_delimiter_token: String,
+        /// Apply WordPiece's clean-up and turn delimiters into spaces.
+        #[serde(default = "yes")]
+        cleanup: bool,
+    },
     /// Apply decoders in order.
     Sequence {
         /// The decoders.
@@ -70,6 +83,12 @@ fn default_prefix() -> String {
 }
 fn default_suffix() -> String {
     "</w>".into()
+}
+fn default_pad() -> String {
+    "<pad>".into()
+}
+fn default_delimiter() -> String {
+    "|".into()
 }
 fn yes() -> bool {
     true
@@ -220,6 +239,23 @@ impl Decoder {
                         .collect()
                 })
                 .collect(),
+            Decoder::CTC {
+                pad_token,
+                word_delimiter_token,
+                cleanup: clean,
+            } => {
+                tokens.dedup();
+                tokens
+                    .into_iter()
+                    .filter_map(|t| {
+                        let mut t = t.replace(pad_token.as_str(), "");
+                        if *clean {
+                            t = cleanup(&t).replace(word_delimiter_token.as_str(), " ");
+                        }
+                        (!t.is_empty()).then_some(t)
+                    })
+                    .collect()
+            }
             Decoder::Sequence { decoders } => {
                 for d in decoders {
                     tokens = d.decode_chain(tokens);

@@ -28,7 +28,7 @@ pub enum Normalizer {
     NFKC,
     /// Lowercase (Unicode).
     Lowercase,
-    /// Remove combining non-spacing marks (use after NFD).
+    /// Remove combining marks (use after NFD).
     StripAccents,
     /// Strip whitespace on the left and/or right.
     Strip {
@@ -56,6 +56,10 @@ pub enum Normalizer {
         /// The map, base64-encoded.
         precompiled_charsmap: Precompiled,
     },
+    /// SentencePiece's NMT normalization: drop control chars, map odd spaces to a space.
+    Nmt,
+    /// Map every byte to GPT-2's byte-level alphabet.
+    ByteLevel,
     /// Apply normalizers in order.
     Sequence {
         /// The normalizers.
@@ -90,7 +94,7 @@ impl From<ReplacePatternJson> for ReplacePattern {
         match j {
             ReplacePatternJson::String(s) => ReplacePattern::String(s),
             ReplacePatternJson::Regex(r) => {
-                let compiled = fancy_regex::Regex::new(&r)
+                let compiled = fancy_regex::Regex::new(&crate::pre_tokenizers::onig_compat(&r))
                     .map(Box::new)
                     .map_err(|e| format!("invalid replace pattern {r:?}: {e}"));
                 ReplacePattern::Regex(r, compiled)
@@ -178,6 +182,26 @@ impl Normalizer {
             Normalizer::Precompiled {
                 precompiled_charsmap,
             } => precompiled_charsmap.normalize(s),
+            Normalizer::Nmt => {
+                s.filter(
+                    |c| !matches!(c as u32, 0x1..=0x8 | 0xB | 0xE..=0x1F | 0x7F | 0x8F | 0x9F),
+                );
+                s.map(|c| match c as u32 {
+                    0x9
+                    | 0xA
+                    | 0xC
+                    | 0xD
+                    | 0x1680
+                    | 0x200B..=0x200F
+                    | 0x2028
+                    | 0x2029
+                    | 0x2581
+                    | 0xFEFF
+                    | 0xFFFD => ' ',
+                    _ => c,
+                });
+            }
+            Normalizer::ByteLevel => crate::pre_tokenizers::to_byte_level(s),
             Normalizer::Sequence { normalizers } => {
                 for n in normalizers {
                     n.normalize(s);

@@ -45,9 +45,10 @@ pub(crate) fn nfkc(s: &mut NormalizedString) {
     }
 }
 
-/// Removes combining non-spacing marks.
+/// The `StripAccents` normalizer: removes every combining mark (Mn, Mc and Me, Unicode 9.0),
+/// unlike BERT's accent stripping, which removes only non-spacing marks.
 pub(crate) fn strip_accents(s: &mut NormalizedString) {
     if !s.get().is_ascii() {
-        s.filter(|c| !is_nonspacing_mark(c));
+        s.filter(|c| !unicode_normalization_alignments::char::is_combining_mark(c));
     }
 }

@@ -1,6 +1,7 @@
 //! Pre-tokenizers: split the normalized text into words before the model sees it.
 
 pub mod byte_level;
+mod onig;
 
 use crate::models::Token;
 use crate::normalized::{NormalizedString, SplitDelimiterBehavior};
@@ -127,6 +128,20 @@ pub enum PreTokenizer {
     },
     /// SentencePiece-style: spaces become `▁` and words start at each `▁`.
     Metaspace(Metaspace),
+    /// Split on one char, removing it.
+    CharDelimiterSplit {
+        /// The delimiter.
+        delimiter: char,
+    },
+    /// Split where the Unicode script changes (Hiragana and Katakana count as Han; spaces join
+    /// either side).
+    UnicodeScripts,
+    /// Split into pieces of `length` chars.
+    FixedLength {
+        /// Chars per piece.
+        #[serde(default = "five")]
+        length: usize,
+    },
     /// Apply pre-tokenizers in order.
     Sequence {
         /// The pre-tokenizers.
@@ -165,7 +180,7 @@ impl From<SplitPatternJson> for SplitPattern {
     fn from(source: SplitPatternJson) -> Self {
         let pattern = match &source {
             SplitPatternJson::String(s) => fancy_regex::escape(s).into_owned(),
-            SplitPatternJson::Regex(r) => r.clone(),
+            SplitPatternJson::Regex(r) => onig::compat(r),
         };
         let regex = match fancy_regex::Regex::new(&pattern) {
             Ok(r) => CompiledPattern::Fancy(Box::new(r)),
@@ -299,6 +314,26 @@ fn yes() -> bool {
     true
 }
 
+fn five() -> usize {
+    5
+}
+
+/// The script of `c` as the UnicodeScripts pre-tokenizer sees it (`None` for a space, which
+/// belongs to no script).
+fn script_of(c: char) -> Option<unicode_script::Script> {
+    use unicode_script::{Script, UnicodeScript};
+    if c == ' ' {
+        return None;
+    }
+    if c as u32 == 0x30FC {
+        return Some(Script::Han);
+    }
+    Some(match c.script() {
+        Script::Hiragana | Script::Katakana => Script::Han,
+        s => s,
+    })
+}
+
 fn isolated() -> SplitDelimiterBehavior {
     SplitDelimiterBehavior::Isolated
 }
@@ -310,6 +345,7 @@ pub(crate) fn is_bert_punctuation(c: char) -> bool {
 
 static WHITESPACE_RE: LazyLock<regex::Regex> = LazyLock::new(|| {
     #[allow(clippy::unwrap_used)] // a constant pattern, checked by the tests
+    // HuggingFace runs this one with the Rust regex crate, so it keeps the regex `\w`.
     regex::Regex::new(r"\w+|[^\w\s]+").unwrap()
 });
 
@@ -447,6 +483,52 @@ impl PreTokenizer {
                     }
                 });
             }
+            PreTokenizer::CharDelimiterSplit { delimiter } => {
+                pre.split_pieces(|n| {
+                    n.split_by_matches(n.char_matches(|c| c == *delimiter), Removed)
+                });
+            }
+            PreTokenizer::UnicodeScripts => {
+                pre.split_pieces(|n| {
+                    // As in HuggingFace, pieces start at each script change, the first one
+                    // included, so spaces before the first scripted char are dropped.
+                    let text = n.get();
+                    let mut bounds = Vec::new();
+                    let mut last = None;
+                    for (i, c) in text.char_indices() {
+                        let script = script_of(c);
+                        if script.is_some() && last != script {
+                            bounds.push(i);
+                        }
+                        if script.is_some() {
+                            last = script;
+                        }
+                    }
+                    bounds.push(text.len());
+                    bounds
+                        .windows(2)
+                        .filter_map(|w| n.slice(w[0]..w[1]))
+                        .collect()
+                });
+            }
+            PreTokenizer::FixedLength { length } => {
+                let length = (*length).max(1);
+                pre.split_pieces(|n| {
+                    let text = n.get();
+                    let starts: Vec<usize> = text
+                        .char_indices()
+                        .map(|(i, _)| i)
+                        .step_by(length)
+                        .collect();
+                    starts
+                        .iter()
+                        .enumerate()
+                        .filter_map(|(k, &s)| {
+                            n.slice(s..starts.get(k + 1).copied().unwrap_or(text.len()))
+                        })
+                        .collect()
+                });
+            }
             PreTokenizer::Sequence { pretokenizers } => {
                 for p in pretokenizers {
                     p.pre_tokenize(pre);
@@ -456,8 +538,10 @@ impl PreTokenizer {
     }
 }
 
+pub(crate) use onig::compat as onig_compat;
+
 /// Maps every byte of the normalized text to its byte-level char.
-fn to_byte_level(n: &mut NormalizedString) {
+pub(crate) fn to_byte_level(n: &mut NormalizedString) {
     let s = n.get();
     let mut dest = Vec::with_capacity(s.len());
     for c in s.chars() {

@@ -36,6 +36,24 @@ pub enum PostProcessor {
         /// The classifier token and its id.
         cls: (String, u32),
     },
+    /// RoBERTa's `<s> A </s> (</s> B </s>)`, every type id 0, optional offset trimming.
+    RobertaProcessing {
+        /// The separator token and its id.
+        sep: (String, u32),
+        /// The classifier token and its id.
+        cls: (String, u32),
+        /// Remove leading/trailing spaces from offsets.
+        #[serde(default = "yes")]
+        trim_offsets: bool,
+        /// Whether the pre-tokenizer added a prefix space.
+        #[serde(default = "yes")]
+        add_prefix_space: bool,
+    },
+    /// Apply post-processors in order.
+    Sequence {
+        /// The post-processors.
+        processors: Vec<PostProcessor>,
+    },
 }
 
 fn yes() -> bool {
@@ -65,6 +83,38 @@ fn trim_offsets(e: &mut Encoding, add_prefix_space: bool) {
     }
 }
 
+/// `[open] ids [close]` as one encoding of special tokens around `e` (RoBERTa's framing).
+fn frame(e: &Encoding, open: &(String, u32), close: &(String, u32), seq: usize) -> Encoding {
+    let n = e.len();
+    let mut out = Encoding {
+        ids: Vec::with_capacity(n + 2),
+        tokens: Vec::with_capacity(n + 2),
+        words: Vec::with_capacity(n + 2),
+        offsets: Vec::with_capacity(n + 2),
+        ..Encoding::default()
+    };
+    out.ids.push(open.1);
+    out.ids.extend_from_slice(&e.ids);
+    out.ids.push(close.1);
+    out.tokens.push(open.0.clone());
+    out.tokens.extend_from_slice(&e.tokens);
+    out.tokens.push(close.0.clone());
+    out.words.push(None);
+    out.words.extend_from_slice(&e.words);
+    out.words.push(None);
+    out.offsets.push((0, 0));
+    out.offsets.extend_from_slice(&e.offsets);
+    out.offsets.push((0, 0));
+    out.type_ids = vec![0; n + 2];
+    out.special_tokens_mask = std::iter::once(1)
+        .chain(std::iter::repeat_n(0, n))
+        .chain(std::iter::once(1))
+        .collect();
+    out.attention_mask = vec![1; n + 2];
+    out.sequence_ranges.insert(seq, 1..n + 1);
+    out
+}
+
 impl PostProcessor {
     /// Number of special tokens added to a single input or a pair.
     pub fn added_tokens(&self, is_pair: bool) -> usize {
@@ -78,6 +128,16 @@ impl PostProcessor {
                     2
                 }
             }
+            PostProcessor::RobertaProcessing { .. } => {
+                if is_pair {
+                    4
+                } else {
+                    2
+                }
+            }
+            PostProcessor::Sequence { processors } => {
+                processors.iter().map(|p| p.added_tokens(is_pair)).sum()
+            }
         }
     }
 
@@ -86,7 +146,8 @@ impl PostProcessor {
     pub fn single_ids(&self, ids: Vec<u32>) -> Vec<u32> {
         match self {
             PostProcessor::TemplateProcessing(t) => t.single_ids(ids),
-            PostProcessor::BertProcessing { sep, cls } => {
+            PostProcessor::BertProcessing { sep, cls }
+            | PostProcessor::RobertaProcessing { sep, cls, .. } => {
                 let mut out = Vec::with_capacity(ids.len() + 2);
                 out.push(cls.1);
                 out.extend(ids);
@@ -94,6 +155,9 @@ impl PostProcessor {
                 out
             }
             PostProcessor::ByteLevel { .. } => ids,
+            PostProcessor::Sequence { processors } => {
+                processors.iter().fold(ids, |ids, p| p.single_ids(ids))
+            }
         }
     }
 
@@ -104,32 +168,75 @@ impl PostProcessor {
         pair: Option<Encoding>,
         add_special_tokens: bool,
     ) -> Result<Encoding> {
+        let mut encodings: Vec<Encoding> = std::iter::once(encoding).chain(pair).collect();
+        for (i, e) in encodings.iter_mut().enumerate() {
+            e.set_sequence_id(i);
+            for o in &mut e.overflowing {
+                o.set_sequence_id(i);
+            }
+            e.set_type_ids(i as u32);
+        }
+        let parts = self.process_encodings(encodings, add_special_tokens);
+        Ok(Encoding::merge(parts, false))
+    }
+
+    /// One step of post-processing: encodings in, encodings (parts to merge) out.
+    pub(crate) fn process_encodings(
+        &self,
+        mut encodings: Vec<Encoding>,
+        add_special_tokens: bool,
+    ) -> Vec<Encoding> {
         match self {
-            PostProcessor::TemplateProcessing(t) => {
-                Ok(t.process(encoding, pair, add_special_tokens))
+            PostProcessor::TemplateProcessing(t) => t.apply(encodings, add_special_tokens),
+            PostProcessor::BertProcessing { sep, cls } => {
+                TemplateProcessing::bert(sep.clone(), cls.clone())
+                    .apply(encodings, add_special_tokens)
             }
             PostProcessor::ByteLevel {
                 add_prefix_space,
                 trim_offsets: trim,
                 ..
             } => {
-                let mut encodings: Vec<Encoding> = std::iter::once(encoding).chain(pair).collect();
                 for (i, e) in encodings.iter_mut().enumerate() {
-                    e.set_sequence_id(i);
-                    for o in &mut e.overflowing {
-                        o.set_sequence_id(i);
-                    }
-                    e.set_type_ids(i as u32);
                     if *trim {
                         trim_offsets(e, *add_prefix_space);
                     }
+                    e.set_sequence_id(i);
                 }
-                Ok(Encoding::merge(encodings, false))
+                encodings
             }
-            PostProcessor::BertProcessing { sep, cls } => {
-                let t = TemplateProcessing::bert(sep.clone(), cls.clone());
-                Ok(t.process(encoding, pair, add_special_tokens))
+            PostProcessor::RobertaProcessing {
+                sep,
+                cls,
+                trim_offsets: trim,
+                add_prefix_space,
+            } => {
+                for e in &mut encodings {
+                    if *trim {
+                        trim_offsets(e, *add_prefix_space);
+                    }
+                    e.set_type_ids(0);
+                }
+                if !add_special_tokens {
+                    return encodings;
+                }
+                encodings
+                    .iter_mut()
+                    .enumerate()
+                    .map(|(i, e)| {
+                        let open = if i == 0 { cls } else { sep };
+                        let mut framed = frame(e, open, sep, i);
+                        framed.overflowing = std::mem::take(&mut e.overflowing)
+                            .iter()
+                            .map(|o| frame(o, open, sep, i))
+                            .collect();
+                        framed
+                    })
+                    .collect()
             }
+            PostProcessor::Sequence { processors } => processors
+                .iter()
+                .fold(encodings, |e, p| p.process_encodings(e, add_special_tokens)),
         }
     }
 }

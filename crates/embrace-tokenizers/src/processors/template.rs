@@ -153,23 +153,13 @@ impl TemplateProcessing {
         out
     }
 
-    /// Applies the template.
-    pub fn process(
-        &self,
-        encoding: Encoding,
-        pair: Option<Encoding>,
-        add_special_tokens: bool,
-    ) -> Encoding {
-        let is_pair = pair.is_some();
-        let mut encodings: Vec<Encoding> = std::iter::once(encoding).chain(pair).collect();
-        for (i, e) in encodings.iter_mut().enumerate() {
-            e.set_sequence_id(i);
-            for o in &mut e.overflowing {
-                o.set_sequence_id(i);
-            }
-            e.set_type_ids(i as u32);
-        }
-        let template = if is_pair { &self.pair } else { &self.single };
+    /// Applies the template: the parts (special tokens and sequences) in order, to be merged.
+    pub fn apply(&self, encodings: Vec<Encoding>, add_special_tokens: bool) -> Vec<Encoding> {
+        let template = if encodings.len() == 2 {
+            &self.pair
+        } else {
+            &self.single
+        };
         let mut encodings: Vec<Option<Encoding>> = encodings.into_iter().map(Some).collect();
         let mut parts = Vec::with_capacity(template.0.len());
         for (k, piece) in template.0.iter().enumerate() {
@@ -215,6 +205,6 @@ impl TemplateProcessing {
                 }
             }
         }
-        Encoding::merge(parts, false)
+        parts
     }
 }
