@@ -26,6 +26,7 @@ pub mod decoders;
 pub mod encoding;
 mod error;
 mod fast;
+mod legacy;
 pub mod models;
 pub mod normalized;
 pub mod normalizers;
@@ -35,6 +36,7 @@ mod tokenizer;
 
 pub use encoding::{Direction, Encoding};
 pub use error::{Error, Result};
+pub use legacy::TiktokenEncoding;
 pub use tokenizer::{
     OffsetType, PaddingParams, PaddingStrategy, Tokenizer, TruncationParams, TruncationStrategy,
     pad_encodings,

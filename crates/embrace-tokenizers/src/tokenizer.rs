@@ -89,24 +89,24 @@ pub enum OffsetType {
 
 /// The `tokenizer.json` document.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct TokenizerFile {
+pub(crate) struct TokenizerFile {
     #[serde(default = "default_version")]
-    version: String,
+    pub(crate) version: String,
     #[serde(default)]
-    truncation: Option<TruncationParams>,
+    pub(crate) truncation: Option<TruncationParams>,
     #[serde(default)]
-    padding: Option<PaddingParams>,
+    pub(crate) padding: Option<PaddingParams>,
     #[serde(default)]
-    added_tokens: Vec<AddedToken>,
+    pub(crate) added_tokens: Vec<AddedToken>,
     #[serde(default)]
-    normalizer: Option<Normalizer>,
+    pub(crate) normalizer: Option<Normalizer>,
     #[serde(default)]
-    pre_tokenizer: Option<PreTokenizer>,
-    model: Model,
+    pub(crate) pre_tokenizer: Option<PreTokenizer>,
+    pub(crate) model: Model,
     #[serde(default)]
-    post_processor: Option<PostProcessor>,
+    pub(crate) post_processor: Option<PostProcessor>,
     #[serde(default)]
-    decoder: Option<Decoder>,
+    pub(crate) decoder: Option<Decoder>,
 }
 
 fn default_version() -> String {
@@ -135,12 +135,12 @@ impl std::str::FromStr for Tokenizer {
     fn from_str(json: &str) -> Result<Self> {
         let de = &mut serde_json::Deserializer::from_str(json);
         let file: TokenizerFile = serde_path_to_error::deserialize(de).map_err(Error::from_json)?;
-        Tokenizer::from_parts(file)
+        Tokenizer::from_file_parts(file)
     }
 }
 
 impl Tokenizer {
-    fn from_parts(file: TokenizerFile) -> Result<Self> {
+    pub(crate) fn from_file_parts(file: TokenizerFile) -> Result<Self> {
         if let Some(PostProcessor::TemplateProcessing(t)) = &file.post_processor {
             t.validate().map_err(|m| Error::Json {
                 path: "post_processor".into(),
@@ -201,14 +201,20 @@ impl Tokenizer {
         json.parse()
     }
 
-    /// Loads a tokenizer from a file or a model folder: a `tokenizer.json`, or else a BERT
-    /// `vocab.txt` (uncased unless `tokenizer_config.json` says `do_lower_case: false`).
+    /// Loads a tokenizer from a file or a model folder: a `tokenizer.json`; else GPT-2's
+    /// `vocab.json` + `merges.txt`; else a BERT `vocab.txt` (uncased unless
+    /// `tokenizer_config.json` says `do_lower_case: false`); or a tiktoken `<encoding>.tiktoken`
+    /// rank file.
     pub fn from_path(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
         if path.is_dir() {
             let json = path.join("tokenizer.json");
             if json.is_file() {
                 return Tokenizer::from_file(json);
+            }
+            let (vocab_json, merges) = (path.join("vocab.json"), path.join("merges.txt"));
+            if vocab_json.is_file() && merges.is_file() {
+                return Tokenizer::from_gpt2_files(vocab_json, merges);
             }
             let vocab = path.join("vocab.txt");
             if vocab.is_file() {
@@ -223,6 +229,19 @@ impl Tokenizer {
                 "{} holds neither tokenizer.json nor vocab.txt",
                 path.display()
             )));
+        }
+        if path.extension().is_some_and(|e| e == "tiktoken") {
+            let stem = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let encoding = crate::legacy::TiktokenEncoding::from_name(&stem).ok_or_else(|| {
+                Error::Invalid(format!(
+                    "{}: unknown tiktoken encoding {stem:?} (known: r50k_base, p50k_base, cl100k_base, o200k_base)",
+                    path.display()
+                ))
+            })?;
+            return Tokenizer::from_tiktoken_file(path, encoding);
         }
         if path.file_name().is_some_and(|n| n == "vocab.txt") {
             return Tokenizer::from_bert_vocab(path, true);
@@ -263,7 +282,7 @@ impl Tokenizer {
             lowercase,
             ..BertNormalizer::default()
         });
-        Tokenizer::from_parts(TokenizerFile {
+        Tokenizer::from_file_parts(TokenizerFile {
             version: default_version(),
             truncation: None,
             padding: None,
