@@ -134,8 +134,51 @@ impl std::str::FromStr for Tokenizer {
     /// Parses a `tokenizer.json` document.
     fn from_str(json: &str) -> Result<Self> {
         let de = &mut serde_json::Deserializer::from_str(json);
-        let file: TokenizerFile = serde_path_to_error::deserialize(de).map_err(Error::from_json)?;
-        Tokenizer::from_file_parts(file)
+        match serde_path_to_error::deserialize::<_, TokenizerFile>(de) {
+            Ok(file) => Tokenizer::from_file_parts(file),
+            Err(err) if err.path().to_string() == "model" => {
+                Err(locate_model_error(json).unwrap_or_else(|| Error::from_json(err)))
+            }
+            Err(err) => Err(Error::from_json(err)),
+        }
+    }
+}
+
+/// A tagged component is parsed from a buffer, which hides where inside it an error is. For the
+/// model (where the large vocabulary and merges live), parse it again as its own type to find
+/// the precise path, e.g. `model.vocab.[UNK]`.
+fn locate_model_error(json: &str) -> Option<Error> {
+    let doc: serde_json::Value = serde_json::from_str(json).ok()?;
+    let model = doc.get("model")?;
+    let kind = model.get("type").and_then(serde_json::Value::as_str)?;
+    fn inner<T: serde::de::DeserializeOwned>(model: &serde_json::Value) -> Option<Error> {
+        let text = model.to_string();
+        let de = &mut serde_json::Deserializer::from_str(&text);
+        serde_path_to_error::deserialize::<_, T>(de).err().map(|e| {
+            let path = e.path().to_string();
+            Error::Json {
+                path: if path == "." {
+                    "model".into()
+                } else {
+                    format!("model.{path}")
+                },
+                // Positions would point into the re-serialized model, not the file: drop them.
+                message: {
+                    let m = e.into_inner().to_string();
+                    match m.rfind(" at line ") {
+                        Some(i) => m[..i].to_owned(),
+                        None => m,
+                    }
+                },
+            }
+        })
+    }
+    match kind {
+        "WordPiece" => inner::<WordPiece>(model),
+        "WordLevel" => inner::<crate::models::WordLevel>(model),
+        "BPE" => inner::<crate::models::Bpe>(model),
+        "Unigram" => inner::<crate::models::Unigram>(model),
+        _ => None,
     }
 }
 
