@@ -6,7 +6,8 @@ use std::io::Write;
 /// Arguments of `embrace decode`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// A tokenizer.json file, a vocab.txt, or a model folder holding one.
+    /// A tokenizer.json, a model folder (tokenizer.json, vocab.json + merges.txt, or vocab.txt),
+    /// a BERT vocab.txt, or a tiktoken rank file named after its encoding (cl100k_base.tiktoken).
     #[arg(long, short = 't')]
     tokenizer: String,
     /// Leave out special tokens such as [CLS] and [SEP].

@@ -7,13 +7,13 @@ use anyhow::{Context, Result, bail};
 use embrace_tokenizers::Tokenizer;
 use std::path::Path;
 
-/// Loads a tokenizer from a `tokenizer.json`, a `vocab.txt`, or a model folder holding one.
+/// Loads a tokenizer from a `tokenizer.json`, a model folder, a `vocab.txt` or a `.tiktoken` file.
 pub fn load_tokenizer(spec: &str) -> Result<Tokenizer> {
     let path = Path::new(spec);
     if !path.exists() {
         bail!(
-            "tokenizer {spec:?} not found: pass a tokenizer.json file, a vocab.txt, or a model folder \
-             (repo ids need the hub client, which is not available yet)"
+            "tokenizer {spec:?} not found: pass a tokenizer.json, a model folder, a vocab.txt or a \
+             .tiktoken file (repo ids need the hub client, which is not available yet)"
         );
     }
     tracing::info!(path = %path.display(), "loading tokenizer");

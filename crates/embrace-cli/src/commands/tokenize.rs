@@ -16,7 +16,8 @@ use std::path::PathBuf;
 /// Truncation and padding follow the tokenizer file unless the flags below override them.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// A tokenizer.json file, a vocab.txt, or a model folder holding one.
+    /// A tokenizer.json, a model folder (tokenizer.json, vocab.json + merges.txt, or vocab.txt),
+    /// a BERT vocab.txt, or a tiktoken rank file named after its encoding (cl100k_base.tiktoken).
     #[arg(long, short = 't')]
     tokenizer: String,
     /// Second sequence of a pair (encoded with every input).
