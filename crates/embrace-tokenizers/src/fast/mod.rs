@@ -101,12 +101,52 @@ const CACHE_CAPACITY: usize = 32_768;
 /// Longer pieces are not cached.
 const CACHE_MAX_LEN: usize = 48;
 
-/// Recent words of one model: piece bytes -> (id, byte length) of its tokens.
-type WordCache = FxHashMap<Box<[u8]>, Box<[(u32, u32)]>>;
+/// Recent words of one model: piece bytes -> (id, byte length) of its tokens. Pieces of at most
+/// 16 bytes (almost all) are keyed by their bytes packed in an integer, so a lookup compares
+/// integers instead of calling `memcmp`.
+#[derive(Default)]
+struct WordCache {
+    short: FxHashMap<(u128, u8), Box<[(u32, u32)]>>,
+    long: FxHashMap<Box<[u8]>, Box<[(u32, u32)]>>,
+}
+
+impl WordCache {
+    fn short_key(piece: &[u8]) -> Option<(u128, u8)> {
+        if piece.len() > 16 {
+            return None;
+        }
+        let mut buf = [0u8; 16];
+        buf[..piece.len()].copy_from_slice(piece);
+        Some((u128::from_le_bytes(buf), piece.len() as u8))
+    }
+
+    fn get(&self, piece: &[u8]) -> Option<&[(u32, u32)]> {
+        match Self::short_key(piece) {
+            Some(key) => self.short.get(&key),
+            None => self.long.get(piece),
+        }
+        .map(|t| &**t)
+    }
+
+    fn insert(&mut self, piece: &[u8], tokens: &[(u32, u32)]) {
+        if self.short.len() + self.long.len() >= CACHE_CAPACITY {
+            self.clear();
+        }
+        match Self::short_key(piece) {
+            Some(key) => self.short.insert(key, tokens.into()),
+            None => self.long.insert(piece.into(), tokens.into()),
+        };
+    }
+
+    fn clear(&mut self) {
+        self.short.clear();
+        self.long.clear();
+    }
+}
 
 thread_local! {
     /// The cache of the model (by cache id) that last used this thread.
-    static BPE_CACHE: RefCell<(u64, WordCache)> = RefCell::new((0, FxHashMap::default()));
+    static BPE_CACHE: RefCell<(u64, WordCache)> = RefCell::new((0, WordCache::default()));
 }
 
 impl FastPath {
@@ -323,7 +363,7 @@ impl ByteBpe {
     }
 
     /// BPE of one piece: (id, byte length) per token.
-    fn word(&self, bpe: &Bpe, piece: &[u8], out: &mut Vec<(u32, u32)>) {
+    fn word(&self, bpe: &Bpe, piece: &[u8], cache: &mut WordCache, out: &mut Vec<(u32, u32)>) {
         if bpe.ignore_merges {
             if let Some(&id) = self.byte_vocab.get(piece) {
                 out.push((id, piece.len() as u32));
@@ -332,20 +372,8 @@ impl ByteBpe {
         }
         let cacheable = piece.len() <= CACHE_MAX_LEN;
         if cacheable {
-            let hit = BPE_CACHE.with(|c| {
-                let c = c.borrow();
-                if c.0 != self.cache_id {
-                    return false;
-                }
-                match c.1.get(piece) {
-                    Some(tokens) => {
-                        out.extend_from_slice(tokens);
-                        true
-                    }
-                    None => false,
-                }
-            });
-            if hit {
+            if let Some(tokens) = cache.get(piece) {
+                out.extend_from_slice(tokens);
                 return;
             }
         }
@@ -356,14 +384,7 @@ impl ByteBpe {
             .collect();
         out.extend(bpe.merge_symbols(initial).map(|(id, len)| (id, len as u32)));
         if cacheable {
-            BPE_CACHE.with(|c| {
-                let mut c = c.borrow_mut();
-                if c.0 != self.cache_id || c.1.len() >= CACHE_CAPACITY {
-                    c.1.clear();
-                    c.0 = self.cache_id;
-                }
-                c.1.insert(piece.into(), out[start..].into());
-            });
+            cache.insert(piece, &out[start..]);
         }
     }
 
@@ -378,11 +399,35 @@ impl ByteBpe {
     ) {
         let bytes = segment.as_bytes();
         let mut tokens: Vec<(u32, u32)> = Vec::with_capacity(16);
+        // The thread's cache is borrowed once per segment; it belongs to one model at a time.
+        BPE_CACHE.with(|cell| {
+            let mut cell = cell.borrow_mut();
+            let (owner, cache) = &mut *cell;
+            if *owner != self.cache_id {
+                cache.clear();
+                *owner = self.cache_id;
+            }
+            self.scan_segment(bpe, segment, bytes, shift, cache, &mut tokens, out, word);
+        });
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn scan_segment(
+        &self,
+        bpe: &Bpe,
+        segment: &str,
+        bytes: &[u8],
+        shift: usize,
+        cache: &mut WordCache,
+        tokens: &mut Vec<(u32, u32)>,
+        out: &mut dyn TokenSink,
+        word: &mut u32,
+    ) {
         scanner::scan(self.pattern, segment, |ps, pe| {
             tokens.clear();
-            self.word(bpe, &bytes[ps..pe], &mut tokens);
+            self.word(bpe, &bytes[ps..pe], cache, tokens);
             let mut pos = ps;
-            for &(id, len) in &tokens {
+            for &(id, len) in tokens.iter() {
                 let end = pos + len as usize;
                 // A token that covers part of a char is aligned to the whole char.
                 let s = floor_char(segment, pos);

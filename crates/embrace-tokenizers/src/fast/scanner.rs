@@ -136,18 +136,30 @@ struct Cursor<'a> {
 impl Cursor<'_> {
     #[inline]
     fn at(&self, i: usize) -> Option<char> {
-        self.s[i..].chars().next()
+        match self.s.as_bytes().get(i) {
+            Some(&b) if b < 0x80 => Some(char::from(b)),
+            Some(_) => self.s.get(i..).and_then(|rest| rest.chars().next()),
+            None => None,
+        }
     }
     /// End of the run of chars of `k` starting at `i`.
     #[inline]
     fn run(&self, mut i: usize, k: Kind) -> usize {
-        while let Some(c) = self.at(i) {
-            if kind(c) != k {
-                break;
+        let bytes = self.s.as_bytes();
+        let ascii = &CLASSES.ascii;
+        loop {
+            // ASCII bytes straight from the table; anything else decoded as a char.
+            while let Some(&b) = bytes.get(i) {
+                if b >= 0x80 || ascii[b as usize] != k {
+                    break;
+                }
+                i += 1;
             }
-            i += c.len_utf8();
+            match self.at(i) {
+                Some(c) if !c.is_ascii() && kind(c) == k => i += c.len_utf8(),
+                _ => return i,
+            }
         }
-        i
     }
     /// End of a run of at most `max` numbers.
     fn numbers(&self, mut i: usize, max: usize) -> usize {

@@ -125,7 +125,10 @@ impl WordPiece {
                 piece: word.to_owned(),
             })
         };
-        if word.chars().nth(self.max_input_chars_per_word).is_some() {
+        // A word has at most as many chars as bytes: count chars only when it might be too long.
+        if word.len() > self.max_input_chars_per_word
+            && word.chars().nth(self.max_input_chars_per_word).is_some()
+        {
             emit(unk()?, "", &self.unk_token, (0, word.len()));
             return Ok(());
         }
