@@ -106,9 +106,12 @@ const CACHE_MAX_LEN: usize = 48;
 /// integers instead of calling `memcmp`.
 #[derive(Default)]
 struct WordCache {
-    short: FxHashMap<(u128, u8), Box<[(u32, u32)]>>,
-    long: FxHashMap<Box<[u8]>, Box<[(u32, u32)]>>,
+    short: FxHashMap<(u128, u8), Tokens>,
+    long: FxHashMap<Box<[u8]>, Tokens>,
 }
+
+/// The tokens of a cached word: (id, byte length) each.
+type Tokens = Box<[(u32, u32)]>;
 
 impl WordCache {
     fn short_key(piece: &[u8]) -> Option<(u128, u8)> {
