@@ -2,8 +2,38 @@
 //! operations on it: merging, truncation with overflow, padding.
 
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 use std::ops::Range;
+
+/// Token range of each sequence of an encoding: sequence 0 (first input) and 1 (pair). Stored
+/// inline: an encoding never has more than two sequences.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct SequenceRanges([Option<Range<usize>>; 2]);
+
+impl SequenceRanges {
+    pub(crate) fn insert(&mut self, seq: usize, range: Range<usize>) {
+        if let Some(slot) = self.0.get_mut(seq) {
+            *slot = Some(range);
+        }
+    }
+    pub(crate) fn get(&self, seq: usize) -> Option<&Range<usize>> {
+        self.0.get(seq).and_then(Option::as_ref)
+    }
+    pub(crate) fn len(&self) -> usize {
+        self.0.iter().flatten().count()
+    }
+    pub(crate) fn clear(&mut self) {
+        self.0 = [None, None];
+    }
+    fn iter(&self) -> impl Iterator<Item = (usize, &Range<usize>)> {
+        self.0
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| r.as_ref().map(|r| (i, r)))
+    }
+    fn values_mut(&mut self) -> impl Iterator<Item = &mut Range<usize>> {
+        self.0.iter_mut().flatten()
+    }
+}
 
 /// Which side truncation or padding applies to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -31,7 +61,7 @@ pub struct Encoding {
     pub(crate) attention_mask: Vec<u32>,
     pub(crate) overflowing: Vec<Encoding>,
     /// Token range of each sequence (0 = first, 1 = pair).
-    pub(crate) sequence_ranges: BTreeMap<usize, Range<usize>>,
+    pub(crate) sequence_ranges: SequenceRanges,
 }
 
 impl Encoding {
@@ -90,7 +120,7 @@ impl Encoding {
         for seq in 0..self.n_sequences() {
             let range = self
                 .sequence_ranges
-                .get(&seq)
+                .get(seq)
                 .cloned()
                 .unwrap_or(0..self.len());
             for slot in out.get_mut(range).into_iter().flatten() {
@@ -129,7 +159,7 @@ impl Encoding {
             special_tokens_mask: self.special_tokens_mask[range.clone()].to_vec(),
             attention_mask: self.attention_mask[range].to_vec(),
             overflowing: Vec::new(),
-            sequence_ranges: BTreeMap::new(),
+            sequence_ranges: SequenceRanges::default(),
         }
     }
 
@@ -208,11 +238,10 @@ impl Encoding {
             overflowings.push(n);
         }
         let shift = self.len();
-        self.sequence_ranges.extend(
-            pair.sequence_ranges
-                .into_iter()
-                .map(|(seq, r)| (seq, r.start + shift..r.end + shift)),
-        );
+        for (seq, r) in pair.sequence_ranges.iter() {
+            self.sequence_ranges
+                .insert(seq, r.start + shift..r.end + shift);
+        }
         self.ids.extend(pair.ids);
         self.type_ids.extend(pair.type_ids);
         self.tokens.extend(pair.tokens);
@@ -233,15 +262,27 @@ impl Encoding {
     }
 
     /// Merges encodings in order.
-    pub(crate) fn merge(
-        encodings: impl IntoIterator<Item = Encoding>,
-        growing_offsets: bool,
-    ) -> Encoding {
-        let mut out = Encoding::default();
+    pub(crate) fn merge(encodings: Vec<Encoding>, growing_offsets: bool) -> Encoding {
+        let total: usize = encodings.iter().map(Encoding::len).sum();
+        let mut out = Encoding::with_capacity(total);
         for e in encodings {
             out.merge_with(e, growing_offsets);
         }
         out
+    }
+
+    /// An empty encoding with room for `n` tokens.
+    fn with_capacity(n: usize) -> Encoding {
+        Encoding {
+            ids: Vec::with_capacity(n),
+            type_ids: Vec::with_capacity(n),
+            tokens: Vec::with_capacity(n),
+            words: Vec::with_capacity(n),
+            offsets: Vec::with_capacity(n),
+            special_tokens_mask: Vec::with_capacity(n),
+            attention_mask: Vec::with_capacity(n),
+            ..Encoding::default()
+        }
     }
 
     /// Pads to `target` tokens (and the overflowing parts too).
@@ -294,7 +335,8 @@ impl Encoding {
         tokens: impl IntoIterator<Item = (u32, String, (usize, usize), Option<u32>)>,
         type_id: u32,
     ) -> Encoding {
-        let mut e = Encoding::default();
+        let tokens = tokens.into_iter();
+        let mut e = Encoding::with_capacity(tokens.size_hint().0);
         for (id, token, offsets, word) in tokens {
             e.ids.push(id);
             e.tokens.push(token);

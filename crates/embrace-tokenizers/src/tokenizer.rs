@@ -478,7 +478,7 @@ impl Tokenizer {
     }
 
     fn encode_sequence(&self, text: &str, type_id: u32, offsets: OffsetType) -> Result<Encoding> {
-        let mut out: Vec<RawToken> = Vec::new();
+        let mut out: Vec<RawToken> = Vec::with_capacity(text.len() / 4 + 4);
         self.tokenize_sequence(text, &mut out)?;
         let mut encoding = Encoding::from_tokens(out, type_id);
         if offsets == OffsetType::Char {
