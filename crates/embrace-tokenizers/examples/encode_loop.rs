@@ -12,7 +12,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let mode = rest.first().map_or("ids", String::as_str);
     let seconds: f64 = rest.get(1).map_or(Ok(5.0), |s| s.parse())?;
+    let load = Instant::now();
     let mut t = embrace_tokenizers::Tokenizer::from_path(tokenizer)?;
+    println!("load: {:.1} ms", load.elapsed().as_secs_f64() * 1e3);
     t.with_truncation(None)?;
     t.with_padding(None);
     let text = std::fs::read_to_string(corpus)?;

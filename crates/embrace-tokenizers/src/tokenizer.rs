@@ -134,52 +134,162 @@ impl std::str::FromStr for Tokenizer {
     /// Parses a `tokenizer.json` document.
     fn from_str(json: &str) -> Result<Self> {
         let de = &mut serde_json::Deserializer::from_str(json);
-        match serde_path_to_error::deserialize::<_, TokenizerFile>(de) {
-            Ok(file) => Tokenizer::from_file_parts(file),
-            Err(err) if err.path().to_string() == "model" => {
-                Err(locate_model_error(json).unwrap_or_else(|| Error::from_json(err)))
-            }
-            Err(err) => Err(Error::from_json(err)),
-        }
+        let file: TokenizerFileIn<'_> =
+            serde_path_to_error::deserialize(de).map_err(Error::from_json)?;
+        let model = parse_model(file.model.get())?;
+        Tokenizer::from_file_parts(TokenizerFile {
+            version: file.version,
+            truncation: file.truncation,
+            padding: file.padding,
+            added_tokens: file.added_tokens,
+            normalizer: file.normalizer,
+            pre_tokenizer: file.pre_tokenizer,
+            model,
+            post_processor: file.post_processor,
+            decoder: file.decoder,
+        })
     }
 }
 
-/// A tagged component is parsed from a buffer, which hides where inside it an error is. For the
-/// model (where the large vocabulary and merges live), parse it again as its own type to find
-/// the precise path, e.g. `model.vocab.[UNK]`.
-fn locate_model_error(json: &str) -> Option<Error> {
-    let doc: serde_json::Value = serde_json::from_str(json).ok()?;
-    let model = doc.get("model")?;
-    let kind = model.get("type").and_then(serde_json::Value::as_str)?;
-    fn inner<T: serde::de::DeserializeOwned>(model: &serde_json::Value) -> Option<Error> {
-        let text = model.to_string();
-        let de = &mut serde_json::Deserializer::from_str(&text);
-        serde_path_to_error::deserialize::<_, T>(de).err().map(|e| {
+/// The `tokenizer.json` document as read: the model is kept as raw JSON and parsed on its own,
+/// by type, so that its (large) vocabulary and merges stream straight into their final form
+/// and errors inside it get an exact path.
+#[derive(Deserialize)]
+struct TokenizerFileIn<'a> {
+    #[serde(default = "default_version")]
+    version: String,
+    #[serde(default)]
+    truncation: Option<TruncationParams>,
+    #[serde(default)]
+    padding: Option<PaddingParams>,
+    #[serde(default)]
+    added_tokens: Vec<AddedToken>,
+    #[serde(default)]
+    normalizer: Option<Normalizer>,
+    #[serde(default)]
+    pre_tokenizer: Option<PreTokenizer>,
+    #[serde(borrow)]
+    model: &'a serde_json::value::RawValue,
+    #[serde(default)]
+    post_processor: Option<PostProcessor>,
+    #[serde(default)]
+    decoder: Option<Decoder>,
+}
+
+/// The model type when the object starts with `"type": "<name>"`, as files written by
+/// HuggingFace do (found without scanning the rest).
+fn leading_type(json: &str) -> Option<&str> {
+    let rest = json.trim_start().strip_prefix('{')?.trim_start();
+    let rest = rest.strip_prefix("\"type\"")?.trim_start();
+    let rest = rest.strip_prefix(':')?.trim_start();
+    let rest = rest.strip_prefix('"')?;
+    let end = rest.find(['"', '\\'])?;
+    (rest.as_bytes().get(end) == Some(&b'"')).then(|| &rest[..end])
+}
+
+/// Parses the `model` object: by its `type`, or, for old files without one, by its fields (as
+/// HuggingFace does: merges mean BPE, a list vocabulary Unigram, a subword prefix WordPiece).
+fn parse_model(json: &str) -> Result<Model> {
+    #[derive(Deserialize)]
+    struct Peek {
+        #[serde(rename = "type", default)]
+        kind: Option<String>,
+        #[serde(default)]
+        merges: Option<serde::de::IgnoredAny>,
+        #[serde(default)]
+        continuing_subword_prefix: Option<serde::de::IgnoredAny>,
+        #[serde(default)]
+        vocab: Option<IsList>,
+    }
+    /// Whether a JSON value is a list, found without building it.
+    struct IsList(bool);
+    impl<'de> Deserialize<'de> for IsList {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+            struct V;
+            impl<'de> serde::de::Visitor<'de> for V {
+                type Value = IsList;
+                fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                    f.write_str("a vocabulary")
+                }
+                fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                    self,
+                    mut a: A,
+                ) -> std::result::Result<IsList, A::Error> {
+                    while a.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                    Ok(IsList(true))
+                }
+                fn visit_map<A: serde::de::MapAccess<'de>>(
+                    self,
+                    mut a: A,
+                ) -> std::result::Result<IsList, A::Error> {
+                    while a
+                        .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                        .is_some()
+                    {}
+                    Ok(IsList(false))
+                }
+            }
+            d.deserialize_any(V)
+        }
+    }
+    fn typed<T: serde::de::DeserializeOwned>(json: &str) -> Result<T> {
+        let de = &mut serde_json::Deserializer::from_str(json);
+        serde_path_to_error::deserialize(de).map_err(|e| {
             let path = e.path().to_string();
+            // Positions would point into the model object, not the file: drop them.
+            let message = e.into_inner().to_string();
+            let message = match message.rfind(" at line ") {
+                Some(i) => message[..i].to_owned(),
+                None => message,
+            };
             Error::Json {
                 path: if path == "." {
                     "model".into()
                 } else {
                     format!("model.{path}")
                 },
-                // Positions would point into the re-serialized model, not the file: drop them.
-                message: {
-                    let m = e.into_inner().to_string();
-                    match m.rfind(" at line ") {
-                        Some(i) => m[..i].to_owned(),
-                        None => m,
-                    }
-                },
+                message,
             }
         })
     }
-    match kind {
-        "WordPiece" => inner::<WordPiece>(model),
-        "WordLevel" => inner::<crate::models::WordLevel>(model),
-        "BPE" => inner::<crate::models::Bpe>(model),
-        "Unigram" => inner::<crate::models::Unigram>(model),
-        _ => None,
+    let kind = match leading_type(json) {
+        Some(kind) => kind.to_owned(),
+        None => peek_kind(json)?,
+    };
+    fn peek_kind(json: &str) -> Result<String> {
+        Ok(match serde_json::from_str::<Peek>(json) {
+            Ok(Peek {
+                kind: Some(kind), ..
+            }) => kind,
+            Ok(peek) if peek.merges.is_some() => "BPE".into(),
+            Ok(Peek {
+                vocab: Some(IsList(true)),
+                ..
+            }) => "Unigram".into(),
+            Ok(peek) if peek.continuing_subword_prefix.is_some() => "WordPiece".into(),
+            Ok(_) => "WordLevel".into(),
+            Err(e) => {
+                return Err(Error::Json {
+                    path: "model".into(),
+                    message: e.to_string(),
+                });
+            }
+        })
     }
+    Ok(match kind.as_str() {
+        "BPE" => Model::BPE(typed(json)?),
+        "WordPiece" => Model::WordPiece(typed(json)?),
+        "WordLevel" => Model::WordLevel(typed(json)?),
+        "Unigram" => Model::Unigram(typed(json)?),
+        other => {
+            return Err(Error::Json {
+                path: "model.type".into(),
+                message: format!(
+                    "unknown model type `{other}`, expected one of `BPE`, `WordPiece`, `WordLevel`, `Unigram`"
+                ),
+            });
+        }
+    })
 }
 
 impl Tokenizer {

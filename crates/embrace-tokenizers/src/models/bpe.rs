@@ -59,12 +59,70 @@ struct BpeConfig {
     merges: Merges,
 }
 
-/// Merges as either `["a b", ...]` (legacy) or `[["a", "b"], ...]`.
-#[derive(Serialize, Deserialize)]
-#[serde(untagged)]
-enum Merges {
-    Pairs(Vec<(String, String)>),
-    Legacy(Vec<String>),
+/// Merges as either `["a b", ...]` (legacy) or `[["a", "b"], ...]`, read as a stream (an
+/// untagged enum would first copy the whole list into an intermediate tree).
+struct Merges(Vec<(String, String)>);
+
+impl Serialize for Merges {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Merges {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::{SeqAccess, Visitor};
+
+        /// One merge: `"a b"` or `["a", "b"]`.
+        struct Entry((String, String));
+        impl<'de> Deserialize<'de> for Entry {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                struct V;
+                impl<'de> Visitor<'de> for V {
+                    type Value = Entry;
+                    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                        f.write_str("a merge: \"left right\" or [\"left\", \"right\"]")
+                    }
+                    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Entry, E> {
+                        parse_merge_lines(std::iter::once(v))
+                            .map_err(E::custom)?
+                            .pop()
+                            .map(Entry)
+                            .ok_or_else(|| E::custom("empty merge"))
+                    }
+                    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Entry, A::Error> {
+                        let a: String = seq
+                            .next_element()?
+                            .ok_or_else(|| A::Error::invalid_length(0, &self))?;
+                        let b: String = seq
+                            .next_element()?
+                            .ok_or_else(|| A::Error::invalid_length(1, &self))?;
+                        if seq.next_element::<serde::de::IgnoredAny>()?.is_some() {
+                            return Err(A::Error::invalid_length(3, &self));
+                        }
+                        Ok(Entry((a, b)))
+                    }
+                }
+                deserializer.deserialize_any(V)
+            }
+        }
+
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Merges;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a list of merges")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Merges, A::Error> {
+                let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+                while let Some(Entry(pair)) = seq.next_element()? {
+                    out.push(pair);
+                }
+                Ok(Merges(out))
+            }
+        }
+        deserializer.deserialize_seq(V)
+    }
 }
 
 impl<'de> Deserialize<'de> for Bpe {
@@ -75,15 +133,9 @@ impl<'de> Deserialize<'de> for Bpe {
                 "BPE dropout is not supported (it makes tokenization random); set it to null",
             ));
         }
-        let merges = match c.merges {
-            Merges::Pairs(p) => p,
-            Merges::Legacy(lines) => {
-                parse_merge_lines(lines.iter().map(String::as_str)).map_err(D::Error::custom)?
-            }
-        };
         Bpe::new(
             c.vocab,
-            merges,
+            c.merges.0,
             BpeOptions {
                 unk_token: c.unk_token,
                 continuing_subword_prefix: c.continuing_subword_prefix,
@@ -108,7 +160,7 @@ impl Serialize for Bpe {
             byte_fallback: self.byte_fallback,
             ignore_merges: self.ignore_merges,
             vocab: self.vocab.clone(),
-            merges: Merges::Pairs(self.merges.clone()),
+            merges: Merges(self.merges.clone()),
         }
         .serialize(serializer)
     }
@@ -192,6 +244,7 @@ impl Bpe {
             .map_or(0, String::len);
         let mut merge_map = FxHashMap::default();
         merge_map.reserve(merges.len());
+        let mut merged = String::with_capacity(64);
         for (rank, (a, b)) in merges.iter().enumerate() {
             let id = |t: &str| {
                 vocab.id(t).ok_or_else(|| {
@@ -202,7 +255,9 @@ impl Bpe {
                 })
             };
             let (a_id, b_id) = (id(a)?, id(b)?);
-            let merged = format!("{a}{}", b.get(prefix_len..).unwrap_or(""));
+            merged.clear();
+            merged.push_str(a);
+            merged.push_str(b.get(prefix_len..).unwrap_or(""));
             let new_id = id(&merged)?;
             merge_map
                 .entry((a_id, b_id))

@@ -22,14 +22,17 @@ pub static BYTES_CHAR: LazyLock<[char; 256]> = LazyLock::new(|| {
 
 /// char -> byte, the inverse of [`BYTES_CHAR`] (`None` for chars outside the alphabet).
 pub fn char_byte(c: char) -> Option<u8> {
-    static TABLE: LazyLock<rustc_hash::FxHashMap<char, u8>> = LazyLock::new(|| {
-        BYTES_CHAR
-            .iter()
-            .enumerate()
-            .map(|(b, &c)| (c, b as u8))
-            .collect()
+    // The alphabet lies below U+0144: a direct table (0xFFFF = not in the alphabet).
+    static TABLE: LazyLock<[u16; 0x144]> = LazyLock::new(|| {
+        let mut table = [0xFFFF_u16; 0x144];
+        for (b, &c) in BYTES_CHAR.iter().enumerate() {
+            if let Some(slot) = table.get_mut(c as usize) {
+                *slot = b as u16;
+            }
+        }
+        table
     });
-    TABLE.get(&c).copied()
+    TABLE.get(c as usize).and_then(|&b| u8::try_from(b).ok())
 }
 
 /// GPT-2's pre-tokenization pattern.
