@@ -9,7 +9,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 const UNK_PENALTY: f64 = 10.0;
 
 /// The Unigram model.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Unigram {
     /// The vocabulary.
     pub vocab: Vocab,
@@ -20,7 +20,100 @@ pub struct Unigram {
     /// Represent unknown pieces by their UTF-8 bytes as `<0xXX>` tokens.
     pub byte_fallback: bool,
     min_score: f64,
-    max_piece_len: usize,
+    trie: Trie,
+    /// Identifies this model's entries in the per-thread segmentation cache.
+    cache_id: u64,
+}
+
+impl PartialEq for Unigram {
+    /// Same pieces, scores and options (derived lookup structures are not compared).
+    fn eq(&self, other: &Self) -> bool {
+        self.vocab == other.vocab
+            && self.scores == other.scores
+            && self.unk_id == other.unk_id
+            && self.byte_fallback == other.byte_fallback
+    }
+}
+
+/// Most words the per-thread segmentation cache holds before it is emptied.
+const CACHE_CAPACITY: usize = 32_768;
+/// Longer words are not cached.
+const CACHE_MAX_LEN: usize = 64;
+
+static NEXT_CACHE_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// A segmentation: (start, end, id) per piece.
+type Segments = Box<[(u32, u32, u32)]>;
+
+thread_local! {
+    /// Recent segmentations of the model (by cache id) that last used this thread.
+    static SEGMENT_CACHE: std::cell::RefCell<(u64, rustc_hash::FxHashMap<Box<str>, Segments>)> =
+        std::cell::RefCell::new((0, rustc_hash::FxHashMap::default()));
+}
+
+/// A byte trie over the pieces, for the common-prefix search of the Viterbi pass. Nodes are
+/// stored flat; each node's children are a sorted slice of `edges`.
+#[derive(Debug, Clone, Default)]
+struct Trie {
+    /// Per node: start of its children in `edges`, their count, and the piece id ending here.
+    nodes: Vec<(u32, u32, Option<u32>)>,
+    edges: Vec<(u8, u32)>,
+}
+
+impl Trie {
+    fn build(vocab: &Vocab) -> Trie {
+        // Edges in a map while building, then flattened per node and sorted.
+        let mut edges: rustc_hash::FxHashMap<(u32, u8), u32> = rustc_hash::FxHashMap::default();
+        let mut ids: Vec<Option<u32>> = vec![None];
+        for (token, _) in vocab.iter() {
+            let mut node = 0u32;
+            for &b in token.as_bytes() {
+                let next = ids.len() as u32;
+                node = *edges.entry((node, b)).or_insert_with(|| {
+                    ids.push(None);
+                    next
+                });
+            }
+            ids[node as usize] = vocab.id(token);
+        }
+        let mut flat: Vec<(u32, u8, u32)> =
+            edges.into_iter().map(|((n, b), c)| (n, b, c)).collect();
+        flat.sort_unstable();
+        let mut trie = Trie {
+            nodes: Vec::with_capacity(ids.len()),
+            edges: Vec::with_capacity(flat.len()),
+        };
+        let mut k = 0;
+        for (node, id) in ids.into_iter().enumerate() {
+            let start = trie.edges.len() as u32;
+            while k < flat.len() && flat[k].0 as usize == node {
+                trie.edges.push((flat[k].1, flat[k].2));
+                k += 1;
+            }
+            trie.nodes
+                .push((start, trie.edges.len() as u32 - start, id));
+        }
+        trie
+    }
+
+    /// Calls `f(length, id)` for every piece that prefixes `bytes`, shortest first.
+    #[inline]
+    fn prefixes(&self, bytes: &[u8], mut f: impl FnMut(usize, u32)) {
+        let mut node = 0usize;
+        for (i, &b) in bytes.iter().enumerate() {
+            let Some(&(start, len, _)) = self.nodes.get(node) else {
+                return;
+            };
+            let edges = &self.edges[start as usize..(start + len) as usize];
+            match edges.binary_search_by_key(&b, |e| e.0) {
+                Ok(k) => node = edges[k].1 as usize,
+                Err(_) => return,
+            }
+            if let Some(id) = self.nodes[node].2 {
+                f(i + 1, id);
+            }
+        }
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -78,25 +171,56 @@ impl Unigram {
             }
         }
         let min_score = pieces.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
-        let max_piece_len = pieces.iter().map(|p| p.0.len()).max().unwrap_or(0);
         let scores = pieces.iter().map(|p| p.1).collect();
-        // Duplicated pieces keep their first id, as HuggingFace's map insertion order does not
-        // matter for well-formed files; later ids still decode.
+        // A duplicated piece encodes to its last id, as in HuggingFace; every id still decodes.
         let vocab = Vocab::from_pairs(
             pieces
                 .into_iter()
                 .enumerate()
-                .rev()
                 .map(|(i, (t, _))| (t, i as u32)),
         );
+        let trie = Trie::build(&vocab);
         Ok(Unigram {
             vocab,
             scores,
             unk_id,
             byte_fallback,
             min_score,
-            max_piece_len,
+            trie,
+            cache_id: NEXT_CACHE_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         })
+    }
+
+    /// [`Self::viterbi`] through the per-thread cache of recent words.
+    fn segments(&self, word: &str) -> Result<Segments> {
+        let cacheable = word.len() <= CACHE_MAX_LEN;
+        if cacheable {
+            let hit = SEGMENT_CACHE.with(|c| {
+                let c = c.borrow();
+                (c.0 == self.cache_id)
+                    .then(|| c.1.get(word).cloned())
+                    .flatten()
+            });
+            if let Some(segments) = hit {
+                return Ok(segments);
+            }
+        }
+        let segments: Segments = self
+            .viterbi(word)?
+            .into_iter()
+            .map(|(s, e, id)| (s as u32, e as u32, id))
+            .collect();
+        if cacheable {
+            SEGMENT_CACHE.with(|c| {
+                let mut c = c.borrow_mut();
+                if c.0 != self.cache_id || c.1.len() >= CACHE_CAPACITY {
+                    c.1.clear();
+                    c.0 = self.cache_id;
+                }
+                c.1.insert(word.into(), segments.clone());
+            });
+        }
+        Ok(segments)
     }
 
     /// The most probable segmentation of `text` (unknown chars fused), as byte ranges with ids.
@@ -116,15 +240,10 @@ impl Unigram {
             let here = best[start].score;
             let char_len = text[start..].chars().next().map_or(1, char::len_utf8);
             let mut has_single = false;
-            for (offset, c) in text[start..].char_indices() {
-                let end = start + offset + c.len_utf8();
-                if end - start > self.max_piece_len {
-                    break;
-                }
-                let Some(id) = self.vocab.id(&text[start..end]) else {
-                    continue;
-                };
-                let candidate = self.scores[id as usize] + here;
+            let scores = &self.scores;
+            self.trie.prefixes(&text.as_bytes()[start..], |len, id| {
+                let end = start + len;
+                let candidate = scores[id as usize] + here;
                 let node = &mut best[end];
                 if node.start.is_none() || candidate > node.score {
                     *node = Node {
@@ -133,10 +252,10 @@ impl Unigram {
                         start: Some(start),
                     };
                 }
-                if end - start == char_len {
+                if len == char_len {
                     has_single = true;
                 }
-            }
+            });
             if !has_single {
                 let unk_id = self.unk_id.ok_or_else(|| Error::MissingUnk {
                     piece: text[start..start + char_len].to_owned(),
@@ -175,9 +294,11 @@ impl Unigram {
         if word.is_empty() {
             return Ok(());
         }
-        for (s, e, _) in self.viterbi(word)? {
+        for (s, e, id) in self.segments(word)?.iter().copied() {
+            let (s, e) = (s as usize, e as usize);
             let piece = &word[s..e];
-            if let Some(id) = self.vocab.id(piece) {
+            // Known pieces keep their id (the unknown token too, when the text spells it out).
+            if Some(id) != self.unk_id || self.vocab.id(piece) == Some(id) {
                 out.push(Token {
                     id,
                     value: piece.to_owned(),
