@@ -252,7 +252,12 @@ impl Rng {
 #[test]
 fn random_text_matches_huggingface_and_never_panics() {
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
-    let inputs: Vec<String> = (0..250).map(|_| rng.text()).collect();
+    // EMBRACE_RANDOM_CASES raises the count for a longer run.
+    let cases = std::env::var("EMBRACE_RANDOM_CASES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(250);
+    let inputs: Vec<String> = (0..cases).map(|_| rng.text()).collect();
     let mut problems = Vec::new();
     for (name, path) in real_tokenizers() {
         let mut ours = Tokenizer::from_file(&path).unwrap();

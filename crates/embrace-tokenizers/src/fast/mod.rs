@@ -16,11 +16,12 @@
 //! only chosen when the configuration guarantees identical output (the golden tests check this on
 //! every tokenizer they cover).
 
+mod bert;
 pub(crate) mod scanner;
 
 use crate::added_vocabulary::AddedVocabulary;
 use crate::error::Result;
-use crate::models::{Bpe, Model, WordPiece};
+use crate::models::{Bpe, Model};
 use crate::normalized::SplitDelimiterBehavior;
 use crate::normalizers::{BertNormalizer, Normalizer};
 use crate::pre_tokenizers::byte_level::{BYTES_CHAR, char_byte};
@@ -37,6 +38,11 @@ pub(crate) type RawToken = (u32, String, (usize, usize), Option<u32>);
 pub(crate) trait TokenSink {
     /// One token; its string is `prefix` followed by `text`, its offsets are bytes of the input.
     fn push(&mut self, id: u32, prefix: &str, text: &str, offsets: (usize, usize), word: u32);
+
+    /// Whether the sink uses token strings and offsets (else they need not be computed).
+    fn wants_details(&self) -> bool {
+        true
+    }
 }
 
 impl TokenSink for Vec<RawToken> {
@@ -60,6 +66,10 @@ impl TokenSink for IdSink {
     fn push(&mut self, id: u32, _: &str, _: &str, _: (usize, usize), _: u32) {
         self.0.push(id);
     }
+
+    fn wants_details(&self) -> bool {
+        false
+    }
 }
 
 /// Encodes a piece of text with the general pipeline (no raw added-token matching), with offsets
@@ -77,7 +87,7 @@ pub(crate) trait GeneralPath {
 /// A fast path chosen for a tokenizer.
 #[derive(Debug, Clone)]
 pub(crate) enum FastPath {
-    Bert { lowercase: bool },
+    Bert(BertNormalizer),
     ByteLevelBpe(Box<ByteBpe>),
 }
 
@@ -164,16 +174,14 @@ impl FastPath {
             // Added tokens matched on normalized text would need BERT's normalization first.
             (Some(Normalizer::BertNormalizer(_)), ..) if added.has_normalized_tokens() => None,
             (
-                Some(Normalizer::BertNormalizer(BertNormalizer {
-                    clean_text: true,
-                    lowercase,
-                    ..
-                })),
+                Some(Normalizer::BertNormalizer(
+                    n @ BertNormalizer {
+                        clean_text: true, ..
+                    },
+                )),
                 Some(PreTokenizer::BertPreTokenizer),
                 Model::WordPiece(_),
-            ) => Some(FastPath::Bert {
-                lowercase: *lowercase,
-            }),
+            ) => Some(FastPath::Bert(*n)),
             (None | Some(Normalizer::NFC), Some(pre), Model::BPE(bpe)) => {
                 let pattern = byte_level_pattern(pre)?;
                 if !bpe.has_plain_symbols() || bpe.byte_fallback || bpe.unk_token.is_some() {
@@ -214,8 +222,8 @@ impl FastPath {
             }
             let segment = &text[s..e];
             match (self, model) {
-                (FastPath::Bert { lowercase }, Model::WordPiece(wp)) => {
-                    bert_segment(general, wp, *lowercase, segment, s, out, word)?
+                (FastPath::Bert(normalizer), Model::WordPiece(wp)) => {
+                    bert::segment(general, wp, normalizer, segment, s, out, word)?
                 }
                 (FastPath::ByteLevelBpe(fast), Model::BPE(bpe))
                     if !fast.nfc
@@ -276,69 +284,6 @@ impl SplitPattern {
     pub(crate) fn regex_source(&self) -> Option<&str> {
         self.source_regex()
     }
-}
-
-/// BERT fast path over one segment (no added tokens inside).
-fn bert_segment(
-    general: &impl GeneralPath,
-    wp: &WordPiece,
-    lowercase: bool,
-    segment: &str,
-    shift: usize,
-    out: &mut dyn TokenSink,
-    word: &mut u32,
-) -> Result<()> {
-    let bytes = segment.as_bytes();
-    let mut buf: Vec<u8> = Vec::with_capacity(64);
-    let mut i = 0;
-    while i < bytes.len() {
-        // Runs are separated by the whitespace BERT keeps (and then removes).
-        if matches!(bytes[i], b' ' | b'\t' | b'\n' | b'\r') {
-            i += 1;
-            continue;
-        }
-        let start = i;
-        let mut plain = true;
-        while i < bytes.len() && !matches!(bytes[i], b' ' | b'\t' | b'\n' | b'\r') {
-            let b = bytes[i];
-            if !(0x20..0x7f).contains(&b) {
-                plain = false;
-            }
-            i += 1;
-        }
-        if !plain {
-            // Non-ASCII or control chars: the general pipeline, on this run alone.
-            general.encode_plain(&segment[start..i], shift + start, out, word)?;
-            continue;
-        }
-        // Words: maximal runs of non-punctuation, and each punctuation char alone.
-        let mut w = start;
-        while w < i {
-            let end = if bytes[w].is_ascii_punctuation() {
-                w + 1
-            } else {
-                let mut e = w;
-                while e < i && !bytes[e].is_ascii_punctuation() {
-                    e += 1;
-                }
-                e
-            };
-            buf.clear();
-            buf.extend_from_slice(&bytes[w..end]);
-            if lowercase {
-                buf.make_ascii_lowercase();
-            }
-            // ASCII bytes are valid UTF-8.
-            let piece = std::str::from_utf8(&buf).unwrap_or_default();
-            let word_index = *word;
-            wp.tokenize_into(piece, |id, prefix, text, (s, e)| {
-                out.push(id, prefix, text, (shift + w + s, shift + w + e), word_index);
-            })?;
-            *word += 1;
-            w = end;
-        }
-    }
-    Ok(())
 }
 
 impl ByteBpe {
@@ -426,9 +371,16 @@ impl ByteBpe {
         out: &mut dyn TokenSink,
         word: &mut u32,
     ) {
+        let details = out.wants_details();
         scanner::scan(self.pattern, segment, |ps, pe| {
             tokens.clear();
             self.word(bpe, &bytes[ps..pe], cache, tokens);
+            if !details {
+                for &(id, _) in tokens.iter() {
+                    out.push(id, "", "", (0, 0), 0);
+                }
+                return;
+            }
             let mut pos = ps;
             for &(id, len) in tokens.iter() {
                 let end = pos + len as usize;

@@ -48,6 +48,28 @@ fn is_control(c: char) -> bool {
     !matches!(c, '\t' | '\n' | '\r') && c.is_other()
 }
 
+/// What BERT's text cleaning does with a char.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BertCharKind {
+    /// Removed (NUL, U+FFFD, control chars).
+    Removed,
+    /// Becomes a space.
+    Whitespace,
+    /// Kept.
+    Other,
+}
+
+/// BERT's cleaning of one char (`clean_text`).
+pub(crate) fn bert_char_kind(c: char) -> BertCharKind {
+    if c == '\0' || c == '\u{fffd}' || is_control(c) {
+        BertCharKind::Removed
+    } else if is_whitespace(c) {
+        BertCharKind::Whitespace
+    } else {
+        BertCharKind::Other
+    }
+}
+
 /// CJK Unified Ideographs and their extensions, as BERT defines "Chinese characters".
 pub(crate) fn is_chinese_char(c: char) -> bool {
     matches!(c as u32,

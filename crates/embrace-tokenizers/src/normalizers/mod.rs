@@ -6,7 +6,9 @@ mod precompiled;
 mod unicode;
 
 pub use bert::BertNormalizer;
+pub(crate) use bert::{BertCharKind, bert_char_kind, is_chinese_char};
 pub use precompiled::Precompiled;
+pub(crate) use unicode::is_nonspacing_mark;
 
 use crate::normalized::NormalizedString;
 use serde::{Deserialize, Serialize};
