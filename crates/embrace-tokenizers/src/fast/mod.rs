@@ -97,7 +97,7 @@ pub(crate) struct ByteBpe {
     pattern: Pattern,
     /// The normalizer is NFC: segments that are not already NFC take the general path.
     nfc: bool,
-    /// Raw bytes of every vocabulary entry -> id.
+    /// Raw bytes of every vocabulary entry -> id (built only for `ignore_merges`).
     byte_vocab: FxHashMap<Box<[u8]>, u32>,
     /// Id of each single byte.
     byte_ids: [Option<u32>; 256],
@@ -288,9 +288,15 @@ impl SplitPattern {
 
 impl ByteBpe {
     fn new(bpe: &Bpe, pattern: Pattern, nfc: bool) -> Self {
+        // Only `ignore_merges` looks whole pieces up in the vocabulary.
         let mut byte_vocab = FxHashMap::default();
-        byte_vocab.reserve(bpe.vocab.len());
-        for (token, id) in bpe.vocab.iter() {
+        let tokens = bpe.vocab.iter().filter(|_| bpe.ignore_merges);
+        byte_vocab.reserve(if bpe.ignore_merges {
+            bpe.vocab.len()
+        } else {
+            0
+        });
+        for (token, id) in tokens {
             let bytes: Option<Vec<u8>> = token.chars().map(char_byte).collect();
             if let Some(bytes) = bytes {
                 byte_vocab.entry(bytes.into_boxed_slice()).or_insert(id);

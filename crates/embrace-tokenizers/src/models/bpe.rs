@@ -242,23 +242,35 @@ impl Bpe {
             .continuing_subword_prefix
             .as_ref()
             .map_or(0, String::len);
+        // Resolving merges to ids is three lookups each; it runs in parallel (large vocabularies
+        // have hundreds of thousands of merges), then the map is filled in rank order so that a
+        // repeated pair keeps its first rank.
+        use rayon::prelude::*;
+        let resolved: Vec<Result<(u32, u32, u32)>> = merges
+            .par_iter()
+            .enumerate()
+            .map_init(
+                || String::with_capacity(64),
+                |merged, (rank, (a, b))| {
+                    let id = |t: &str| {
+                        vocab.id(t).ok_or_else(|| {
+                            Error::Invalid(format!(
+                                "merge {} names {t:?}, which is not in the vocabulary",
+                                rank + 1
+                            ))
+                        })
+                    };
+                    merged.clear();
+                    merged.push_str(a);
+                    merged.push_str(b.get(prefix_len..).unwrap_or(""));
+                    Ok((id(a)?, id(b)?, id(merged)?))
+                },
+            )
+            .collect();
         let mut merge_map = FxHashMap::default();
         merge_map.reserve(merges.len());
-        let mut merged = String::with_capacity(64);
-        for (rank, (a, b)) in merges.iter().enumerate() {
-            let id = |t: &str| {
-                vocab.id(t).ok_or_else(|| {
-                    Error::Invalid(format!(
-                        "merge {} names {t:?}, which is not in the vocabulary",
-                        rank + 1
-                    ))
-                })
-            };
-            let (a_id, b_id) = (id(a)?, id(b)?);
-            merged.clear();
-            merged.push_str(a);
-            merged.push_str(b.get(prefix_len..).unwrap_or(""));
-            let new_id = id(&merged)?;
+        for (rank, r) in resolved.into_iter().enumerate() {
+            let (a_id, b_id, new_id) = r?;
             merge_map
                 .entry((a_id, b_id))
                 .or_insert((rank as u32, new_id));

@@ -80,6 +80,9 @@ impl<'de> Deserialize<'de> for Vocab {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Vocab, A::Error> {
                 let mut v = Vocab::default();
+                let n = access.size_hint().unwrap_or(0);
+                v.ids.reserve(n);
+                v.tokens.reserve(n);
                 while let Some((token, id)) = access.next_entry::<String, u32>()? {
                     if id > 16_000_000 {
                         return Err(serde::de::Error::custom(format!(
