@@ -111,12 +111,28 @@ static CLASSES: LazyLock<Classes> = LazyLock::new(|| {
     }
 });
 
+/// The class of every char of the Basic Multilingual Plane, computed once (64 KiB), so that
+/// non-ASCII text costs a table load per char instead of three binary searches.
+static BMP: LazyLock<Box<[Kind]>> = LazyLock::new(|| {
+    (0..=0xFFFFu32)
+        .map(|u| char::from_u32(u).map_or(Kind::Other, classify))
+        .collect()
+});
+
 #[inline]
 fn kind(c: char) -> Kind {
-    let classes = &*CLASSES;
     if c.is_ascii() {
-        return classes.ascii[c as usize];
+        return CLASSES.ascii[c as usize];
     }
+    match BMP.get(c as usize) {
+        Some(&k) => k,
+        None => classify(c),
+    }
+}
+
+/// The class of `c` from the Unicode tables.
+fn classify(c: char) -> Kind {
+    let classes = &*CLASSES;
     if classes.letter.contains(c) {
         Kind::Letter
     } else if classes.number.contains(c) {
