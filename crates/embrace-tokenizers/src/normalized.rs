@@ -52,6 +52,14 @@ impl From<&str> for NormalizedString {
 }
 
 impl NormalizedString {
+    /// The string `s` found at byte `shift` of a larger input (so that offsets, and rules that
+    /// look at the position in the input, see where it really is).
+    pub fn with_shift(s: &str, shift: usize) -> Self {
+        let mut n = NormalizedString::from(s);
+        n.original_shift = shift;
+        n
+    }
+
     /// The normalized text.
     pub fn get(&self) -> &str {
         &self.normalized

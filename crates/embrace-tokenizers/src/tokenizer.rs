@@ -793,7 +793,7 @@ impl GeneralPath for Tokenizer {
         out: &mut dyn TokenSink,
         word: &mut u32,
     ) -> Result<()> {
-        let mut n = NormalizedString::from(text);
+        let mut n = NormalizedString::with_shift(text, shift);
         if let Some(normalizer) = &self.normalizer {
             normalizer.normalize(&mut n);
         }
@@ -807,7 +807,8 @@ impl GeneralPath for Tokenizer {
             original: text.to_owned(),
             splits,
         };
-        self.tokenize_splits(pre, shift, out, word)
+        // The pieces already carry `shift` in their original offsets.
+        self.tokenize_splits(pre, 0, out, word)
     }
 }
 

@@ -174,7 +174,14 @@ fn check_tokenizer(name: &str) -> (usize, Vec<String>) {
 }
 
 /// Tokenizers that must take a fast path (so the goldens exercise it).
-const FAST: &[&str] = &["bert-uncased", "splade", "gpt2", "llama3", "qwen3"];
+const FAST: &[&str] = &[
+    "bert-uncased",
+    "splade",
+    "gpt2",
+    "llama3",
+    "qwen3",
+    "xlm-roberta",
+];
 
 fn check_with(name: &str, tokenizer: &Tokenizer, mode: &str) -> (usize, Vec<String>) {
     let dir = golden_dir().join(name);

@@ -18,6 +18,7 @@
 
 mod bert;
 pub(crate) mod scanner;
+mod sentencepiece;
 
 use crate::added_vocabulary::AddedVocabulary;
 use crate::error::Result;
@@ -88,6 +89,7 @@ pub(crate) trait GeneralPath {
 #[derive(Debug, Clone)]
 pub(crate) enum FastPath {
     Bert(BertNormalizer),
+    SentencePiece(Box<sentencepiece::SentencePiece>),
     ByteLevelBpe(Box<ByteBpe>),
 }
 
@@ -192,6 +194,12 @@ impl FastPath {
                     bpe, pattern, nfc,
                 ))))
             }
+            (n, Some(PreTokenizer::Metaspace(m)), Model::Unigram(_))
+                if !added.has_normalized_tokens() =>
+            {
+                sentencepiece::SentencePiece::detect(n, m)
+                    .map(|sp| FastPath::SentencePiece(Box::new(sp)))
+            }
             (Some(Normalizer::Sequence { normalizers }), Some(pre), Model::BPE(_))
                 if normalizers.is_empty() =>
             {
@@ -222,6 +230,11 @@ impl FastPath {
             }
             let segment = &text[s..e];
             match (self, model) {
+                (FastPath::SentencePiece(sp), Model::Unigram(unigram))
+                    if sentencepiece::SentencePiece::accepts(segment) =>
+                {
+                    sp.segment(unigram, segment, s, out, word)?
+                }
                 (FastPath::Bert(normalizer), Model::WordPiece(wp)) => {
                     bert::segment(general, wp, normalizer, segment, s, out, word)?
                 }

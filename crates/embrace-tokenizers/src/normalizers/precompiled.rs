@@ -16,6 +16,9 @@ pub struct Precompiled {
     source: String,
     trie: Vec<u32>,
     normalized: Vec<u8>,
+    /// The map leaves every printable ASCII char alone (checked once), so printable ASCII text
+    /// needs no lookup at all.
+    ascii_identity: bool,
 }
 
 impl Precompiled {
@@ -29,6 +32,7 @@ impl Precompiled {
                 source: source.to_owned(),
                 trie: Vec::new(),
                 normalized: Vec::new(),
+                ascii_identity: true,
             });
         }
         let head: [u8; 4] = bytes
@@ -44,11 +48,23 @@ impl Precompiled {
             .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
             .collect();
         let normalized = bytes[4 + trie_size..].to_vec();
-        Ok(Precompiled {
+        let mut map = Precompiled {
             source: source.to_owned(),
             trie,
             normalized,
-        })
+            ascii_identity: false,
+        };
+        map.ascii_identity = (0x20u8..0x7f).all(|b| {
+            let s = [b];
+            let c = std::str::from_utf8(&s).unwrap_or_default();
+            map.transform(c).is_none_or(|n| n == c)
+        });
+        Ok(map)
+    }
+
+    /// Whether the map leaves every printable ASCII char unchanged.
+    pub fn is_ascii_identity(&self) -> bool {
+        self.ascii_identity
     }
 
     /// Value of the shortest key of the trie that prefixes `key`.
@@ -83,7 +99,9 @@ impl Precompiled {
 
     /// Normalizes `s` in place.
     pub fn normalize(&self, s: &mut NormalizedString) {
-        if self.trie.is_empty() {
+        if self.trie.is_empty()
+            || (self.ascii_identity && s.get().bytes().all(|b| (0x20..0x7f).contains(&b)))
+        {
             return;
         }
         let mut dest: Vec<(char, isize)> = Vec::with_capacity(s.len());
