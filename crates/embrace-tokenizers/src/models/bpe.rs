@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 use rustc_hash::FxHashMap;
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
@@ -17,8 +18,8 @@ use std::collections::BinaryHeap;
 pub struct Bpe {
     /// The vocabulary.
     pub vocab: Vocab,
-    /// The merges, in rank order.
-    pub merges: Vec<(String, String)>,
+    /// The merges, in rank order, as ids of their two parts.
+    merge_pairs: Vec<(u32, u32)>,
     /// (left id, right id) -> (rank, merged id).
     merge_map: FxHashMap<(u32, u32), (u32, u32)>,
     /// Token for chars that cannot be represented.
@@ -38,9 +39,10 @@ pub struct Bpe {
     byte_ids: Option<Box<[u32; 256]>>,
 }
 
-/// `tokenizer.json` shape of a BPE model.
-#[derive(Serialize, Deserialize)]
-struct BpeConfig {
+/// `tokenizer.json` shape of a BPE model, as read (merge strings borrowed from the input when
+/// they have no escapes).
+#[derive(Deserialize)]
+struct BpeConfigIn<'a> {
     #[serde(default)]
     dropout: Option<f32>,
     #[serde(default)]
@@ -56,64 +58,104 @@ struct BpeConfig {
     #[serde(default)]
     ignore_merges: bool,
     vocab: Vocab,
-    merges: Merges,
+    #[serde(borrow)]
+    merges: Merges<'a>,
+}
+
+/// `tokenizer.json` shape of a BPE model, as written.
+#[derive(Serialize)]
+struct BpeConfigOut<'a> {
+    dropout: Option<f32>,
+    unk_token: &'a Option<String>,
+    continuing_subword_prefix: &'a Option<String>,
+    end_of_word_suffix: &'a Option<String>,
+    fuse_unk: bool,
+    byte_fallback: bool,
+    ignore_merges: bool,
+    vocab: &'a Vocab,
+    merges: Vec<(&'a str, &'a str)>,
 }
 
 /// Merges as either `["a b", ...]` (legacy) or `[["a", "b"], ...]`, read as a stream (an
 /// untagged enum would first copy the whole list into an intermediate tree).
-struct Merges(Vec<(String, String)>);
+struct Merges<'a>(Vec<(Cow<'a, str>, Cow<'a, str>)>);
 
-impl Serialize for Merges {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.0.serialize(serializer)
-    }
-}
-
-impl<'de> Deserialize<'de> for Merges {
+impl<'de: 'a, 'a> Deserialize<'de> for Merges<'a> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         use serde::de::{SeqAccess, Visitor};
 
         /// One merge: `"a b"` or `["a", "b"]`.
-        struct Entry((String, String));
-        impl<'de> Deserialize<'de> for Entry {
+        struct Entry<'a>((Cow<'a, str>, Cow<'a, str>));
+        impl<'de: 'a, 'a> Deserialize<'de> for Entry<'a> {
             fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                struct V;
-                impl<'de> Visitor<'de> for V {
-                    type Value = Entry;
+                struct V<'a>(std::marker::PhantomData<&'a ()>);
+                impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+                    type Value = Entry<'a>;
                     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
                         f.write_str("a merge: \"left right\" or [\"left\", \"right\"]")
                     }
-                    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Entry, E> {
-                        parse_merge_lines(std::iter::once(v))
-                            .map_err(E::custom)?
-                            .pop()
-                            .map(Entry)
-                            .ok_or_else(|| E::custom("empty merge"))
+                    fn visit_borrowed_str<E: serde::de::Error>(
+                        self,
+                        v: &'de str,
+                    ) -> Result<Entry<'a>, E> {
+                        let (a, b) = split_merge(v).map_err(E::custom)?;
+                        Ok(Entry((Cow::Borrowed(a), Cow::Borrowed(b))))
                     }
-                    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Entry, A::Error> {
-                        let a: String = seq
+                    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Entry<'a>, E> {
+                        let (a, b) = split_merge(v).map_err(E::custom)?;
+                        Ok(Entry((Cow::Owned(a.to_owned()), Cow::Owned(b.to_owned()))))
+                    }
+                    fn visit_seq<A: SeqAccess<'de>>(
+                        self,
+                        mut seq: A,
+                    ) -> Result<Entry<'a>, A::Error> {
+                        let a: Part<'a> = seq
                             .next_element()?
                             .ok_or_else(|| A::Error::invalid_length(0, &self))?;
-                        let b: String = seq
+                        let b: Part<'a> = seq
                             .next_element()?
                             .ok_or_else(|| A::Error::invalid_length(1, &self))?;
                         if seq.next_element::<serde::de::IgnoredAny>()?.is_some() {
                             return Err(A::Error::invalid_length(3, &self));
                         }
-                        Ok(Entry((a, b)))
+                        Ok(Entry((a.0, b.0)))
                     }
                 }
-                deserializer.deserialize_any(V)
+                deserializer.deserialize_any(V(std::marker::PhantomData))
             }
         }
 
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Merges;
+        /// One side of a merge pair.
+        struct Part<'a>(Cow<'a, str>);
+        impl<'de: 'a, 'a> Deserialize<'de> for Part<'a> {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                struct V<'a>(std::marker::PhantomData<&'a ()>);
+                impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+                    type Value = Part<'a>;
+                    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                        f.write_str("a token string")
+                    }
+                    fn visit_borrowed_str<E: serde::de::Error>(
+                        self,
+                        v: &'de str,
+                    ) -> Result<Part<'a>, E> {
+                        Ok(Part(Cow::Borrowed(v)))
+                    }
+                    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Part<'a>, E> {
+                        Ok(Part(Cow::Owned(v.to_owned())))
+                    }
+                }
+                deserializer.deserialize_str(V(std::marker::PhantomData))
+            }
+        }
+
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = Merges<'a>;
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
                 f.write_str("a list of merges")
             }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Merges, A::Error> {
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Merges<'a>, A::Error> {
                 let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0));
                 while let Some(Entry(pair)) = seq.next_element()? {
                     out.push(pair);
@@ -121,21 +163,32 @@ impl<'de> Deserialize<'de> for Merges {
                 Ok(Merges(out))
             }
         }
-        deserializer.deserialize_seq(V)
+        deserializer.deserialize_seq(V(std::marker::PhantomData))
+    }
+}
+
+/// Splits a legacy `"left right"` merge.
+fn split_merge(line: &str) -> Result<(&str, &str), String> {
+    let mut parts = line.split(' ');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(a), Some(b), None) => Ok((a, b)),
+        _ => Err(format!(
+            "merge {line:?} is not two tokens separated by one space"
+        )),
     }
 }
 
 impl<'de> Deserialize<'de> for Bpe {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let c = BpeConfig::deserialize(deserializer)?;
+        let c = BpeConfigIn::deserialize(deserializer)?;
         if c.dropout.is_some_and(|d| d > 0.0) {
             return Err(D::Error::custom(
                 "BPE dropout is not supported (it makes tokenization random); set it to null",
             ));
         }
-        Bpe::new(
+        Bpe::build(
             c.vocab,
-            c.merges.0,
+            &c.merges.0,
             BpeOptions {
                 unk_token: c.unk_token,
                 continuing_subword_prefix: c.continuing_subword_prefix,
@@ -151,16 +204,16 @@ impl<'de> Deserialize<'de> for Bpe {
 
 impl Serialize for Bpe {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        BpeConfig {
+        BpeConfigOut {
             dropout: None,
-            unk_token: self.unk_token.clone(),
-            continuing_subword_prefix: self.continuing_subword_prefix.clone(),
-            end_of_word_suffix: self.end_of_word_suffix.clone(),
+            unk_token: &self.unk_token,
+            continuing_subword_prefix: &self.continuing_subword_prefix,
+            end_of_word_suffix: &self.end_of_word_suffix,
             fuse_unk: self.fuse_unk,
             byte_fallback: self.byte_fallback,
             ignore_merges: self.ignore_merges,
-            vocab: self.vocab.clone(),
-            merges: Merges(self.merges.clone()),
+            vocab: &self.vocab,
+            merges: self.merges().collect(),
         }
         .serialize(serializer)
     }
@@ -238,6 +291,24 @@ impl PartialOrd for Candidate {
 impl Bpe {
     /// Builds a BPE model; every merge's parts and result must be in the vocabulary.
     pub fn new(vocab: Vocab, merges: Vec<(String, String)>, options: BpeOptions) -> Result<Self> {
+        Bpe::build(vocab, &merges, options)
+    }
+
+    /// The merges, in rank order.
+    pub fn merges(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.merge_pairs.iter().map(|&(a, b)| {
+            (
+                self.vocab.token(a).unwrap_or_default(),
+                self.vocab.token(b).unwrap_or_default(),
+            )
+        })
+    }
+
+    fn build<S: AsRef<str> + Sync>(
+        vocab: Vocab,
+        merges: &[(S, S)],
+        options: BpeOptions,
+    ) -> Result<Self> {
         let prefix_len = options
             .continuing_subword_prefix
             .as_ref()
@@ -252,6 +323,7 @@ impl Bpe {
             .map_init(
                 || String::with_capacity(64),
                 |merged, (rank, (a, b))| {
+                    let (a, b) = (a.as_ref(), b.as_ref());
                     let id = |t: &str| {
                         vocab.id(t).ok_or_else(|| {
                             Error::Invalid(format!(
@@ -269,8 +341,10 @@ impl Bpe {
             .collect();
         let mut merge_map = FxHashMap::default();
         merge_map.reserve(merges.len());
+        let mut merge_pairs = Vec::with_capacity(merges.len());
         for (rank, r) in resolved.into_iter().enumerate() {
             let (a_id, b_id, new_id) = r?;
+            merge_pairs.push((a_id, b_id));
             merge_map
                 .entry((a_id, b_id))
                 .or_insert((rank as u32, new_id));
@@ -294,7 +368,7 @@ impl Bpe {
         };
         Ok(Bpe {
             vocab,
-            merges,
+            merge_pairs,
             merge_map,
             unk_token: options.unk_token,
             unk_id,
