@@ -133,9 +133,14 @@ impl std::str::FromStr for Tokenizer {
 
     /// Parses a `tokenizer.json` document.
     fn from_str(json: &str) -> Result<Self> {
-        let de = &mut serde_json::Deserializer::from_str(json);
-        let file: TokenizerFileIn<'_> =
-            serde_path_to_error::deserialize(de).map_err(Error::from_json)?;
+        // Parse without path tracking first; on failure, parse again to report where.
+        let file: TokenizerFileIn<'_> = match serde_json::from_str(json) {
+            Ok(file) => file,
+            Err(_) => {
+                let de = &mut serde_json::Deserializer::from_str(json);
+                serde_path_to_error::deserialize(de).map_err(Error::from_json)?
+            }
+        };
         let model = parse_model(file.model.get())?;
         Tokenizer::from_file_parts(TokenizerFile {
             version: file.version,
@@ -233,6 +238,10 @@ fn parse_model(json: &str) -> Result<Model> {
         }
     }
     fn typed<T: serde::de::DeserializeOwned>(json: &str) -> Result<T> {
+        // The happy path parses without path tracking; only a failure parses again to find where.
+        if let Ok(value) = serde_json::from_str(json) {
+            return Ok(value);
+        }
         let de = &mut serde_json::Deserializer::from_str(json);
         serde_path_to_error::deserialize(de).map_err(|e| {
             let path = e.path().to_string();

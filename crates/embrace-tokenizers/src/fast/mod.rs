@@ -100,13 +100,62 @@ pub(crate) struct ByteBpe {
     /// The normalizer is NFC: segments that are not already NFC take the general path.
     nfc: bool,
     /// Raw bytes of every vocabulary entry -> id (built only for `ignore_merges`).
-    byte_vocab: FxHashMap<Box<[u8]>, u32>,
+    byte_vocab: ByteVocab,
     /// Id of each single byte.
     byte_ids: [Option<u32>; 256],
     cache_id: u64,
 }
 
 static NEXT_CACHE_ID: AtomicU64 = AtomicU64::new(1);
+
+/// The vocabulary in byte space (GPT-2's byte-level chars turned back into bytes): one byte
+/// buffer and a hash table of (start, length, id).
+#[derive(Debug, Clone, Default)]
+struct ByteVocab {
+    arena: Vec<u8>,
+    table: hashbrown::HashTable<(u32, u32, u32)>,
+}
+
+fn hash_bytes(b: &[u8]) -> u64 {
+    use std::hash::BuildHasher;
+    rustc_hash::FxBuildHasher.hash_one(b)
+}
+
+impl ByteVocab {
+    fn build(&mut self, bpe: &Bpe) {
+        self.table.reserve(bpe.vocab.len(), |_| 0);
+        let mut bytes = Vec::with_capacity(64);
+        for (token, id) in bpe.vocab.iter() {
+            bytes.clear();
+            if token
+                .chars()
+                .map(char_byte)
+                .try_for_each(|b| b.map(|b| bytes.push(b)))
+                .is_none()
+            {
+                continue;
+            }
+            if self.get(&bytes).is_some() {
+                continue;
+            }
+            let start = self.arena.len() as u32;
+            self.arena.extend_from_slice(&bytes);
+            let arena = &self.arena;
+            self.table
+                .insert_unique(hash_bytes(&bytes), (start, bytes.len() as u32, id), |e| {
+                    hash_bytes(&arena[e.0 as usize..(e.0 + e.1) as usize])
+                });
+        }
+    }
+
+    fn get(&self, piece: &[u8]) -> Option<u32> {
+        self.table
+            .find(hash_bytes(piece), |e| {
+                self.arena.get(e.0 as usize..(e.0 + e.1) as usize) == Some(piece)
+            })
+            .map(|e| e.2)
+    }
+}
 
 /// Most words a per-thread cache holds before it is emptied; bounds memory on endless unique input.
 const CACHE_CAPACITY: usize = 32_768;
@@ -302,18 +351,9 @@ impl SplitPattern {
 impl ByteBpe {
     fn new(bpe: &Bpe, pattern: Pattern, nfc: bool) -> Self {
         // Only `ignore_merges` looks whole pieces up in the vocabulary.
-        let mut byte_vocab = FxHashMap::default();
-        let tokens = bpe.vocab.iter().filter(|_| bpe.ignore_merges);
-        byte_vocab.reserve(if bpe.ignore_merges {
-            bpe.vocab.len()
-        } else {
-            0
-        });
-        for (token, id) in tokens {
-            let bytes: Option<Vec<u8>> = token.chars().map(char_byte).collect();
-            if let Some(bytes) = bytes {
-                byte_vocab.entry(bytes.into_boxed_slice()).or_insert(id);
-            }
+        let mut byte_vocab = ByteVocab::default();
+        if bpe.ignore_merges {
+            byte_vocab.build(bpe);
         }
         let mut byte_ids = [None; 256];
         for (b, slot) in byte_ids.iter_mut().enumerate() {
@@ -332,7 +372,7 @@ impl ByteBpe {
     /// BPE of one piece: (id, byte length) per token.
     fn word(&self, bpe: &Bpe, piece: &[u8], cache: &mut WordCache, out: &mut Vec<(u32, u32)>) {
         if bpe.ignore_merges {
-            if let Some(&id) = self.byte_vocab.get(piece) {
+            if let Some(id) = self.byte_vocab.get(piece) {
                 out.push((id, piece.len() as u32));
                 return;
             }

@@ -317,6 +317,16 @@ impl Bpe {
         // have hundreds of thousands of merges), then the map is filled in rank order so that a
         // repeated pair keeps its first rank.
         use rayon::prelude::*;
+        // Vocabularies built by BPE training give the result of merge `r` the id `base + r`;
+        // when that guess holds (checked by comparing the strings), the lookup is skipped.
+        let base = merges.first().and_then(|(a, b)| {
+            let merged = format!(
+                "{}{}",
+                a.as_ref(),
+                b.as_ref().get(prefix_len..).unwrap_or("")
+            );
+            vocab.id(&merged)
+        });
         let resolved: Vec<Result<(u32, u32, u32)>> = merges
             .par_iter()
             .enumerate()
@@ -335,7 +345,12 @@ impl Bpe {
                     merged.clear();
                     merged.push_str(a);
                     merged.push_str(b.get(prefix_len..).unwrap_or(""));
-                    Ok((id(a)?, id(b)?, id(merged)?))
+                    let guess = base.map(|base| base + rank as u32);
+                    let new_id = match guess {
+                        Some(g) if vocab.token(g) == Some(merged.as_str()) => g,
+                        _ => id(merged)?,
+                    };
+                    Ok((id(a)?, id(b)?, new_id))
                 },
             )
             .collect();
