@@ -62,38 +62,53 @@ struct Trie {
 
 impl Trie {
     fn build(vocab: &Vocab) -> Trie {
-        // Edges in a map while building, then flattened per node and sorted.
-        let mut edges: rustc_hash::FxHashMap<(u32, u8), u32> = rustc_hash::FxHashMap::default();
+        // Insert the pieces in byte order: a node's children then appear in increasing byte
+        // order, and a counting sort by parent lays them out contiguously. No hashing needed.
+        let mut keys: Vec<(&[u8], u32)> = vocab
+            .iter()
+            .filter_map(|(t, _)| vocab.id(t).map(|id| (t.as_bytes(), id)))
+            .collect();
+        keys.sort_unstable();
+        keys.dedup_by(|a, b| a.0 == b.0);
+        // Nodes in creation order: (parent, byte); node 0 is the root.
+        let mut parent: Vec<(u32, u8)> = vec![(0, 0)];
         let mut ids: Vec<Option<u32>> = vec![None];
-        for (token, _) in vocab.iter() {
-            let mut node = 0u32;
-            for &b in token.as_bytes() {
-                let next = ids.len() as u32;
-                node = *edges.entry((node, b)).or_insert_with(|| {
-                    ids.push(None);
-                    next
-                });
+        let mut path: Vec<u32> = vec![0];
+        let mut previous: &[u8] = &[];
+        for &(key, id) in &keys {
+            let common = key.iter().zip(previous).take_while(|(a, b)| a == b).count();
+            path.truncate(common + 1);
+            for &b in &key[common..] {
+                let node = parent.len() as u32;
+                parent.push((path[path.len() - 1], b));
+                ids.push(None);
+                path.push(node);
             }
-            ids[node as usize] = vocab.id(token);
-        }
-        let mut flat: Vec<(u32, u8, u32)> =
-            edges.into_iter().map(|((n, b), c)| (n, b, c)).collect();
-        flat.sort_unstable();
-        let mut trie = Trie {
-            nodes: Vec::with_capacity(ids.len()),
-            edges: Vec::with_capacity(flat.len()),
-        };
-        let mut k = 0;
-        for (node, id) in ids.into_iter().enumerate() {
-            let start = trie.edges.len() as u32;
-            while k < flat.len() && flat[k].0 as usize == node {
-                trie.edges.push((flat[k].1, flat[k].2));
-                k += 1;
+            if let Some(&last) = path.last() {
+                ids[last as usize] = Some(id);
             }
-            trie.nodes
-                .push((start, trie.edges.len() as u32 - start, id));
+            previous = key;
         }
-        trie
+        // Counting sort of the edges by parent.
+        let n = parent.len();
+        let mut counts = vec![0u32; n + 1];
+        for &(p, _) in &parent[1..] {
+            counts[p as usize + 1] += 1;
+        }
+        for k in 1..=n {
+            counts[k] += counts[k - 1];
+        }
+        let mut edges = vec![(0u8, 0u32); n.saturating_sub(1)];
+        let mut next = counts.clone();
+        for (child, &(p, b)) in parent.iter().enumerate().skip(1) {
+            let slot = &mut next[p as usize];
+            edges[*slot as usize] = (b, child as u32);
+            *slot += 1;
+        }
+        let nodes = (0..n)
+            .map(|k| (counts[k], counts[k + 1] - counts[k], ids[k]))
+            .collect();
+        Trie { nodes, edges }
     }
 
     /// Calls `f(length, id)` for every piece that prefixes `bytes`, shortest first.
