@@ -229,23 +229,33 @@ impl SplitPattern {
 
 /// Matches of a fancy regex (with look-around) in split format.
 pub(crate) fn fancy_matches(re: &fancy_regex::Regex, s: &str) -> Vec<((usize, usize), bool)> {
-    if s.is_empty() {
+    split_format(
+        s.len(),
+        re.find_iter(s).flatten().map(|m| (m.start(), m.end())),
+    )
+}
+
+/// The pieces of a string of `len` bytes around the (start, end) of each match, in the format
+/// [`NormalizedString::split_by_matches`] takes: every byte covered once, matches flagged.
+/// Empty matches are ignored.
+fn split_format(
+    len: usize,
+    ranges: impl Iterator<Item = (usize, usize)>,
+) -> Vec<((usize, usize), bool)> {
+    if len == 0 {
         return vec![((0, 0), false)];
     }
     let mut out = Vec::new();
     let mut last = 0;
-    for m in re.find_iter(s).flatten() {
-        if m.start() == m.end() {
-            continue;
+    for (start, end) in ranges.filter(|(s, e)| s < e) {
+        if last < start {
+            out.push(((last, start), false));
         }
-        if last < m.start() {
-            out.push(((last, m.start()), false));
-        }
-        out.push(((m.start(), m.end()), true));
-        last = m.end();
+        out.push(((start, end), true));
+        last = end;
     }
-    if last < s.len() {
-        out.push(((last, s.len()), false));
+    if last < len {
+        out.push(((last, len), false));
     }
     out
 }
@@ -351,25 +361,7 @@ static WHITESPACE_RE: LazyLock<regex::Regex> = LazyLock::new(|| {
 
 /// Matches of a regex in the format [`NormalizedString::split_by_matches`] takes.
 pub(crate) fn regex_matches(re: &regex::Regex, s: &str) -> Vec<((usize, usize), bool)> {
-    if s.is_empty() {
-        return vec![((0, 0), false)];
-    }
-    let mut out = Vec::new();
-    let mut last = 0;
-    for m in re.find_iter(s) {
-        if m.start() == m.end() {
-            continue;
-        }
-        if last < m.start() {
-            out.push(((last, m.start()), false));
-        }
-        out.push(((m.start(), m.end()), true));
-        last = m.end();
-    }
-    if last < s.len() {
-        out.push(((last, s.len()), false));
-    }
-    out
+    split_format(s.len(), re.find_iter(s).map(|m| (m.start(), m.end())))
 }
 
 impl PreTokenizer {
