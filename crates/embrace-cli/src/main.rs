@@ -16,6 +16,7 @@ use std::process::ExitCode;
 #[command(name = "embrace", version, about, long_about, propagate_version = true)]
 #[command(after_help = "Examples:\n  \
     embrace tokenize --tokenizer path/to/model \"Hello world!\"\n  \
+    embrace tokenize --tokenizer sentence-transformers/all-MiniLM-L6-v2 \"From the HF cache\"\n  \
     embrace tokenize --tokenizer tokenizer.json --file inputs.txt > encodings.jsonl\n  \
     embrace decode --tokenizer path/to/model --skip-special-tokens 101 7592 2088 999 102")]
 struct Cli {

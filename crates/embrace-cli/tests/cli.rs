@@ -191,3 +191,51 @@ fn errors_are_one_clear_line_with_causes_and_fail() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn repo_ids_resolve_through_the_shared_hub_cache() {
+    // A cache laid out as huggingface_hub writes it.
+    let root = std::env::temp_dir().join(format!("embrace-cli-hub-{}", std::process::id()));
+    let repo = root.join("models--acme--tiny-bert");
+    let commit = "2439f60ef33a0d46d85da5001d52aeda5b00ce9f";
+    std::fs::create_dir_all(repo.join("blobs")).unwrap();
+    std::fs::create_dir_all(repo.join("refs")).unwrap();
+    std::fs::create_dir_all(repo.join("snapshots").join(commit)).unwrap();
+    std::fs::copy(
+        embrace_assets::require("all-minilm-l6-v2", "tokenizer.json"),
+        repo.join("blobs/cafe"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(
+        "../../blobs/cafe",
+        repo.join("snapshots").join(commit).join("tokenizer.json"),
+    )
+    .unwrap();
+    std::fs::write(repo.join("refs/main"), commit).unwrap();
+
+    let run = |spec: &str| {
+        Command::new(env!("CARGO_BIN_EXE_embrace"))
+            .args(["tokenize", "-t", spec, "--padding", "none", "Hello world!"])
+            .env("HF_HUB_CACHE", &root)
+            .output()
+            .unwrap()
+    };
+    for spec in ["acme/tiny-bert", &format!("acme/tiny-bert@{commit}")] {
+        let out = run(spec);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(
+            v["input_ids"],
+            serde_json::json!([101, 7592, 2088, 999, 102])
+        );
+    }
+    let out = run("acme/not-cached");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("is not in the Hugging Face cache"), "{err}");
+    std::fs::remove_dir_all(&root).ok();
+}

@@ -3,7 +3,17 @@
 //! This crate is where a repo id and a revision become local files: the HTTP client of the Hub
 //! API (download, upload, repo management) and the `~/.cache/huggingface/hub` layout shared with
 //! Python `huggingface_hub`, configured by the environment variables HF users know (`HF_HOME`,
-//! `HF_ENDPOINT`, `HF_TOKEN`, `HF_HUB_OFFLINE`). It sits below every other layer.
+//! `HF_HUB_CACHE`, `HF_ENDPOINT`, `HF_TOKEN`, `HF_HUB_OFFLINE`). It sits below every other layer.
 //!
-//! Status: planned (issue "Hub client"); nothing is implemented yet.
+//! Status: [`RepoId`] parsing, [`HubConfig`] from the environment, and reading the shared cache
+//! ([`Cache::lookup`]), so files that Python (or any compatible client) downloaded are found
+//! without a network call. Downloading and uploading are the hub-client issue's next steps.
 #![deny(missing_docs)]
+
+mod cache;
+mod config;
+mod repo;
+
+pub use cache::{Cache, CacheError, CacheLookup};
+pub use config::HubConfig;
+pub use repo::{RepoId, RepoIdError, RepoType};

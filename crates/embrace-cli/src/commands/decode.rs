@@ -7,7 +7,8 @@ use std::io::Write;
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// A tokenizer.json, a model folder (tokenizer.json, vocab.json + merges.txt, or vocab.txt),
-    /// a BERT vocab.txt, or a tiktoken rank file named after its encoding (cl100k_base.tiktoken).
+    /// a BERT vocab.txt, a tiktoken rank file named after its encoding (cl100k_base.tiktoken), or
+    /// a repo id (org/name[@revision]) already in the Hugging Face cache ($HF_HUB_CACHE).
     #[arg(long, short = 't')]
     tokenizer: String,
     /// Leave out special tokens such as [CLS] and [SEP].

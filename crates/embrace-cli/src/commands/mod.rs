@@ -4,19 +4,38 @@ pub mod decode;
 pub mod tokenize;
 
 use anyhow::{Context, Result, bail};
+use embrace_hub::{Cache, HubConfig, RepoId};
 use embrace_tokenizers::Tokenizer;
 use std::path::Path;
 
-/// Loads a tokenizer from a `tokenizer.json`, a model folder, a `vocab.txt` or a `.tiktoken` file.
+/// Loads a tokenizer from a path (a `tokenizer.json`, a model folder, a `vocab.txt` or a
+/// `.tiktoken` file) or from a repo id (`org/name`, optionally `@revision`) already in the
+/// Hugging Face cache (`HF_HUB_CACHE`, shared with Python).
 pub fn load_tokenizer(spec: &str) -> Result<Tokenizer> {
     let path = Path::new(spec);
-    if !path.exists() {
-        bail!(
-            "tokenizer {spec:?} not found: pass a tokenizer.json, a model folder, a vocab.txt or a \
-             .tiktoken file (repo ids need the hub client, which is not available yet)"
-        );
+    if path.exists() {
+        tracing::info!(path = %path.display(), "loading tokenizer");
+        return Tokenizer::from_path(path)
+            .with_context(|| format!("cannot load tokenizer from {}", path.display()));
     }
-    tracing::info!(path = %path.display(), "loading tokenizer");
-    Tokenizer::from_path(path)
-        .with_context(|| format!("cannot load tokenizer from {}", path.display()))
+    let (id, revision) = spec.split_once('@').unwrap_or((spec, "main"));
+    let Ok(repo) = RepoId::model(id) else {
+        bail!(
+            "tokenizer {spec:?} not found: pass a tokenizer.json, a model folder, a vocab.txt, a \
+             .tiktoken file, or a repo id in the Hugging Face cache"
+        );
+    };
+    let cache = Cache::from_config(&HubConfig::from_env());
+    let snapshot = cache.snapshot_dir(&repo, revision)?;
+    let Some(dir) = snapshot else {
+        bail!(
+            "tokenizer {spec:?} not found: no such file, and {repo} (revision {revision}) is not in \
+             the Hugging Face cache at {}; download it first (e.g. `hf download {repo}`) or pass a \
+             path (downloading from a hub is not available yet)",
+            cache.dir().display()
+        );
+    };
+    tracing::info!(repo = %repo, revision, dir = %dir.display(), "loading tokenizer from the hub cache");
+    Tokenizer::from_path(&dir)
+        .with_context(|| format!("cannot load tokenizer of {repo} from {}", dir.display()))
 }

@@ -17,7 +17,8 @@ use std::path::PathBuf;
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// A tokenizer.json, a model folder (tokenizer.json, vocab.json + merges.txt, or vocab.txt),
-    /// a BERT vocab.txt, or a tiktoken rank file named after its encoding (cl100k_base.tiktoken).
+    /// a BERT vocab.txt, a tiktoken rank file named after its encoding (cl100k_base.tiktoken), or
+    /// a repo id (org/name[@revision]) already in the Hugging Face cache ($HF_HUB_CACHE).
     #[arg(long, short = 't')]
     tokenizer: String,
     /// Second sequence of a pair (encoded with every input).
