@@ -171,17 +171,44 @@ struct WordCache {
     long: FxHashMap<Box<[u8]>, Tokens>,
 }
 
-/// The tokens of a cached word: (id, byte length) each.
-type Tokens = Box<[(u32, u32)]>;
+/// The tokens of a cached word: (id, byte length) each. Up to three are stored inline, so a hit
+/// reads one table entry and no separate allocation.
+#[derive(Debug, Clone)]
+enum Tokens {
+    Inline(u8, [(u32, u32); 3]),
+    Heap(Box<[(u32, u32)]>),
+}
+
+impl Tokens {
+    fn new(tokens: &[(u32, u32)]) -> Self {
+        if tokens.len() <= 3 {
+            let mut inline = [(0, 0); 3];
+            inline[..tokens.len()].copy_from_slice(tokens);
+            Tokens::Inline(tokens.len() as u8, inline)
+        } else {
+            Tokens::Heap(tokens.into())
+        }
+    }
+
+    fn as_slice(&self) -> &[(u32, u32)] {
+        match self {
+            Tokens::Inline(n, t) => &t[..*n as usize],
+            Tokens::Heap(t) => t,
+        }
+    }
+}
 
 impl WordCache {
     fn short_key(piece: &[u8]) -> Option<(u128, u8)> {
         if piece.len() > 16 {
             return None;
         }
-        let mut buf = [0u8; 16];
-        buf[..piece.len()].copy_from_slice(piece);
-        Some((u128::from_le_bytes(buf), piece.len() as u8))
+        // Packed byte by byte: short variable-length copies would call `memcpy`.
+        let mut key = 0u128;
+        for (i, &b) in piece.iter().enumerate() {
+            key |= u128::from(b) << (8 * i);
+        }
+        Some((key, piece.len() as u8))
     }
 
     fn get(&self, piece: &[u8]) -> Option<&[(u32, u32)]> {
@@ -189,7 +216,7 @@ impl WordCache {
             Some(key) => self.short.get(&key),
             None => self.long.get(piece),
         }
-        .map(|t| &**t)
+        .map(Tokens::as_slice)
     }
 
     fn insert(&mut self, piece: &[u8], tokens: &[(u32, u32)]) {
@@ -197,8 +224,8 @@ impl WordCache {
             self.clear();
         }
         match Self::short_key(piece) {
-            Some(key) => self.short.insert(key, tokens.into()),
-            None => self.long.insert(piece.into(), tokens.into()),
+            Some(key) => self.short.insert(key, Tokens::new(tokens)),
+            None => self.long.insert(piece.into(), Tokens::new(tokens)),
         };
     }
 
