@@ -1,20 +1,21 @@
 //! Fast paths for the most common pipelines, chosen when a tokenizer is loaded.
 //!
 //! The general pipeline builds a [`NormalizedString`](crate::normalized::NormalizedString) with a
-//! byte-level alignment for every piece of text, which is exact but costly. For the two pipeline
-//! shapes that cover most models, the same result can be computed straight on the input bytes:
+//! byte-level alignment for every piece of text, which is exact but costly. For the pipeline
+//! shapes that cover most models, the same result is computed straight on the input:
 //!
-//! - **BERT** (`BertNormalizer` + `BertPreTokenizer` + `WordPiece`): whitespace-separated runs that
-//!   are plain ASCII are lowercased and split at punctuation in place; any other run goes through
-//!   the general pipeline, which is equivalent because BERT's normalizer and pre-tokenizer never
-//!   look across ASCII whitespace.
-//! - **Byte-level BPE** (GPT-2, Llama-3, Qwen): no normalization, a known split pattern scanned by
-//!   hand ([`scanner`]), and BPE run on raw bytes with a vocabulary converted to byte space once,
-//!   plus a small per-thread cache of recent words.
+//! - **BERT** (`BertNormalizer` + `BertPreTokenizer` + `WordPiece`, see [`bert`]): each
+//!   whitespace-separated run is normalized char by char into a buffer that remembers where every
+//!   byte came from; BERT's rules never look across ASCII whitespace.
+//! - **Byte-level BPE** (GPT-2, Llama-3, Qwen): no normalization (or NFC on text that already is),
+//!   a known split pattern scanned by hand ([`scanner`]), BPE on raw bytes, and a small per-thread
+//!   cache of recent words.
+//! - **SentencePiece-Unigram** (XLM-R and kin, see [`sentencepiece`]): printable-ASCII segments.
 //!
-//! Added tokens are found on the raw text first, exactly as in the general pipeline. A fast path is
-//! only chosen when the configuration guarantees identical output (the golden tests check this on
-//! every tokenizer they cover).
+//! Added tokens are found on the raw text first, exactly as in the general pipeline, and any
+//! segment a fast path cannot take goes through the general pipeline. A fast path is only chosen
+//! when the configuration guarantees identical output; the golden tests run every record through
+//! both paths.
 
 mod bert;
 pub(crate) mod scanner;
