@@ -70,6 +70,12 @@ impl NormalizedString {
         &self.original
     }
 
+    /// For each byte of the normalized text, the byte range of the original it comes from
+    /// (relative to this piece's original text).
+    pub fn alignments(&self) -> &[(usize, usize)] {
+        &self.alignments
+    }
+
     /// Length of the normalized text in bytes.
     pub fn len(&self) -> usize {
         self.normalized.len()

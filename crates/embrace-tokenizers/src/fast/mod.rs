@@ -307,9 +307,7 @@ impl FastPath {
             }
             let segment = &text[s..e];
             match (self, model) {
-                (FastPath::SentencePiece(sp), Model::Unigram(unigram))
-                    if sentencepiece::SentencePiece::accepts(segment) =>
-                {
+                (FastPath::SentencePiece(sp), Model::Unigram(unigram)) => {
                     sp.segment(unigram, segment, s, out, word)?
                 }
                 (FastPath::Bert(normalizer), Model::WordPiece(wp)) => {

@@ -10,13 +10,16 @@
 use super::TokenSink;
 use crate::error::Result;
 use crate::models::{Token, Unigram};
-use crate::normalizers::{Normalizer, ReplacePattern};
+use crate::normalized::NormalizedString;
+use crate::normalizers::{Normalizer, Precompiled, ReplacePattern};
 use crate::pre_tokenizers::{Metaspace, PrependScheme};
 
 /// What the fast path needs to know about the configuration.
 #[derive(Debug, Clone)]
 pub(crate) struct SentencePiece {
     metaspace: Metaspace,
+    /// The precompiled normalization map.
+    precompiled: Precompiled,
     /// Runs of two or more spaces become one space first.
     collapse_spaces: bool,
 }
@@ -27,36 +30,32 @@ impl SentencePiece {
         if !metaspace.split {
             return None;
         }
-        let identity_on_ascii = |n: &Normalizer| match n {
+        let precompiled = |n: &Normalizer| match n {
             Normalizer::Precompiled {
                 precompiled_charsmap,
-            } => precompiled_charsmap.is_ascii_identity(),
-            _ => false,
+            } => Some(precompiled_charsmap.clone()),
+            _ => None,
         };
-        let collapse_spaces = match normalizer {
-            Some(n) if identity_on_ascii(n) => false,
+        let (precompiled, collapse_spaces) = match normalizer {
             Some(Normalizer::Sequence { normalizers }) => match normalizers.as_slice() {
-                [p] if identity_on_ascii(p) => false,
+                [p] => (precompiled(p)?, false),
                 [
                     p,
                     Normalizer::Replace {
                         pattern: ReplacePattern::Regex(source, Ok(_)),
                         content,
                     },
-                ] if identity_on_ascii(p) && source == " {2,}" && content == " " => true,
+                ] if source == " {2,}" && content == " " => (precompiled(p)?, true),
                 _ => return None,
             },
-            _ => return None,
+            Some(n) => (precompiled(n)?, false),
+            None => return None,
         };
         Some(SentencePiece {
             metaspace: metaspace.clone(),
+            precompiled,
             collapse_spaces,
         })
-    }
-
-    /// Whether `segment` can take this path.
-    pub(crate) fn accepts(segment: &str) -> bool {
-        segment.bytes().all(|b| (0x20..0x7f).contains(&b))
     }
 
     /// Encodes one printable-ASCII segment that starts at byte `shift` of the input.
@@ -69,27 +68,49 @@ impl SentencePiece {
         word: &mut u32,
     ) -> Result<()> {
         let rep = self.metaspace.replacement;
+        // The precompiled map first: nothing to do on printable ASCII when the map leaves it
+        // alone; otherwise it runs on its own, and its alignment is read back per char.
+        let plain = self.precompiled.is_ascii_identity()
+            && segment.bytes().all(|b| (0x20..0x7f).contains(&b));
+        let normalized;
+        let chars: Box<dyn Iterator<Item = (char, (usize, usize))>> = if plain {
+            Box::new(
+                segment
+                    .char_indices()
+                    .map(|(i, c)| (c, (i, i + c.len_utf8()))),
+            )
+        } else {
+            let mut n = NormalizedString::from(segment);
+            self.precompiled.normalize(&mut n);
+            normalized = n;
+            let align = normalized.alignments();
+            Box::new(
+                normalized
+                    .get()
+                    .char_indices()
+                    .map(move |(i, c)| (c, align.get(i).copied().unwrap_or((0, 0)))),
+            )
+        };
         // Normalized text, and the original byte range each normalized byte comes from.
         let mut text = String::with_capacity(segment.len() + 8);
         let mut origin: Vec<(usize, usize)> = Vec::with_capacity(segment.len() + 8);
-        let bytes = segment.as_bytes();
-        let mut i = 0;
-        while i < bytes.len() {
-            if bytes[i] == b' ' {
-                let mut end = i + 1;
+        let mut chars = chars.peekable();
+        while let Some((c, range)) = chars.next() {
+            if c == ' ' {
+                // A run of spaces collapses to its last one (HuggingFace aligns the replacement
+                // to the last char it replaces); the space becomes the replacement char.
+                let mut last = range;
                 if self.collapse_spaces {
-                    while end < bytes.len() && bytes[end] == b' ' {
-                        end += 1;
+                    while let Some(&(' ', r)) = chars.peek() {
+                        last = r;
+                        chars.next();
                     }
                 }
-                // One `▁`, aligned to the last space it stands for.
                 text.push(rep);
-                origin.extend(std::iter::repeat_n((end - 1, end), rep.len_utf8()));
-                i = end;
+                origin.extend(std::iter::repeat_n(last, rep.len_utf8()));
             } else {
-                text.push(char::from(bytes[i]));
-                origin.push((i, i + 1));
-                i += 1;
+                text.push(c);
+                origin.extend(std::iter::repeat_n(range, c.len_utf8()));
             }
         }
         if text.is_empty() {
