@@ -415,7 +415,11 @@ impl ByteBpe {
             .iter()
             .filter_map(|&b| self.byte_ids[b as usize].map(|id| (id, 1)))
             .collect();
-        out.extend(bpe.merge_symbols(initial).map(|(id, len)| (id, len as u32)));
+        out.extend(
+            bpe.merge_symbols(initial)
+                .into_iter()
+                .map(|(id, len)| (id, len as u32)),
+        );
         if cacheable {
             cache.insert(piece, &out[start..]);
         }

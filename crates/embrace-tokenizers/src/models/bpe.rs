@@ -265,6 +265,9 @@ struct Symbol {
     len: usize,
 }
 
+/// Words of at most this many symbols are merged by scanning instead of with a heap.
+const SHORT_WORD: usize = 24;
+
 #[derive(Debug, PartialEq, Eq)]
 struct Candidate {
     pos: usize,
@@ -460,11 +463,35 @@ impl Bpe {
     }
 
     /// Applies the merges to initial symbols given as (id, byte length); returns the merged ones.
-    pub(crate) fn merge_symbols(
-        &self,
-        initial: Vec<(u32, usize)>,
-    ) -> impl Iterator<Item = (u32, usize)> {
-        self.merge(initial).into_iter().map(|s| (s.id, s.len))
+    pub(crate) fn merge_symbols(&self, initial: Vec<(u32, usize)>) -> Vec<(u32, usize)> {
+        if initial.len() <= SHORT_WORD {
+            return self.merge_short(initial);
+        }
+        self.merge(initial)
+            .into_iter()
+            .map(|s| (s.id, s.len))
+            .collect()
+    }
+
+    /// The same merges for a short word, by scanning for the lowest-ranked adjacent pair
+    /// (leftmost on ties) each round: for a few symbols this beats maintaining a heap, and it
+    /// applies the merges in exactly the heap's order.
+    fn merge_short(&self, mut symbols: Vec<(u32, usize)>) -> Vec<(u32, usize)> {
+        loop {
+            let mut best: Option<(u32, usize, u32)> = None;
+            for (pos, w) in symbols.windows(2).enumerate() {
+                if let Some(&(rank, new_id)) = self.merge_map.get(&(w[0].0, w[1].0)) {
+                    if best.is_none_or(|(r, _, _)| rank < r) {
+                        best = Some((rank, pos, new_id));
+                    }
+                }
+            }
+            let Some((_, pos, new_id)) = best else {
+                return symbols;
+            };
+            let right = symbols.remove(pos + 1);
+            symbols[pos] = (new_id, symbols[pos].1 + right.1);
+        }
     }
 
     /// Whether a word starts as plain chars (no continuing prefix, no end-of-word suffix).
@@ -556,16 +583,15 @@ impl Bpe {
                 return Ok(());
             }
         }
-        let symbols = self.merge(self.initial_symbols(word));
         let mut start = 0;
-        for s in symbols {
-            let value = self.vocab.token(s.id).unwrap_or_default().to_owned();
+        for (id, len) in self.merge_symbols(self.initial_symbols(word)) {
+            let value = self.vocab.token(id).unwrap_or_default().to_owned();
             out.push(Token {
-                id: s.id,
+                id,
                 value,
-                offsets: (start, start + s.len),
+                offsets: (start, start + len),
             });
-            start += s.len;
+            start += len;
         }
         Ok(())
     }
@@ -593,6 +619,25 @@ mod tests {
             },
         )
         .unwrap()
+    }
+
+    #[test]
+    fn short_and_long_words_merge_alike() {
+        let m = model();
+        // Long enough for the heap, and the same word cut short enough for the scan.
+        let long = "abcab".repeat(10);
+        let mut heap = Vec::new();
+        m.tokenize(&long, &mut heap).unwrap();
+        let ids: Vec<u32> = heap.iter().map(|t| t.id).collect();
+        assert_eq!(ids, [6, 4].repeat(10));
+        let initial: Vec<(u32, usize)> =
+            long.bytes().map(|b| (u32::from(b - b'a') + 1, 1)).collect();
+        let by_heap: Vec<(u32, usize)> = m
+            .merge(initial.clone())
+            .iter()
+            .map(|s| (s.id, s.len))
+            .collect();
+        assert_eq!(m.merge_short(initial), by_heap);
     }
 
     #[test]
