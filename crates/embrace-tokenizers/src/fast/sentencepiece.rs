@@ -9,7 +9,7 @@
 
 use super::TokenSink;
 use crate::error::Result;
-use crate::models::{Token, Unigram};
+use crate::models::Unigram;
 use crate::normalized::NormalizedString;
 use crate::normalizers::{Normalizer, Precompiled, ReplacePattern};
 use crate::pre_tokenizers::{Metaspace, PrependScheme};
@@ -131,20 +131,18 @@ impl SentencePiece {
         if starts.first() != Some(&0) {
             starts.insert(0, 0);
         }
-        let mut tokens: Vec<Token> = Vec::new();
         for (k, &ws) in starts.iter().enumerate() {
             let we = starts.get(k + 1).copied().unwrap_or(text.len());
-            tokens.clear();
-            model.tokenize(&text[ws..we], &mut tokens)?;
-            for t in &tokens {
-                let (s, e) = (ws + t.offsets.0, ws + t.offsets.1);
+            let word_index = *word;
+            model.tokenize_into(&text[ws..we], |id, value, (s, e)| {
+                let (s, e) = (ws + s, ws + e);
                 let start = origin.get(s).map_or(0, |r| r.0);
                 let end = e
                     .checked_sub(1)
                     .and_then(|p| origin.get(p))
                     .map_or(start, |r| r.1);
-                out.push(t.id, "", &t.value, (shift + start, shift + end), *word);
-            }
+                out.push(id, "", value, (shift + start, shift + end), word_index);
+            })?;
             *word += 1;
         }
         Ok(())

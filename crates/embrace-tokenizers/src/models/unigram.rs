@@ -306,6 +306,21 @@ impl Unigram {
 
     /// Tokenizes one word, appending to `out`.
     pub fn tokenize(&self, word: &str, out: &mut Vec<Token>) -> Result<()> {
+        self.tokenize_into(word, |id, value, offsets| {
+            out.push(Token {
+                id,
+                value: value.to_owned(),
+                offsets,
+            })
+        })
+    }
+
+    /// Tokenizes one word, calling `emit(id, token string, byte offsets)` for each token.
+    pub(crate) fn tokenize_into(
+        &self,
+        word: &str,
+        mut emit: impl FnMut(u32, &str, (usize, usize)),
+    ) -> Result<()> {
         if word.is_empty() {
             return Ok(());
         }
@@ -314,27 +329,24 @@ impl Unigram {
             let piece = &word[s..e];
             // Known pieces keep their id (the unknown token too, when the text spells it out).
             if Some(id) != self.unk_id || self.vocab.id(piece) == Some(id) {
-                out.push(Token {
-                    id,
-                    value: piece.to_owned(),
-                    offsets: (s, e),
-                });
+                emit(id, piece, (s, e));
                 continue;
             }
             if self.byte_fallback {
-                let bytes: Option<Vec<Token>> = piece
+                let mut buf = String::with_capacity(6);
+                let ids: Option<Vec<u32>> = piece
                     .bytes()
                     .map(|b| {
-                        let value = format!("<0x{b:02X}>");
-                        self.vocab.id(&value).map(|id| Token {
-                            id,
-                            value,
-                            offsets: (s, e),
-                        })
+                        buf.clear();
+                        use std::fmt::Write;
+                        let _ = write!(buf, "<0x{b:02X}>");
+                        self.vocab.id(&buf)
                     })
                     .collect();
-                if let Some(bytes) = bytes {
-                    out.extend(bytes);
+                if let Some(ids) = ids {
+                    for id in ids {
+                        emit(id, self.vocab.token(id).unwrap_or_default(), (s, e));
+                    }
                     continue;
                 }
             }
@@ -342,11 +354,7 @@ impl Unigram {
                 piece: piece.to_owned(),
             })?;
             // As in HuggingFace, an unknown piece keeps its own text as token string.
-            out.push(Token {
-                id,
-                value: piece.to_owned(),
-                offsets: (s, e),
-            });
+            emit(id, piece, (s, e));
         }
         Ok(())
     }
