@@ -161,7 +161,7 @@ impl ByteVocab {
 /// Most words a per-thread cache holds before it is emptied; bounds memory on endless unique input.
 const CACHE_CAPACITY: usize = 32_768;
 /// Longer pieces are not cached.
-const CACHE_MAX_LEN: usize = 48;
+const CACHE_MAX_LEN: usize = 128;
 
 /// Recent words of one model: piece bytes -> (id, byte length) of its tokens. Pieces of at most
 /// 16 bytes (almost all) are keyed by their bytes packed in an integer, so a lookup compares
