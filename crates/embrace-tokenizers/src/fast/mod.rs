@@ -313,11 +313,7 @@ impl FastPath {
                 (FastPath::Bert(normalizer), Model::WordPiece(wp)) => {
                     bert::segment(general, wp, normalizer, segment, s, out, word)?
                 }
-                (FastPath::ByteLevelBpe(fast), Model::BPE(bpe))
-                    if !fast.nfc
-                        || segment.is_ascii()
-                        || unicode_normalization_alignments::is_nfc(segment) =>
-                {
+                (FastPath::ByteLevelBpe(fast), Model::BPE(bpe)) if !fast.nfc || is_nfc(segment) => {
                     // Normalization is the identity here, so tokens matched on normalized text
                     // can be matched on the segment as it is.
                     for (id, (s2, e2)) in added.normalized_matches(segment) {
@@ -483,6 +479,39 @@ impl ByteBpe {
             *word += 1;
         });
     }
+}
+
+/// Chars of the Basic Multilingual Plane that NFC leaves alone wherever they stand (quick-check
+/// "yes" and combining class 0), as a bit set computed once.
+static NFC_INERT: std::sync::LazyLock<Box<[u64]>> = std::sync::LazyLock::new(|| {
+    use unicode_normalization_alignments::{
+        IsNormalized, char::canonical_combining_class, is_nfc_quick,
+    };
+    let mut bits = vec![0u64; 0x10000 / 64].into_boxed_slice();
+    for u in 0..0x10000u32 {
+        if let Some(c) = char::from_u32(u) {
+            if canonical_combining_class(c) == 0
+                && is_nfc_quick(std::iter::once(c)) == IsNormalized::Yes
+            {
+                bits[(u / 64) as usize] |= 1 << (u % 64);
+            }
+        }
+    }
+    bits
+});
+
+/// Whether NFC leaves `s` unchanged: a string of inert chars is in NFC (Unicode's quick-check
+/// rule); anything else gets the full check.
+fn is_nfc(s: &str) -> bool {
+    if s.is_ascii() {
+        return true;
+    }
+    let inert = &*NFC_INERT;
+    let all_inert = s.chars().all(|c| {
+        let u = c as usize;
+        inert.get(u / 64).is_some_and(|w| w & (1 << (u % 64)) != 0)
+    });
+    all_inert || unicode_normalization_alignments::is_nfc(s)
 }
 
 fn floor_char(s: &str, mut i: usize) -> usize {
