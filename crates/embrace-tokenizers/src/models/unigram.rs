@@ -38,7 +38,7 @@ impl PartialEq for Unigram {
 /// Most words the per-thread segmentation cache holds before it is emptied.
 const CACHE_CAPACITY: usize = 32_768;
 /// Longer words are not cached.
-const CACHE_MAX_LEN: usize = 64;
+const CACHE_MAX_LEN: usize = 256;
 
 static NEXT_CACHE_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
@@ -206,18 +206,22 @@ impl Unigram {
         })
     }
 
-    /// [`Self::viterbi`] through the per-thread cache of recent words.
-    fn segments(&self, word: &str) -> Result<Segments> {
+    /// Runs `f` on [`Self::viterbi`]'s segmentation of `word`, through the per-thread cache of
+    /// recent words.
+    fn with_segments<R>(&self, word: &str, f: impl FnOnce(&[(u32, u32, u32)]) -> R) -> Result<R> {
         let cacheable = word.len() <= CACHE_MAX_LEN;
+        let mut f = Some(f);
         if cacheable {
+            // A hit is used in place, under the cache's borrow: no copy, no allocation.
             let hit = SEGMENT_CACHE.with(|c| {
                 let c = c.borrow();
-                (c.0 == self.cache_id)
-                    .then(|| c.1.get(word).cloned())
-                    .flatten()
+                match (c.0 == self.cache_id).then(|| c.1.get(word)).flatten() {
+                    Some(segments) => f.take().map(|f| f(segments)),
+                    None => None,
+                }
             });
-            if let Some(segments) = hit {
-                return Ok(segments);
+            if let Some(r) = hit {
+                return Ok(r);
             }
         }
         let segments: Segments = self
@@ -225,6 +229,7 @@ impl Unigram {
             .into_iter()
             .map(|(s, e, id)| (s as u32, e as u32, id))
             .collect();
+        let result = f.take().map(|f| f(&segments));
         if cacheable {
             SEGMENT_CACHE.with(|c| {
                 let mut c = c.borrow_mut();
@@ -232,10 +237,10 @@ impl Unigram {
                     c.1.clear();
                     c.0 = self.cache_id;
                 }
-                c.1.insert(word.into(), segments.clone());
+                c.1.insert(word.into(), segments);
             });
         }
-        Ok(segments)
+        result.ok_or_else(|| Error::Invalid("segmentation callback ran twice".into()))
     }
 
     /// The most probable segmentation of `text` (unknown chars fused), as byte ranges with ids.
@@ -324,38 +329,41 @@ impl Unigram {
         if word.is_empty() {
             return Ok(());
         }
-        for (s, e, id) in self.segments(word)?.iter().copied() {
-            let (s, e) = (s as usize, e as usize);
-            let piece = &word[s..e];
-            // Known pieces keep their id (the unknown token too, when the text spells it out).
-            if Some(id) != self.unk_id || self.vocab.id(piece) == Some(id) {
-                emit(id, piece, (s, e));
-                continue;
-            }
-            if self.byte_fallback {
-                let mut buf = String::with_capacity(6);
-                let ids: Option<Vec<u32>> = piece
-                    .bytes()
-                    .map(|b| {
-                        buf.clear();
-                        use std::fmt::Write;
-                        let _ = write!(buf, "<0x{b:02X}>");
-                        self.vocab.id(&buf)
-                    })
-                    .collect();
-                if let Some(ids) = ids {
-                    for id in ids {
-                        emit(id, self.vocab.token(id).unwrap_or_default(), (s, e));
-                    }
+        self.with_segments(word, |segments| -> Result<()> {
+            for &(s, e, id) in segments {
+                let (s, e) = (s as usize, e as usize);
+                let piece = &word[s..e];
+                // Known pieces keep their id (the unknown token too, when the text spells it out).
+                if Some(id) != self.unk_id || self.vocab.id(piece) == Some(id) {
+                    emit(id, piece, (s, e));
                     continue;
                 }
+                if self.byte_fallback {
+                    let mut buf = String::with_capacity(6);
+                    let ids: Option<Vec<u32>> = piece
+                        .bytes()
+                        .map(|b| {
+                            buf.clear();
+                            use std::fmt::Write;
+                            let _ = write!(buf, "<0x{b:02X}>");
+                            self.vocab.id(&buf)
+                        })
+                        .collect();
+                    if let Some(ids) = ids {
+                        for id in ids {
+                            emit(id, self.vocab.token(id).unwrap_or_default(), (s, e));
+                        }
+                        continue;
+                    }
+                }
+                let id = self.unk_id.ok_or_else(|| Error::MissingUnk {
+                    piece: piece.to_owned(),
+                })?;
+                // As in HuggingFace, an unknown piece keeps its own text as token string.
+                emit(id, piece, (s, e));
             }
-            let id = self.unk_id.ok_or_else(|| Error::MissingUnk {
-                piece: piece.to_owned(),
-            })?;
-            // As in HuggingFace, an unknown piece keeps its own text as token string.
-            emit(id, piece, (s, e));
-        }
+            Ok(())
+        })??;
         Ok(())
     }
 }
