@@ -38,6 +38,21 @@ fn yes() -> bool {
     true
 }
 
+impl AddedToken {
+    /// A special token matched on the raw text, as tokenizers add `[CLS]` or `<|endoftext|>`.
+    pub fn special(content: impl Into<String>, id: u32) -> Self {
+        AddedToken {
+            id,
+            content: content.into(),
+            single_word: false,
+            lstrip: false,
+            rstrip: false,
+            normalized: false,
+            special: true,
+        }
+    }
+}
+
 /// A matcher over one set of added tokens.
 #[derive(Debug, Clone)]
 struct Matcher {

@@ -9,7 +9,7 @@ use crate::decoders::Decoder;
 use crate::error::{Error, Result};
 use crate::models::{Bpe, BpeOptions, Model, Vocab, parse_merge_lines};
 use crate::normalized::SplitDelimiterBehavior;
-use crate::pre_tokenizers::byte_level::BYTES_CHAR;
+use crate::pre_tokenizers::byte_level::{BYTES_CHAR, ByteLevelOptions};
 use crate::pre_tokenizers::{PreTokenizer, SplitPattern};
 use crate::processors::PostProcessor;
 use crate::tokenizer::{Tokenizer, TokenizerFile};
@@ -60,10 +60,12 @@ impl TiktokenEncoding {
     fn pre_tokenizer(self) -> PreTokenizer {
         const CL100K: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
         const O200K: &str = r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+";
-        let byte_level = |use_regex| PreTokenizer::ByteLevel {
-            add_prefix_space: false,
-            trim_offsets: true,
-            use_regex,
+        let byte_level = |use_regex| {
+            PreTokenizer::ByteLevel(ByteLevelOptions {
+                add_prefix_space: false,
+                trim_offsets: true,
+                use_regex,
+            })
         };
         let pattern = match self {
             Self::R50k | Self::P50k => return byte_level(true),
@@ -95,18 +97,6 @@ fn read(path: &Path) -> Result<String> {
     })
 }
 
-fn special(content: &str, id: u32) -> AddedToken {
-    AddedToken {
-        id,
-        content: content.to_owned(),
-        single_word: false,
-        lstrip: false,
-        rstrip: false,
-        normalized: false,
-        special: true,
-    }
-}
-
 fn byte_level_tokenizer(
     bpe: Bpe,
     pre_tokenizer: PreTokenizer,
@@ -120,16 +110,16 @@ fn byte_level_tokenizer(
         normalizer: None,
         pre_tokenizer: Some(pre_tokenizer),
         model: Model::BPE(bpe),
-        post_processor: Some(PostProcessor::ByteLevel {
+        post_processor: Some(PostProcessor::ByteLevel(ByteLevelOptions {
             add_prefix_space: true,
             trim_offsets: false,
             use_regex: true,
-        }),
-        decoder: Some(Decoder::ByteLevel {
+        })),
+        decoder: Some(Decoder::ByteLevel(ByteLevelOptions {
             add_prefix_space: true,
             trim_offsets: true,
             use_regex: true,
-        }),
+        })),
     })
 }
 
@@ -151,15 +141,15 @@ impl Tokenizer {
             .map_err(|m| Error::Invalid(format!("{}: {m}", merges_path.display())))?;
         let added = vocab
             .id("<|endoftext|>")
-            .map(|id| special("<|endoftext|>", id))
+            .map(|id| AddedToken::special("<|endoftext|>", id))
             .into_iter()
             .collect();
         let bpe = Bpe::new(vocab, merges, BpeOptions::default())?;
-        let pre = PreTokenizer::ByteLevel {
+        let pre = PreTokenizer::ByteLevel(ByteLevelOptions {
             add_prefix_space: false,
             trim_offsets: true,
             use_regex: true,
-        };
+        });
         byte_level_tokenizer(bpe, pre, added)
     }
 
@@ -218,7 +208,7 @@ impl Tokenizer {
         let added = encoding
             .special_tokens()
             .iter()
-            .map(|&(content, id)| special(content, id))
+            .map(|&(content, id)| AddedToken::special(content, id))
             .collect();
         byte_level_tokenizer(bpe, encoding.pre_tokenizer(), added)
     }

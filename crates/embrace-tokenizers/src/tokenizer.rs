@@ -10,7 +10,7 @@ use crate::models::{Model, Token, WordPiece};
 use crate::normalized::NormalizedString;
 use crate::normalizers::{BertNormalizer, Normalizer};
 use crate::pre_tokenizers::{PreTokenizedString, PreTokenizer};
-use crate::processors::{PostProcessor, default_process};
+use crate::processors::{PostProcessor, TemplateProcessing, default_process};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -87,8 +87,8 @@ pub enum OffsetType {
     Char,
 }
 
-/// The `tokenizer.json` document.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// The `tokenizer.json` document, as written (reading goes through [`TokenizerFileIn`]).
+#[derive(Debug, Clone, Serialize)]
 pub(crate) struct TokenizerFile {
     #[serde(default = "default_version")]
     pub(crate) version: String,
@@ -428,17 +428,7 @@ impl Tokenizer {
         let (cls, sep) = (id("[CLS]")?, id("[SEP]")?);
         let added = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
             .iter()
-            .filter_map(|t| {
-                model.vocab.id(t).map(|id| AddedToken {
-                    id,
-                    content: (*t).to_owned(),
-                    single_word: false,
-                    lstrip: false,
-                    rstrip: false,
-                    normalized: false,
-                    special: true,
-                })
-            })
+            .filter_map(|t| model.vocab.id(t).map(|id| AddedToken::special(*t, id)))
             .collect();
         let normalizer = Normalizer::BertNormalizer(BertNormalizer {
             lowercase,
@@ -452,10 +442,11 @@ impl Tokenizer {
             normalizer: Some(normalizer),
             pre_tokenizer: Some(PreTokenizer::BertPreTokenizer),
             model: Model::WordPiece(model),
-            post_processor: Some(PostProcessor::BertProcessing {
-                sep: ("[SEP]".into(), sep),
-                cls: ("[CLS]".into(), cls),
-            }),
+            // As `BertTokenizerFast` converts it: a template, built once here.
+            post_processor: Some(PostProcessor::TemplateProcessing(TemplateProcessing::bert(
+                ("[SEP]".into(), sep),
+                ("[CLS]".into(), cls),
+            ))),
             decoder: Some(Decoder::WordPiece {
                 prefix: "##".into(),
                 cleanup: true,

@@ -91,3 +91,21 @@ fn tiktoken_cl100k() {
 fn tiktoken_o200k() {
     tiktoken("o200k_base");
 }
+
+#[test]
+fn bert_vocab_txt_matches_its_tokenizer_json() {
+    let dir = embrace_assets::require("all-minilm-l6-v2", ".");
+    let from_vocab = Tokenizer::from_path(dir.join("vocab.txt")).unwrap();
+    let mut from_json = Tokenizer::from_file(dir.join("tokenizer.json")).unwrap();
+    from_json.with_truncation(None).unwrap();
+    from_json.with_padding(None);
+    for text in ["Hello world!", "Déjà vu, 日本語 [MASK] don't", ""] {
+        let a = from_vocab.encode(text, Some("a pair"), true).unwrap();
+        let b = from_json.encode(text, Some("a pair"), true).unwrap();
+        assert_eq!(a, b, "{text:?}");
+        assert_eq!(
+            from_vocab.decode(a.ids(), true),
+            from_json.decode(b.ids(), true)
+        );
+    }
+}

@@ -45,17 +45,8 @@ pub enum Decoder {
     ByteFallback,
     /// GPT-2's byte-level decoding: chars back to bytes, then UTF-8 (invalid sequences become
     /// U+FFFD).
-    ByteLevel {
-        /// Kept for the file format; decoding ignores it.
-        #[serde(default = "yes")]
-        add_prefix_space: bool,
-        /// Kept for the file format; decoding ignores it.
-        #[serde(default = "yes")]
-        trim_offsets: bool,
-        /// Kept for the file format; decoding ignores it.
-        #[serde(default = "yes")]
-        use_regex: bool,
-    },
+    /// The options are kept for the file format; decoding ignores them.
+    ByteLevel(crate::pre_tokenizers::byte_level::ByteLevelOptions),
     /// SentencePiece's `▁` back to spaces (the first one dropped unless the scheme is `never`).
     Metaspace(crate::pre_tokenizers::Metaspace),
     /// Connectionist temporal classification (speech models): repeated tokens collapse, padding
@@ -206,7 +197,7 @@ impl Decoder {
                 flush(&mut bytes, &mut out);
                 out
             }
-            Decoder::ByteLevel { .. } => {
+            Decoder::ByteLevel(_) => {
                 let mut bytes = Vec::new();
                 for t in &tokens {
                     let mapped: Option<Vec<u8>> = t

@@ -26,7 +26,7 @@ use crate::error::Result;
 use crate::models::{Bpe, Model};
 use crate::normalized::SplitDelimiterBehavior;
 use crate::normalizers::{BertNormalizer, Normalizer};
-use crate::pre_tokenizers::byte_level::{BYTES_CHAR, char_byte};
+use crate::pre_tokenizers::byte_level::{BYTES_CHAR, ByteLevelOptions, char_byte};
 use crate::pre_tokenizers::{PreTokenizer, SplitPattern};
 use rustc_hash::FxHashMap;
 use scanner::Pattern;
@@ -339,11 +339,11 @@ impl FastPath {
 /// The split pattern of a byte-level pre-tokenizer without prefix space, if it has a scanner.
 fn byte_level_pattern(pre: &PreTokenizer) -> Option<Pattern> {
     match pre {
-        PreTokenizer::ByteLevel {
+        PreTokenizer::ByteLevel(ByteLevelOptions {
             add_prefix_space: false,
             use_regex: true,
             ..
-        } => Some(Pattern::Gpt2),
+        }) => Some(Pattern::Gpt2),
         PreTokenizer::Sequence { pretokenizers } => match pretokenizers.as_slice() {
             [
                 PreTokenizer::Split {
@@ -351,11 +351,11 @@ fn byte_level_pattern(pre: &PreTokenizer) -> Option<Pattern> {
                     behavior: SplitDelimiterBehavior::Isolated,
                     invert: false,
                 },
-                PreTokenizer::ByteLevel {
+                PreTokenizer::ByteLevel(ByteLevelOptions {
                     add_prefix_space: false,
                     use_regex: false,
                     ..
-                },
+                }),
             ] => pattern.regex_source().and_then(Pattern::recognize),
             _ => None,
         },

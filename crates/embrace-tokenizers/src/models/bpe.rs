@@ -172,9 +172,7 @@ fn split_merge(line: &str) -> Result<(&str, &str), String> {
     let mut parts = line.split(' ');
     match (parts.next(), parts.next(), parts.next()) {
         (Some(a), Some(b), None) => Ok((a, b)),
-        _ => Err(format!(
-            "merge {line:?} is not two tokens separated by one space"
-        )),
+        _ => Err(format!("{line:?} is not two tokens separated by one space")),
     }
 }
 
@@ -227,14 +225,9 @@ pub fn parse_merge_lines<'a>(
         .filter(|l| !l.starts_with("#version"))
         .enumerate()
         .map(|(i, line)| {
-            let mut parts = line.split(' ');
-            match (parts.next(), parts.next(), parts.next()) {
-                (Some(a), Some(b), None) => Ok((a.to_owned(), b.to_owned())),
-                _ => Err(format!(
-                    "merge {} ({line:?}) is not two tokens separated by one space",
-                    i + 1
-                )),
-            }
+            split_merge(line)
+                .map(|(a, b)| (a.to_owned(), b.to_owned()))
+                .map_err(|e| format!("merge {}: {e}", i + 1))
         })
         .collect()
 }

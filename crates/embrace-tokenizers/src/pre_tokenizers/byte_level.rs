@@ -35,6 +35,26 @@ pub fn char_byte(c: char) -> Option<u8> {
     TABLE.get(c as usize).and_then(|&b| u8::try_from(b).ok())
 }
 
+/// The options of GPT-2's byte-level components, shared by the pre-tokenizer, the
+/// post-processor and the decoder of that name (`tokenizer.json` gives each its own copy).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ByteLevelOptions {
+    /// Pre-tokenizer: add a space in front of each piece that does not start with one.
+    /// Post-processor: that space was added (it is kept when trimming the first token).
+    #[serde(default = "yes")]
+    pub add_prefix_space: bool,
+    /// Post-processor: remove leading/trailing spaces from offsets.
+    #[serde(default = "yes")]
+    pub trim_offsets: bool,
+    /// Pre-tokenizer: split with the GPT-2 pattern.
+    #[serde(default = "yes")]
+    pub use_regex: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
 /// GPT-2's pre-tokenization pattern.
 pub const GPT2_PATTERN: &str =
     r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+";

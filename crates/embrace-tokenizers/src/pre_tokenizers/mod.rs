@@ -5,7 +5,7 @@ mod onig;
 
 use crate::models::Token;
 use crate::normalized::{NormalizedString, SplitDelimiterBehavior};
-use byte_level::{BYTES_CHAR, GPT2_PATTERN};
+use byte_level::{BYTES_CHAR, ByteLevelOptions, GPT2_PATTERN};
 use serde::{Deserialize, Serialize};
 use std::sync::LazyLock;
 use unicode_categories::UnicodeCategories;
@@ -105,17 +105,7 @@ pub enum PreTokenizer {
     },
     /// GPT-2's byte-level pre-tokenizer: optional prefix space, the GPT-2 split pattern, then
     /// every byte mapped to a printable char.
-    ByteLevel {
-        /// Add a space in front of each piece that does not start with one.
-        #[serde(default = "yes")]
-        add_prefix_space: bool,
-        /// Used by the post-processor of the same name.
-        #[serde(default = "yes")]
-        trim_offsets: bool,
-        /// Split with the GPT-2 pattern.
-        #[serde(default = "yes")]
-        use_regex: bool,
-    },
+    ByteLevel(ByteLevelOptions),
     /// Split on a string or a regular expression.
     Split {
         /// What to split on.
@@ -417,11 +407,11 @@ impl PreTokenizer {
                     n.split_by_matches(n.char_matches(|c| c.is_numeric()), behavior)
                 });
             }
-            PreTokenizer::ByteLevel {
+            PreTokenizer::ByteLevel(ByteLevelOptions {
                 add_prefix_space,
                 use_regex,
                 ..
-            } => {
+            }) => {
                 static GPT2: LazyLock<SplitPattern> =
                     LazyLock::new(|| SplitPattern::regex(GPT2_PATTERN));
                 pre.split_pieces(|n| {

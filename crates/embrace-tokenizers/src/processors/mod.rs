@@ -7,6 +7,7 @@ pub use template::{Piece, SpecialToken, Template, TemplateProcessing};
 
 use crate::encoding::Encoding;
 use crate::error::Result;
+use crate::pre_tokenizers::byte_level::ByteLevelOptions;
 use serde::{Deserialize, Serialize};
 
 /// A post-processor as `tokenizer.json` names it in its `post_processor` field.
@@ -18,17 +19,7 @@ pub enum PostProcessor {
     TemplateProcessing(TemplateProcessing),
     /// GPT-2's byte-level post-processing: no special tokens; optionally trims the spaces
     /// included in token offsets.
-    ByteLevel {
-        /// Whether the pre-tokenizer added a prefix space (kept when trimming the first token).
-        #[serde(default = "yes")]
-        add_prefix_space: bool,
-        /// Remove leading/trailing spaces from offsets.
-        #[serde(default = "yes")]
-        trim_offsets: bool,
-        /// Kept for the file format.
-        #[serde(default = "yes")]
-        use_regex: bool,
-    },
+    ByteLevel(ByteLevelOptions),
     /// BERT's `[CLS] A [SEP] (B [SEP])`.
     BertProcessing {
         /// The separator token and its id.
@@ -120,7 +111,7 @@ impl PostProcessor {
     pub fn added_tokens(&self, is_pair: bool) -> usize {
         match self {
             PostProcessor::TemplateProcessing(t) => t.added_tokens(is_pair),
-            PostProcessor::ByteLevel { .. } => 0,
+            PostProcessor::ByteLevel(_) => 0,
             PostProcessor::BertProcessing { .. } => {
                 if is_pair {
                     3
@@ -154,7 +145,7 @@ impl PostProcessor {
                 out.push(sep.1);
                 out
             }
-            PostProcessor::ByteLevel { .. } => ids,
+            PostProcessor::ByteLevel(_) => ids,
             PostProcessor::Sequence { processors } => {
                 processors.iter().fold(ids, |ids, p| p.single_ids(ids))
             }
@@ -192,11 +183,11 @@ impl PostProcessor {
                 TemplateProcessing::bert(sep.clone(), cls.clone())
                     .apply(encodings, add_special_tokens)
             }
-            PostProcessor::ByteLevel {
+            PostProcessor::ByteLevel(ByteLevelOptions {
                 add_prefix_space,
                 trim_offsets: trim,
                 ..
-            } => {
+            }) => {
                 for (i, e) in encodings.iter_mut().enumerate() {
                     if *trim {
                         trim_offsets(e, *add_prefix_space);
