@@ -1,0 +1,181 @@
+//! Matrix products through the `gemm` crate (the engine of candle's CPU matmul), behind a safe
+//! interface that checks every operand's extent before handing raw pointers over.
+
+use gemm::Parallelism;
+
+/// A matrix view: `rows x cols` elements of a slice, element `(r, c)` at `r * row_stride +
+/// c * col_stride`.
+#[derive(Clone, Copy)]
+pub(crate) struct View {
+    pub rows: usize,
+    pub cols: usize,
+    pub row_stride: usize,
+    pub col_stride: usize,
+}
+
+impl View {
+    /// A dense row-major `rows x cols` matrix.
+    pub fn row_major(rows: usize, cols: usize) -> Self {
+        Self {
+            rows,
+            cols,
+            row_stride: cols,
+            col_stride: 1,
+        }
+    }
+
+    /// The transpose of a dense row-major `cols x rows` matrix.
+    pub fn transposed(rows: usize, cols: usize) -> Self {
+        Self {
+            rows,
+            cols,
+            row_stride: 1,
+            col_stride: rows,
+        }
+    }
+
+    /// Panics unless every element lies inside a slice of `len` elements.
+    fn check(&self, len: usize, what: &str) {
+        if self.rows == 0 || self.cols == 0 {
+            return;
+        }
+        let last = (self.rows - 1) * self.row_stride + (self.cols - 1) * self.col_stride;
+        assert!(
+            last < len,
+            "{what}: a {}x{} view with strides ({}, {}) reaches element {last} of {len}",
+            self.rows,
+            self.cols,
+            self.row_stride,
+            self.col_stride
+        );
+    }
+}
+
+/// How many threads a product of this many multiply-adds should use.
+fn parallelism(flops: usize) -> Parallelism {
+    let threads = rayon::current_num_threads();
+    if threads > 1 && flops >= 1 << 18 {
+        Parallelism::Rayon(threads)
+    } else {
+        Parallelism::None
+    }
+}
+
+/// `dst = lhs · rhs` (or `dst += lhs · rhs` with `accumulate`), scaled by `scale`.
+///
+/// Panics if the shapes disagree or a view reaches outside its slice.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn matmul(
+    dst: &mut [f32],
+    dst_view: View,
+    lhs: &[f32],
+    lhs_view: View,
+    rhs: &[f32],
+    rhs_view: View,
+    scale: f32,
+    accumulate: bool,
+    threaded: bool,
+) {
+    assert_eq!(lhs_view.cols, rhs_view.rows, "inner dimensions differ");
+    assert_eq!(dst_view.rows, lhs_view.rows, "row counts differ");
+    assert_eq!(dst_view.cols, rhs_view.cols, "column counts differ");
+    dst_view.check(dst.len(), "dst");
+    lhs_view.check(lhs.len(), "lhs");
+    rhs_view.check(rhs.len(), "rhs");
+    let (m, n, k) = (dst_view.rows, dst_view.cols, lhs_view.cols);
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        if !accumulate {
+            for r in 0..m {
+                for c in 0..n {
+                    dst[r * dst_view.row_stride + c * dst_view.col_stride] = 0.0;
+                }
+            }
+        }
+        return;
+    }
+    let par = if threaded {
+        parallelism(m * n * k)
+    } else {
+        Parallelism::None
+    };
+    let stride = |s: usize| s as isize;
+    // SAFETY: the three views were checked above to stay inside their slices, `dst` is borrowed
+    // mutably (no aliasing with `lhs`/`rhs`), and the dimensions passed agree with the views.
+    #[allow(unsafe_code)]
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            stride(dst_view.col_stride),
+            stride(dst_view.row_stride),
+            accumulate,
+            lhs.as_ptr(),
+            stride(lhs_view.col_stride),
+            stride(lhs_view.row_stride),
+            rhs.as_ptr(),
+            stride(rhs_view.col_stride),
+            stride(rhs_view.row_stride),
+            1.0,
+            scale,
+            false,
+            false,
+            false,
+            par,
+        );
+    }
+}
+
+/// `dst[rows x out] = x[rows x in] · wᵀ` for a weight `w` stored `[out, in]` as in PyTorch's
+/// `nn.Linear`.
+pub(crate) fn matmul_bt(
+    dst: &mut [f32],
+    x: &[f32],
+    rows: usize,
+    w: &[f32],
+    out: usize,
+    inp: usize,
+) {
+    matmul(
+        dst,
+        View::row_major(rows, out),
+        x,
+        View::row_major(rows, inp),
+        w,
+        View::transposed(inp, out),
+        1.0,
+        false,
+        true,
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn linear_product_matches_naive() {
+        let (rows, inp, out) = (5, 7, 3);
+        let x: Vec<f32> = (0..rows * inp).map(|i| (i as f32 * 0.37).sin()).collect();
+        let w: Vec<f32> = (0..out * inp).map(|i| (i as f32 * 0.11).cos()).collect();
+        let mut dst = vec![0.0; rows * out];
+        matmul_bt(&mut dst, &x, rows, &w, out, inp);
+        for r in 0..rows {
+            for o in 0..out {
+                let want: f32 = (0..inp).map(|i| x[r * inp + i] * w[o * inp + i]).sum();
+                assert!((dst[r * out + o] - want).abs() < 1e-5);
+            }
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "reaches element")]
+    fn out_of_bounds_views_panic_before_any_read() {
+        let mut dst = vec![0.0; 4];
+        matmul_bt(&mut dst, &[1.0; 3], 2, &[1.0; 4], 2, 2);
+    }
+}

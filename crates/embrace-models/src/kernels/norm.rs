@@ -1,0 +1,92 @@
+//! LayerNorm, alone and fused with the bias and residual that precede it in post-LN layers.
+
+use super::math::simd_dispatch;
+
+#[inline(always)]
+fn normalize_row(row: &mut [f32], gamma: &[f32], beta: &[f32], eps: f32) {
+    let n = row.len() as f32;
+    let mean = row.iter().sum::<f32>() / n;
+    let var = row.iter().map(|x| (x - mean) * (x - mean)).sum::<f32>() / n;
+    let inv = 1.0 / (var + eps).sqrt();
+    if beta.is_empty() {
+        row.iter_mut()
+            .zip(gamma)
+            .for_each(|(x, g)| *x = (*x - mean) * inv * g);
+    } else {
+        row.iter_mut()
+            .zip(gamma)
+            .zip(beta)
+            .for_each(|((x, g), b)| *x = (*x - mean) * inv * g + b);
+    }
+}
+
+simd_dispatch! {
+    /// LayerNorm over rows of `gamma.len()` elements, in place. `beta` may be empty (no bias).
+    fn layer_norm(rows: &mut [f32], gamma: &[f32], beta: &[f32], eps: f32) {
+        let width = gamma.len();
+        assert!(width > 0 && rows.len() % width == 0, "rows are not a multiple of the width");
+        assert!(beta.is_empty() || beta.len() == width, "beta length differs from gamma");
+        for row in rows.chunks_exact_mut(width) {
+            normalize_row(row, gamma, beta, eps);
+        }
+    }
+}
+
+simd_dispatch! {
+    /// `x = LayerNorm(x + bias + residual)`, row by row, in place. `bias` and `beta` may be empty.
+    fn add_bias_residual_layer_norm(
+        x: &mut [f32],
+        bias: &[f32],
+        residual: &[f32],
+        gamma: &[f32],
+        beta: &[f32],
+        eps: f32,
+    ) {
+        let width = gamma.len();
+        assert_eq!(x.len(), residual.len(), "residual length differs");
+        assert!(width > 0 && x.len() % width == 0, "rows are not a multiple of the width");
+        assert!(bias.is_empty() || bias.len() == width, "bias length differs from gamma");
+        for (row, res) in x.chunks_exact_mut(width).zip(residual.chunks_exact(width)) {
+            if bias.is_empty() {
+                row.iter_mut().zip(res).for_each(|(x, r)| *x += r);
+            } else {
+                row.iter_mut().zip(res).zip(bias).for_each(|((x, r), b)| *x += r + b);
+            }
+            normalize_row(row, gamma, beta, eps);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fused_equals_unfused() {
+        let x: Vec<f32> = (0..12).map(|i| (i as f32 * 0.7).sin()).collect();
+        let res: Vec<f32> = (0..12).map(|i| (i as f32 * 0.3).cos()).collect();
+        let bias = [0.1, -0.2, 0.3, 0.0];
+        let gamma = [1.0, 2.0, 0.5, 1.5];
+        let beta = [0.0, 0.1, 0.2, 0.3];
+        let mut fused = x.clone();
+        add_bias_residual_layer_norm(&mut fused, &bias, &res, &gamma, &beta, 1e-12);
+        let mut plain: Vec<f32> = x
+            .iter()
+            .zip(&res)
+            .enumerate()
+            .map(|(i, (a, r))| a + r + bias[i % 4])
+            .collect();
+        layer_norm(&mut plain, &gamma, &beta, 1e-12);
+        for (a, b) in fused.iter().zip(&plain) {
+            assert!((a - b).abs() < 1e-6);
+        }
+        let row = &plain[..4];
+        let normalized: Vec<f32> = row
+            .iter()
+            .zip(gamma.iter().zip(&beta))
+            .map(|(y, (g, b))| (y - b) / g)
+            .collect();
+        let mean: f32 = normalized.iter().sum::<f32>() / 4.0;
+        assert!(mean.abs() < 1e-5);
+    }
+}

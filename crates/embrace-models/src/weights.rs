@@ -1,0 +1,384 @@
+//! Checkpoint files: safetensors (single or sharded) and PyTorch `.bin`, read into `f32`.
+//!
+//! A [`Checkpoint`] knows every tensor name of the files and reads tensors on request,
+//! converting f16, bf16 and f64 to f32 and checking shapes. A [`WeightLoader`] sits on top and
+//! speaks the model's names: it resolves a base-model prefix present or absent (`bert.` …), the
+//! legacy LayerNorm names `gamma` / `beta`, collects every missing tensor instead of stopping at
+//! the first, and reports the names the model never asked for.
+//!
+//! Invariants: a malformed file (truncated, bad header, offsets outside the data, unknown dtype)
+//! is a [`ModelError::WeightFile`], never a panic; safetensors headers are validated by the
+//! `safetensors` crate before any data is read.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use safetensors::{Dtype, SafeTensors};
+
+use crate::error::{ModelError, Result};
+
+/// Where a tensor's bytes are.
+enum Storage {
+    /// Whole safetensors files read into memory (index into `Checkpoint::files`).
+    Safetensors(Vec<Vec<u8>>),
+    /// PyTorch zip checkpoints, read lazily by candle's pickle reader.
+    Pickle(Vec<candle_core::pickle::PthTensors>),
+}
+
+/// A tensor's place and description.
+#[derive(Debug, Clone)]
+struct Entry {
+    file: usize,
+    shape: Vec<usize>,
+}
+
+/// The tensors of one checkpoint (one or several files).
+pub struct Checkpoint {
+    files: Vec<PathBuf>,
+    storage: Storage,
+    entries: BTreeMap<String, Entry>,
+}
+
+impl std::fmt::Debug for Checkpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Checkpoint")
+            .field("files", &self.files)
+            .field("tensors", &self.entries.len())
+            .finish()
+    }
+}
+
+fn weight_error(path: &Path, message: impl std::fmt::Display) -> ModelError {
+    ModelError::WeightFile {
+        path: path.to_owned(),
+        message: message.to_string(),
+    }
+}
+
+fn read(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|source| ModelError::Io {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+impl Checkpoint {
+    /// Opens the weights of a model directory, preferring safetensors as transformers does:
+    /// `model.safetensors`, `model.safetensors.index.json`, `pytorch_model.bin`,
+    /// `pytorch_model.bin.index.json`.
+    pub fn from_dir(dir: &Path) -> Result<Self> {
+        let single = dir.join("model.safetensors");
+        if single.is_file() {
+            return Self::from_safetensors(&[single]);
+        }
+        let index = dir.join("model.safetensors.index.json");
+        if index.is_file() {
+            return Self::from_safetensors(&shards(dir, &index)?);
+        }
+        let bin = dir.join("pytorch_model.bin");
+        if bin.is_file() {
+            return Self::from_pickle(&[bin]);
+        }
+        let index = dir.join("pytorch_model.bin.index.json");
+        if index.is_file() {
+            return Self::from_pickle(&shards(dir, &index)?);
+        }
+        Err(ModelError::NoWeights(dir.to_owned()))
+    }
+
+    /// Opens safetensors files (the shards of one checkpoint).
+    pub fn from_safetensors(paths: &[PathBuf]) -> Result<Self> {
+        let mut buffers = Vec::with_capacity(paths.len());
+        let mut entries = BTreeMap::new();
+        for (file, path) in paths.iter().enumerate() {
+            let bytes = read(path)?;
+            {
+                let st = SafeTensors::deserialize(&bytes).map_err(|e| weight_error(path, e))?;
+                for (name, view) in st.tensors() {
+                    dtype_size(view.dtype()).ok_or_else(|| {
+                        weight_error(
+                            path,
+                            format!("tensor `{name}` has unsupported dtype {:?}", view.dtype()),
+                        )
+                    })?;
+                    entries.insert(
+                        name,
+                        Entry {
+                            file,
+                            shape: view.shape().to_vec(),
+                        },
+                    );
+                }
+            }
+            buffers.push(bytes);
+        }
+        Ok(Self {
+            files: paths.to_vec(),
+            storage: Storage::Safetensors(buffers),
+            entries,
+        })
+    }
+
+    /// Opens PyTorch `.bin` checkpoints (zip archives written by `torch.save`).
+    pub fn from_pickle(paths: &[PathBuf]) -> Result<Self> {
+        let mut readers = Vec::with_capacity(paths.len());
+        let mut entries = BTreeMap::new();
+        for (file, path) in paths.iter().enumerate() {
+            let pth = candle_core::pickle::PthTensors::new(path, None)
+                .map_err(|e| weight_error(path, e))?;
+            for (name, info) in pth.tensor_infos() {
+                entries.insert(
+                    name.clone(),
+                    Entry {
+                        file,
+                        shape: info.layout.shape().dims().to_vec(),
+                    },
+                );
+            }
+            readers.push(pth);
+        }
+        Ok(Self {
+            files: paths.to_vec(),
+            storage: Storage::Pickle(readers),
+            entries,
+        })
+    }
+
+    /// Every tensor name, sorted.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.entries.keys().map(String::as_str)
+    }
+
+    /// The shape of a tensor, if the checkpoint has it.
+    pub fn shape(&self, name: &str) -> Option<&[usize]> {
+        self.entries.get(name).map(|e| e.shape.as_slice())
+    }
+
+    /// Reads a tensor as `f32`, row-major.
+    pub fn read_f32(&self, name: &str) -> Result<Vec<f32>> {
+        let entry = self
+            .entries
+            .get(name)
+            .ok_or_else(|| ModelError::MissingWeights {
+                missing: vec![name.to_owned()],
+                unexpected: Vec::new(),
+            })?;
+        let path = &self.files[entry.file];
+        match &self.storage {
+            Storage::Safetensors(buffers) => {
+                let st = SafeTensors::deserialize(&buffers[entry.file])
+                    .map_err(|e| weight_error(path, e))?;
+                let view = st.tensor(name).map_err(|e| weight_error(path, e))?;
+                to_f32(view.dtype(), view.data()).ok_or_else(|| {
+                    weight_error(
+                        path,
+                        format!("tensor `{name}`: cannot convert {:?} to f32", view.dtype()),
+                    )
+                })
+            }
+            Storage::Pickle(readers) => {
+                let tensor = readers[entry.file]
+                    .get(name)
+                    .map_err(|e| weight_error(path, format!("tensor `{name}`: {e}")))?
+                    .ok_or_else(|| weight_error(path, format!("tensor `{name}` vanished")))?;
+                let tensor = tensor
+                    .to_dtype(candle_core::DType::F32)
+                    .and_then(|t| t.flatten_all())
+                    .and_then(|t| t.to_vec1::<f32>())
+                    .map_err(|e| weight_error(path, format!("tensor `{name}`: {e}")))?;
+                Ok(tensor)
+            }
+        }
+    }
+}
+
+/// The shard files named by an index file's `weight_map`.
+fn shards(dir: &Path, index: &Path) -> Result<Vec<PathBuf>> {
+    #[derive(serde::Deserialize)]
+    struct Index {
+        weight_map: HashMap<String, String>,
+    }
+    let text = std::fs::read_to_string(index).map_err(|source| ModelError::Io {
+        path: index.to_owned(),
+        source,
+    })?;
+    let parsed: Index = serde_json::from_str(&text).map_err(|e| ModelError::Json {
+        path: index.to_owned(),
+        message: e.to_string(),
+    })?;
+    let files: BTreeSet<&String> = parsed.weight_map.values().collect();
+    files
+        .into_iter()
+        .map(|file| {
+            let rel = Path::new(file);
+            if rel
+                .components()
+                .any(|c| !matches!(c, std::path::Component::Normal(_)))
+            {
+                return Err(ModelError::Json {
+                    path: index.to_owned(),
+                    message: format!("shard name `{file}` is not a plain file name"),
+                });
+            }
+            Ok(dir.join(rel))
+        })
+        .collect()
+}
+
+fn dtype_size(dtype: Dtype) -> Option<usize> {
+    match dtype {
+        Dtype::F32 => Some(4),
+        Dtype::F16 | Dtype::BF16 => Some(2),
+        Dtype::F64 | Dtype::I64 => Some(8),
+        Dtype::I32 => Some(4),
+        Dtype::U8 | Dtype::BOOL => Some(1),
+        _ => None,
+    }
+}
+
+fn to_f32(dtype: Dtype, data: &[u8]) -> Option<Vec<f32>> {
+    let size = dtype_size(dtype)?;
+    if data.len() % size != 0 {
+        return None;
+    }
+    let chunks = data.chunks_exact(size);
+    Some(match dtype {
+        Dtype::F32 => chunks
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect(),
+        Dtype::F16 => chunks
+            .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
+            .collect(),
+        Dtype::BF16 => chunks
+            .map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32())
+            .collect(),
+        Dtype::F64 => chunks
+            .map(|b| f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]) as f32)
+            .collect(),
+        Dtype::I64 => chunks
+            .map(|b| i64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]) as f32)
+            .collect(),
+        Dtype::I32 => chunks
+            .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f32)
+            .collect(),
+        Dtype::U8 | Dtype::BOOL => chunks.map(|b| b[0] as f32).collect(),
+        _ => return None,
+    })
+}
+
+/// Reads a model's tensors by the names the model uses, tracking what is missing and unused.
+pub struct WeightLoader<'a> {
+    checkpoint: &'a Checkpoint,
+    /// The base-model prefix with its dot (`"bert."`), when the checkpoint's encoder tensors
+    /// carry it.
+    prefix: String,
+    used: Mutex<BTreeSet<String>>,
+    missing: Mutex<Vec<String>>,
+}
+
+impl<'a> WeightLoader<'a> {
+    /// A loader for a model whose base model is called `base_prefix` (`bert`, `roberta`, …).
+    ///
+    /// Whether the checkpoint's encoder tensors carry the prefix is detected from the names.
+    pub fn new(checkpoint: &'a Checkpoint, base_prefix: &str) -> Self {
+        let dotted = format!("{base_prefix}.");
+        let prefixed = checkpoint.names().any(|n| n.starts_with(&dotted));
+        Self {
+            checkpoint,
+            prefix: if prefixed { dotted } else { String::new() },
+            used: Mutex::new(BTreeSet::new()),
+            missing: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The name under which the checkpoint stores `name`, trying the legacy LayerNorm names.
+    fn resolve(&self, name: &str) -> Option<String> {
+        if self.checkpoint.shape(name).is_some() {
+            return Some(name.to_owned());
+        }
+        let legacy = if let Some(stem) = name.strip_suffix(".weight") {
+            format!("{stem}.gamma")
+        } else if let Some(stem) = name.strip_suffix(".bias") {
+            format!("{stem}.beta")
+        } else {
+            return None;
+        };
+        self.checkpoint.shape(&legacy).map(|_| legacy)
+    }
+
+    /// Reads an encoder tensor (under the base-model prefix when the checkpoint has one).
+    pub fn base(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
+        let full = format!("{}{name}", self.prefix);
+        self.get(&full, shape)
+    }
+
+    /// Whether the checkpoint has an encoder tensor.
+    pub fn has_base(&self, name: &str) -> bool {
+        self.resolve(&format!("{}{name}", self.prefix)).is_some()
+    }
+
+    /// Whether the checkpoint has a head tensor (a name outside the base model).
+    pub fn has(&self, name: &str) -> bool {
+        self.resolve(name).is_some()
+    }
+
+    /// Reads a head tensor (a name outside the base model).
+    ///
+    /// A missing tensor is recorded and an empty vector returned, so that [`finish`] can list
+    /// every missing tensor at once; a tensor of another shape is an error right away.
+    ///
+    /// [`finish`]: WeightLoader::finish
+    pub fn get(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
+        let Some(stored) = self.resolve(name) else {
+            if let Ok(mut missing) = self.missing.lock() {
+                missing.push(name.to_owned());
+            }
+            return Ok(Vec::new());
+        };
+        let found = self.checkpoint.shape(&stored).unwrap_or_default();
+        if found != shape {
+            return Err(ModelError::ShapeMismatch {
+                name: stored,
+                expected: shape.to_vec(),
+                found: found.to_vec(),
+            });
+        }
+        let data = self.checkpoint.read_f32(&stored)?;
+        if let Ok(mut used) = self.used.lock() {
+            used.insert(stored);
+        }
+        Ok(data)
+    }
+
+    /// Marks a tensor as used without reading it (tied weights stored twice).
+    pub fn mark_used(&self, name: &str) {
+        if let Some(stored) = self.resolve(name)
+            && let Ok(mut used) = self.used.lock()
+        {
+            used.insert(stored);
+        }
+    }
+
+    /// Ends loading: an error listing every missing tensor (and the unused ones), or the list
+    /// of unused tensor names.
+    pub fn finish(self) -> Result<Vec<String>> {
+        let used = self.used.into_inner().unwrap_or_default();
+        let missing = self.missing.into_inner().unwrap_or_default();
+        let unexpected: Vec<String> = self
+            .checkpoint
+            .names()
+            .filter(|n| !used.contains(*n))
+            // Buffers transformers keeps in state dicts: not weights.
+            .filter(|n| !n.ends_with("position_ids") && !n.ends_with("token_type_ids"))
+            .map(str::to_owned)
+            .collect();
+        if !missing.is_empty() {
+            return Err(ModelError::MissingWeights {
+                missing,
+                unexpected,
+            });
+        }
+        Ok(unexpected)
+    }
+}
