@@ -321,16 +321,17 @@ impl Tokenizer {
                 message: e.to_owned(),
             });
         }
-        if let Some(t) = &file.truncation {
-            if t.max_length > 0 && t.stride >= t.max_length {
-                return Err(Error::Json {
-                    path: "truncation.stride".into(),
-                    message: format!(
-                        "stride {} must be smaller than max_length {}",
-                        t.stride, t.max_length
-                    ),
-                });
-            }
+        if let Some(t) = &file.truncation
+            && t.max_length > 0
+            && t.stride >= t.max_length
+        {
+            return Err(Error::Json {
+                path: "truncation.stride".into(),
+                message: format!(
+                    "stride {} must be smaller than max_length {}",
+                    t.stride, t.max_length
+                ),
+            });
         }
         let added = AddedVocabulary::new(file.added_tokens, file.normalizer.as_ref())
             .map_err(Error::Invalid)?;
@@ -531,13 +532,14 @@ impl Tokenizer {
 
     /// Sets (or removes) truncation.
     pub fn with_truncation(&mut self, params: Option<TruncationParams>) -> Result<&mut Self> {
-        if let Some(t) = &params {
-            if t.max_length > 0 && t.stride >= t.max_length {
-                return Err(Error::Truncation(format!(
-                    "stride {} must be smaller than max_length {}",
-                    t.stride, t.max_length
-                )));
-            }
+        if let Some(t) = &params
+            && t.max_length > 0
+            && t.stride >= t.max_length
+        {
+            return Err(Error::Truncation(format!(
+                "stride {} must be smaller than max_length {}",
+                t.stride, t.max_length
+            )));
         }
         self.truncation = params;
         Ok(self)
@@ -886,10 +888,10 @@ pub fn pad_encodings(encodings: &mut [Encoding], params: &PaddingParams) {
         PaddingStrategy::Fixed(n) => n,
         PaddingStrategy::BatchLongest => encodings.iter().map(Encoding::len).max().unwrap_or(0),
     };
-    if let Some(m) = params.pad_to_multiple_of.filter(|&m| m > 0) {
-        if target % m > 0 {
-            target += m - target % m;
-        }
+    if let Some(m) = params.pad_to_multiple_of.filter(|&m| m > 0)
+        && target % m > 0
+    {
+        target += m - target % m;
     }
     for e in encodings {
         e.pad(

@@ -129,13 +129,13 @@ const KEYS: &[&str] = &[
 
 fn compare(expected: &Value, got: &Value, what: &str, problems: &mut Vec<String>) {
     for key in KEYS {
-        if let Some(exp) = expected.get(*key) {
-            if exp != &got[*key] {
-                problems.push(format!(
-                    "{what}: {key} differs\n  expected {exp}\n  got      {}",
-                    got[*key]
-                ));
-            }
+        if let Some(exp) = expected.get(*key)
+            && exp != &got[*key]
+        {
+            problems.push(format!(
+                "{what}: {key} differs\n  expected {exp}\n  got      {}",
+                got[*key]
+            ));
         }
     }
 }

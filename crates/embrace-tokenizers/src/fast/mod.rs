@@ -393,18 +393,16 @@ impl ByteBpe {
 
     /// BPE of one piece: (id, byte length) per token.
     fn word(&self, bpe: &Bpe, piece: &[u8], cache: &mut WordCache, out: &mut Vec<(u32, u32)>) {
-        if bpe.ignore_merges {
-            if let Some(id) = self.byte_vocab.get(piece) {
-                out.push((id, piece.len() as u32));
-                return;
-            }
+        if bpe.ignore_merges
+            && let Some(id) = self.byte_vocab.get(piece)
+        {
+            out.push((id, piece.len() as u32));
+            return;
         }
         let cacheable = piece.len() <= CACHE_MAX_LEN;
-        if cacheable {
-            if let Some(tokens) = cache.get(piece) {
-                out.extend_from_slice(tokens);
-                return;
-            }
+        if cacheable && let Some(tokens) = cache.get(piece) {
+            out.extend_from_slice(tokens);
+            return;
         }
         let start = out.len();
         let initial: Vec<(u32, usize)> = piece
@@ -489,12 +487,11 @@ static NFC_INERT: std::sync::LazyLock<Box<[u64]>> = std::sync::LazyLock::new(|| 
     };
     let mut bits = vec![0u64; 0x10000 / 64].into_boxed_slice();
     for u in 0..0x10000u32 {
-        if let Some(c) = char::from_u32(u) {
-            if canonical_combining_class(c) == 0
-                && is_nfc_quick(std::iter::once(c)) == IsNormalized::Yes
-            {
-                bits[(u / 64) as usize] |= 1 << (u % 64);
-            }
+        if let Some(c) = char::from_u32(u)
+            && canonical_combining_class(c) == 0
+            && is_nfc_quick(std::iter::once(c)) == IsNormalized::Yes
+        {
+            bits[(u / 64) as usize] |= 1 << (u % 64);
         }
     }
     bits

@@ -42,14 +42,14 @@ impl Ranges {
     fn of(class: &str) -> Ranges {
         let hir = regex_syntax::Parser::new().parse(class);
         let mut out = Vec::new();
-        if let Ok(hir) = hir {
-            if let HirKind::Class(Class::Unicode(c)) = hir.kind() {
-                out = c
-                    .ranges()
-                    .iter()
-                    .map(|r| (r.start() as u32, r.end() as u32))
-                    .collect();
-            }
+        if let Ok(hir) = hir
+            && let HirKind::Class(Class::Unicode(c)) = hir.kind()
+        {
+            out = c
+                .ranges()
+                .iter()
+                .map(|r| (r.start() as u32, r.end() as u32))
+                .collect();
         }
         Ranges(out)
     }
@@ -267,10 +267,10 @@ pub(crate) fn scan(pattern: Pattern, s: &str, mut f: impl FnMut(usize, usize)) {
 }
 
 fn gpt2_at(cur: &Cursor<'_>, i: usize, c: char) -> usize {
-    if c == '\'' {
-        if let Some(end) = cur.contraction(i, false) {
-            return end;
-        }
+    if c == '\''
+        && let Some(end) = cur.contraction(i, false)
+    {
+        return end;
     }
     let (start, k) = if c == ' ' {
         match cur.at(i + 1) {
@@ -287,10 +287,10 @@ fn gpt2_at(cur: &Cursor<'_>, i: usize, c: char) -> usize {
 }
 
 fn llama3_at(cur: &Cursor<'_>, i: usize, c: char, max_digits: usize) -> usize {
-    if c == '\'' {
-        if let Some(end) = cur.contraction(i, true) {
-            return end;
-        }
+    if c == '\''
+        && let Some(end) = cur.contraction(i, true)
+    {
+        return end;
     }
     let k = kind(c);
     // [^\r\n\p{L}\p{N}]?\p{L}+

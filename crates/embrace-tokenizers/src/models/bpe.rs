@@ -473,10 +473,10 @@ impl Bpe {
         loop {
             let mut best: Option<(u32, usize, u32)> = None;
             for (pos, w) in symbols.windows(2).enumerate() {
-                if let Some(&(rank, new_id)) = self.merge_map.get(&(w[0].0, w[1].0)) {
-                    if best.is_none_or(|(r, _, _)| rank < r) {
-                        best = Some((rank, pos, new_id));
-                    }
+                if let Some(&(rank, new_id)) = self.merge_map.get(&(w[0].0, w[1].0))
+                    && best.is_none_or(|(r, _, _)| rank < r)
+                {
+                    best = Some((rank, pos, new_id));
                 }
             }
             let Some((_, pos, new_id)) = best else {
@@ -566,15 +566,15 @@ impl Bpe {
         if word.is_empty() {
             return Ok(());
         }
-        if self.ignore_merges {
-            if let Some(id) = self.vocab.id(word) {
-                out.push(Token {
-                    id,
-                    value: word.to_owned(),
-                    offsets: (0, word.len()),
-                });
-                return Ok(());
-            }
+        if self.ignore_merges
+            && let Some(id) = self.vocab.id(word)
+        {
+            out.push(Token {
+                id,
+                value: word.to_owned(),
+                offsets: (0, word.len()),
+            });
+            return Ok(());
         }
         let mut start = 0;
         for (id, len) in self.merge_symbols(self.initial_symbols(word)) {

@@ -177,13 +177,13 @@ impl Unigram {
         unk_id: Option<u32>,
         byte_fallback: bool,
     ) -> Result<Self> {
-        if let Some(unk) = unk_id {
-            if unk as usize >= pieces.len() {
-                return Err(Error::Invalid(format!(
-                    "unk_id {unk} is outside the vocabulary of {} pieces",
-                    pieces.len()
-                )));
-            }
+        if let Some(unk) = unk_id
+            && unk as usize >= pieces.len()
+        {
+            return Err(Error::Invalid(format!(
+                "unk_id {unk} is outside the vocabulary of {} pieces",
+                pieces.len()
+            )));
         }
         let min_score = pieces.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
         let scores = pieces.iter().map(|p| p.1).collect();

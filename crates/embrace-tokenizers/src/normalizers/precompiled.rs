@@ -107,12 +107,12 @@ impl Precompiled {
         let mut dest: Vec<(char, isize)> = Vec::with_capacity(s.len());
         let mut modified = false;
         for grapheme in s.get().graphemes(true) {
-            if grapheme.len() < 6 {
-                if let Some(norm) = self.transform(grapheme) {
-                    modified = true;
-                    replace(&mut dest, grapheme, norm);
-                    continue;
-                }
+            if grapheme.len() < 6
+                && let Some(norm) = self.transform(grapheme)
+            {
+                modified = true;
+                replace(&mut dest, grapheme, norm);
+                continue;
             }
             for (i, c) in grapheme.char_indices() {
                 let part = &grapheme[i..i + c.len_utf8()];
@@ -140,10 +140,10 @@ fn replace(dest: &mut Vec<(char, isize)>, old: &str, new: &str) {
         for (_, change) in dest.iter_mut().rev().take(diff as usize) {
             *change = 1;
         }
-    } else if diff < 0 {
-        if let Some((_, change)) = dest.last_mut() {
-            *change += diff;
-        }
+    } else if diff < 0
+        && let Some((_, change)) = dest.last_mut()
+    {
+        *change += diff;
     }
 }
 
