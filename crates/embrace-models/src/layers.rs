@@ -19,9 +19,10 @@ fn load(w: &WeightLoader<'_>, scope: Scope, name: &str, shape: &[usize]) -> Resu
     }
 }
 
-/// `y = x · Wᵀ + b` with `W` stored `[out, in]`.
+/// `y = x · Wᵀ + b` with `W` stored `[out, in]` as in PyTorch's `nn.Linear`.
 #[derive(Debug, Clone)]
 pub(crate) struct Linear {
+    /// `W`, `[out, in]` row-major.
     pub weight: Vec<f32>,
     /// Empty when the layer has no bias.
     pub bias: Vec<f32>,
@@ -53,7 +54,8 @@ impl Linear {
         })
     }
 
-    /// Stacks layers with the same input width into one (Q, K and V into one projection).
+    /// Stacks layers with the same input width along the output (Q, K and V into one
+    /// projection whose output is `[q | k | v]`).
     pub fn concat(parts: &[Linear]) -> Self {
         let inp = parts.first().map_or(0, |p| p.inp);
         let with_bias = parts.iter().all(|p| !p.bias.is_empty());
@@ -75,7 +77,7 @@ impl Linear {
     /// `x · Wᵀ` for `rows` rows, without bias.
     pub fn matmul(&self, x: &[f32], rows: usize) -> Vec<f32> {
         let mut y = vec![0.0; rows * self.out];
-        kernels::matmul_bt(&mut y, x, rows, &self.weight, self.out, self.inp);
+        kernels::linear(&mut y, x, rows, &self.weight, self.out, self.inp);
         y
     }
 

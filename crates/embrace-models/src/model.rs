@@ -200,7 +200,7 @@ impl Model {
     /// Runs a multiple-choice model on `batch_size * num_choices` rows (the choices of one
     /// example consecutive) and returns logits `[batch_size, num_choices]`.
     pub fn forward_choices(&self, batch: &Batch, num_choices: usize) -> Result<ModelOutput> {
-        if num_choices == 0 || batch.batch_size % num_choices != 0 {
+        if num_choices == 0 || !batch.batch_size.is_multiple_of(num_choices) {
             return Err(ModelError::Input(format!(
                 "{} rows are not a whole number of examples with {num_choices} choices",
                 batch.batch_size

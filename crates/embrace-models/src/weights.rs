@@ -239,7 +239,7 @@ fn dtype_size(dtype: Dtype) -> Option<usize> {
 
 fn to_f32(dtype: Dtype, data: &[u8]) -> Option<Vec<f32>> {
     let size = dtype_size(dtype)?;
-    if data.len() % size != 0 {
+    if !data.len().is_multiple_of(size) {
         return None;
     }
     let chunks = data.chunks_exact(size);

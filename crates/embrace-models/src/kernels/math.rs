@@ -141,24 +141,53 @@ simd_dispatch! {
     }
 }
 
+/// Sum of a slice with eight independent accumulators, so that the loop vectorises (a single
+/// running `f32` sum cannot be reordered by the compiler).
+#[inline(always)]
+pub(crate) fn sum(x: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 8];
+    let chunks = x.chunks_exact(8);
+    let tail: f32 = chunks.remainder().iter().sum();
+    for c in chunks {
+        for (a, v) in acc.iter_mut().zip(c) {
+            *a += v;
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+/// Maximum of a slice, vectorisable (eight lanes); `-inf` for an empty slice.
+#[inline(always)]
+pub(crate) fn max(x: &[f32]) -> f32 {
+    let mut acc = [f32::NEG_INFINITY; 8];
+    let chunks = x.chunks_exact(8);
+    let tail = chunks
+        .remainder()
+        .iter()
+        .fold(f32::NEG_INFINITY, |m, &v| if v > m { v } else { m });
+    for c in chunks {
+        for (a, &v) in acc.iter_mut().zip(c) {
+            *a = if v > *a { v } else { *a };
+        }
+    }
+    acc.iter().fold(tail, |m, &v| if v > m { v } else { m })
+}
+
 simd_dispatch! {
     /// Softmax of every row of length `width`, in place, after multiplying by `scale`.
     fn softmax_rows(rows: &mut [f32], width: usize, scale: f32) {
-        assert!(width > 0 && rows.len() % width == 0, "rows are not a multiple of the width");
+        assert!(width > 0 && rows.len().is_multiple_of(width), "rows are not a multiple of the width");
         for row in rows.chunks_exact_mut(width) {
-            let max = row.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));
+            let max = max(row);
             if max == f32::NEG_INFINITY {
                 // Every position masked: no weight anywhere (transformers gives NaN or uniform
                 // weights here depending on the mask value; a zero context is the sane answer).
                 row.fill(0.0);
                 continue;
             }
-            let mut sum = 0.0f32;
-            for x in row.iter_mut() {
-                *x = exp((*x - max) * scale);
-                sum += *x;
-            }
-            let inv = 1.0 / sum;
+            let shift = max * scale;
+            row.iter_mut().for_each(|x| *x = exp(*x * scale - shift));
+            let inv = 1.0 / sum(row);
             row.iter_mut().for_each(|x| *x *= inv);
         }
     }

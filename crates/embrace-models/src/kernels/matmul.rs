@@ -131,15 +131,12 @@ pub(crate) fn matmul(
 }
 
 /// `dst[rows x out] = x[rows x in] · wᵀ` for a weight `w` stored `[out, in]` as in PyTorch's
-/// `nn.Linear`.
-pub(crate) fn matmul_bt(
-    dst: &mut [f32],
-    x: &[f32],
-    rows: usize,
-    w: &[f32],
-    out: usize,
-    inp: usize,
-) {
+/// `nn.Linear`: the row-dot kernel for a few rows, `gemm` otherwise.
+pub(crate) fn linear(dst: &mut [f32], x: &[f32], rows: usize, w: &[f32], out: usize, inp: usize) {
+    if rows <= super::rowdot::MAX_ROWS {
+        super::rowdot::matmul_bt_rows(dst, x, rows, w, out, inp);
+        return;
+    }
     matmul(
         dst,
         View::row_major(rows, out),
@@ -160,14 +157,17 @@ mod tests {
     #[test]
     fn linear_product_matches_naive() {
         let (rows, inp, out) = (5, 7, 3);
-        let x: Vec<f32> = (0..rows * inp).map(|i| (i as f32 * 0.37).sin()).collect();
+        let _x: Vec<f32> = (0..rows * inp).map(|i| (i as f32 * 0.37).sin()).collect();
         let w: Vec<f32> = (0..out * inp).map(|i| (i as f32 * 0.11).cos()).collect();
-        let mut dst = vec![0.0; rows * out];
-        matmul_bt(&mut dst, &x, rows, &w, out, inp);
-        for r in 0..rows {
-            for o in 0..out {
-                let want: f32 = (0..inp).map(|i| x[r * inp + i] * w[o * inp + i]).sum();
-                assert!((dst[r * out + o] - want).abs() < 1e-5);
+        for rows in [rows, 40] {
+            let x: Vec<f32> = (0..rows * inp).map(|i| (i as f32 * 0.37).sin()).collect();
+            let mut dst = vec![0.0; rows * out];
+            linear(&mut dst, &x, rows, &w, out, inp);
+            for r in 0..rows {
+                for o in 0..out {
+                    let want: f32 = (0..inp).map(|i| x[r * inp + i] * w[o * inp + i]).sum();
+                    assert!((dst[r * out + o] - want).abs() < 1e-5);
+                }
             }
         }
     }
@@ -176,6 +176,16 @@ mod tests {
     #[should_panic(expected = "reaches element")]
     fn out_of_bounds_views_panic_before_any_read() {
         let mut dst = vec![0.0; 4];
-        matmul_bt(&mut dst, &[1.0; 3], 2, &[1.0; 4], 2, 2);
+        matmul(
+            &mut dst,
+            View::row_major(2, 2),
+            &[1.0; 3],
+            View::row_major(2, 2),
+            &[1.0; 4],
+            View::row_major(2, 2),
+            1.0,
+            false,
+            false,
+        );
     }
 }

@@ -16,7 +16,8 @@ pub(crate) mod attention;
 pub(crate) mod math;
 pub(crate) mod matmul;
 pub(crate) mod norm;
+pub(crate) mod rowdot;
 
 pub(crate) use attention::{AttentionShape, attention};
-pub(crate) use matmul::matmul_bt;
+pub(crate) use matmul::linear;
 pub(crate) use norm::{add_bias_residual_layer_norm, layer_norm};

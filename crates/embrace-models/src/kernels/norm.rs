@@ -1,12 +1,24 @@
 //! LayerNorm, alone and fused with the bias and residual that precede it in post-LN layers.
 
-use super::math::simd_dispatch;
+use super::math::{simd_dispatch, sum};
 
 #[inline(always)]
 fn normalize_row(row: &mut [f32], gamma: &[f32], beta: &[f32], eps: f32) {
     let n = row.len() as f32;
-    let mean = row.iter().sum::<f32>() / n;
-    let var = row.iter().map(|x| (x - mean) * (x - mean)).sum::<f32>() / n;
+    let mean = sum(row) / n;
+    let mut acc = [0.0f32; 8];
+    let chunks = row.chunks_exact(8);
+    let tail: f32 = chunks
+        .remainder()
+        .iter()
+        .map(|x| (x - mean) * (x - mean))
+        .sum();
+    for c in chunks {
+        for (a, x) in acc.iter_mut().zip(c) {
+            *a += (x - mean) * (x - mean);
+        }
+    }
+    let var = (acc.iter().sum::<f32>() + tail) / n;
     let inv = 1.0 / (var + eps).sqrt();
     if beta.is_empty() {
         row.iter_mut()
@@ -24,7 +36,7 @@ simd_dispatch! {
     /// LayerNorm over rows of `gamma.len()` elements, in place. `beta` may be empty (no bias).
     fn layer_norm(rows: &mut [f32], gamma: &[f32], beta: &[f32], eps: f32) {
         let width = gamma.len();
-        assert!(width > 0 && rows.len() % width == 0, "rows are not a multiple of the width");
+        assert!(width > 0 && rows.len().is_multiple_of(width), "rows are not a multiple of the width");
         assert!(beta.is_empty() || beta.len() == width, "beta length differs from gamma");
         for row in rows.chunks_exact_mut(width) {
             normalize_row(row, gamma, beta, eps);
@@ -44,7 +56,7 @@ simd_dispatch! {
     ) {
         let width = gamma.len();
         assert_eq!(x.len(), residual.len(), "residual length differs");
-        assert!(width > 0 && x.len() % width == 0, "rows are not a multiple of the width");
+        assert!(width > 0 && x.len().is_multiple_of(width), "rows are not a multiple of the width");
         assert!(bias.is_empty() || bias.len() == width, "bias length differs from gamma");
         for (row, res) in x.chunks_exact_mut(width).zip(residual.chunks_exact(width)) {
             if bias.is_empty() {
