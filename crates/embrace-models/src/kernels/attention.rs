@@ -11,6 +11,11 @@ use rayon::prelude::*;
 
 use super::math::softmax_rows;
 use super::matmul::{View, matmul};
+use super::rowdot::{Strides, dot_products};
+
+/// Sequences up to this length use the register-tiled dot-product kernel instead of `gemm`,
+/// whose fixed cost per call dominates for small matrices.
+const SMALL_SEQUENCE: usize = 96;
 
 /// The geometry of an attention call.
 #[derive(Clone, Copy, Debug)]
@@ -82,17 +87,27 @@ pub(crate) fn attention(
             col_stride: row,
         };
         let mut scores = vec![0.0f32; len * len];
-        matmul(
-            &mut scores,
-            View::row_major(len, len),
-            q,
-            strided,
-            k,
-            k_t,
-            1.0,
-            false,
-            false,
-        );
+        let small = len <= SMALL_SEQUENCE;
+        if small {
+            let st = Strides {
+                x: row,
+                w: row,
+                inp: d,
+            };
+            dot_products(&mut scores, q, len, k, len, st);
+        } else {
+            matmul(
+                &mut scores,
+                View::row_major(len, len),
+                q,
+                strided,
+                k,
+                k_t,
+                1.0,
+                false,
+                false,
+            );
+        }
         if let Some(w) = half_window {
             for (i, r) in scores.chunks_exact_mut(len).enumerate() {
                 for (j, x) in r.iter_mut().enumerate() {
@@ -104,17 +119,33 @@ pub(crate) fn attention(
         }
         softmax_rows(&mut scores, len, scale);
         let mut ctx = vec![0.0f32; len * d];
-        matmul(
-            &mut ctx,
-            View::row_major(len, d),
-            &scores,
-            View::row_major(len, len),
-            v,
-            strided,
-            1.0,
-            false,
-            false,
-        );
+        if small {
+            // ctx = P · V as dot products of P's rows with V's columns (V transposed first).
+            let mut v_t = vec![0.0f32; d * len];
+            for j in 0..len {
+                for c in 0..d {
+                    v_t[c * len + j] = v[j * row + c];
+                }
+            }
+            let st = Strides {
+                x: len,
+                w: len,
+                inp: len,
+            };
+            dot_products(&mut ctx, &scores, len, &v_t, d, st);
+        } else {
+            matmul(
+                &mut ctx,
+                View::row_major(len, d),
+                &scores,
+                View::row_major(len, len),
+                v,
+                strided,
+                1.0,
+                false,
+                false,
+            );
+        }
         ctx
     };
     let parts: Vec<Vec<f32>> = if units.len() > 1 && rayon::current_num_threads() > 1 {
@@ -212,11 +243,11 @@ mod tests {
     #[test]
     fn packed_attention_equals_per_sequence_naive() {
         let (hidden, heads) = (8, 2);
-        let tokens = 7;
+        let tokens = 7 + 120;
         let qkv: Vec<f32> = (0..tokens * 3 * hidden)
             .map(|i| ((i * 7919) % 97) as f32 / 50.0 - 1.0)
             .collect();
-        let seqs = [0..3, 3..3, 3..7];
+        let seqs = [0..3, 3..3, 3..7, 7..127];
         let out = attention(
             &qkv,
             &seqs,
@@ -226,7 +257,7 @@ mod tests {
                 half_window: None,
             },
         );
-        for seq in [0..3, 3..7] {
+        for seq in [0..3, 3..7, 7..127] {
             let want = naive(&qkv, seq.clone(), hidden, heads);
             let got = &out[seq.start * hidden..seq.end * hidden];
             for (a, b) in got.iter().zip(&want) {

@@ -46,6 +46,15 @@ impl Tile for Portable {
     }
 }
 
+/// Where the operands of [`columns`] are: row `r` of `x` starts at `r * x_stride`, weight row
+/// `o` at `o * w_stride`, each `inp` long.
+#[derive(Clone, Copy)]
+pub(crate) struct Strides {
+    pub x: usize,
+    pub w: usize,
+    pub inp: usize,
+}
+
 /// Computes output columns `first_out..first_out + n_out` for all rows into `dst_cols`
 /// (`rows x n_out`, row-major).
 #[inline(always)]
@@ -56,10 +65,11 @@ fn columns<T: Tile>(
     w: &[f32],
     first_out: usize,
     n_out: usize,
-    inp: usize,
+    st: Strides,
 ) {
-    let xrow = |r: usize| &x[r * inp..(r + 1) * inp];
-    let wrow = |o: usize| &w[(first_out + o) * inp..(first_out + o + 1) * inp];
+    let inp = st.inp;
+    let xrow = |r: usize| &x[r * st.x..r * st.x + inp];
+    let wrow = |o: usize| &w[(first_out + o) * st.w..(first_out + o) * st.w + inp];
     // Outputs outer, rows inner: the three weight rows of a tile stay in L1 while every row
     // tile uses them, so the weight is read from memory once.
     let mut o = 0;
@@ -178,9 +188,9 @@ mod avx2 {
         w: &[f32],
         first: usize,
         n: usize,
-        inp: usize,
+        st: super::Strides,
     ) {
-        super::columns::<Avx2>(dst, x, rows, w, first, n, inp)
+        super::columns::<Avx2>(dst, x, rows, w, first, n, st)
     }
 }
 
@@ -191,17 +201,33 @@ fn columns_dispatch(
     w: &[f32],
     first: usize,
     n: usize,
-    inp: usize,
+    st: Strides,
 ) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
         // SAFETY: the CPU supports AVX2 and FMA (checked just above).
         #[allow(unsafe_code)]
         unsafe {
-            return avx2::columns(dst, x, rows, w, first, n, inp);
+            return avx2::columns(dst, x, rows, w, first, n, st);
         }
     }
-    columns::<Portable>(dst, x, rows, w, first, n, inp)
+    columns::<Portable>(dst, x, rows, w, first, n, st)
+}
+
+/// `dst[rows x n_out] = x · wᵀ` for strided rows (see [`Strides`]): attention's `Q · Kᵀ` and
+/// `P · V` on small sequences, single-threaded.
+///
+/// Panics if a row reaches past its slice.
+pub(crate) fn dot_products(
+    dst: &mut [f32],
+    x: &[f32],
+    rows: usize,
+    w: &[f32],
+    n_out: usize,
+    st: Strides,
+) {
+    assert_eq!(dst.len(), rows * n_out, "dst is not rows x n_out");
+    columns_dispatch(dst, x, rows, w, 0, n_out, st)
 }
 
 /// `dst[rows x out] = x[rows x inp] · wᵀ` for `w` `[out, inp]` row-major, meant for
@@ -217,9 +243,14 @@ pub(crate) fn matmul_bt_rows(
     assert_eq!(dst.len(), rows * out, "dst is not rows x out");
     assert_eq!(x.len(), rows * inp, "x is not rows x inp");
     assert_eq!(w.len(), out * inp, "w is not out x inp");
+    let dense = Strides {
+        x: inp,
+        w: inp,
+        inp,
+    };
     let threads = rayon::current_num_threads();
     if threads <= 1 || out * inp < 1 << 16 {
-        columns_dispatch(dst, x, rows, w, 0, out, inp);
+        columns_dispatch(dst, x, rows, w, 0, out, dense);
         return;
     }
     // Split the outputs across threads; each computes its columns into a private block.
@@ -231,7 +262,7 @@ pub(crate) fn matmul_bt_rows(
         .map(|first| {
             let n = per.min(out - first);
             let mut block = vec![0.0f32; rows * n];
-            columns_dispatch(&mut block, x, rows, w, first, n, inp);
+            columns_dispatch(&mut block, x, rows, w, first, n, dense);
             (first, block)
         })
         .collect();
@@ -257,7 +288,19 @@ mod tests {
                     let mut dst = vec![0.0; rows * out];
                     matmul_bt_rows(&mut dst, &x, rows, &w, out, inp);
                     let mut portable = vec![0.0; rows * out];
-                    columns::<Portable>(&mut portable, &x, rows, &w, 0, out, inp);
+                    columns::<Portable>(
+                        &mut portable,
+                        &x,
+                        rows,
+                        &w,
+                        0,
+                        out,
+                        Strides {
+                            x: inp,
+                            w: inp,
+                            inp,
+                        },
+                    );
                     for (a, b) in dst.iter().zip(&portable) {
                         assert!((a - b).abs() < 1e-4);
                     }
