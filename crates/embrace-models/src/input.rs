@@ -235,6 +235,34 @@ impl Packed {
         packed
     }
 
+    /// Splits the batch into groups of whole consecutive sequences of at most `budget` tokens
+    /// each (a longer sequence forms a group alone), for the encoder only: `token_index` is
+    /// left empty in the parts.
+    pub(crate) fn split(&self, budget: usize) -> Vec<Packed> {
+        let mut parts = Vec::new();
+        let mut first = 0;
+        while first < self.sequences.len() {
+            let start = self.sequences[first].start;
+            let mut last = first + 1;
+            while last < self.sequences.len() && self.sequences[last].end - start <= budget {
+                last += 1;
+            }
+            let end = self.sequences[last - 1].end;
+            parts.push(Packed {
+                token_index: Vec::new(),
+                sequences: self.sequences[first..last]
+                    .iter()
+                    .map(|r| r.start - start..r.end - start)
+                    .collect(),
+                ids: self.ids[start..end].to_vec(),
+                type_ids: self.type_ids[start..end].to_vec(),
+                positions: self.positions[start..end].to_vec(),
+            });
+            first = last;
+        }
+        parts
+    }
+
     /// Number of packed tokens.
     pub(crate) fn len(&self) -> usize {
         self.ids.len()

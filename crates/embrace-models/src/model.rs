@@ -12,6 +12,9 @@ use crate::input::{Batch, Packed, PositionRule};
 use crate::modernbert::ModernBertEncoder;
 use crate::weights::{Checkpoint, WeightLoader};
 
+/// Tokens per encoder pass; bigger batches are split into groups of whole sequences.
+const TOKEN_BUDGET: usize = 512;
+
 /// The outputs of a forward pass, named as `transformers` names them.
 ///
 /// Hidden states and per-token outputs are padded like the input batch; rows of padding
@@ -154,9 +157,19 @@ impl Model {
     /// logits come back as `[rows, 1]`; use [`Model::forward_choices`] for `[batch, choices]`.
     pub fn forward(&self, batch: &Batch) -> Result<ModelOutput> {
         let packed = Packed::new(batch, self.position_rule());
-        let hidden = match &self.encoder {
-            Encoder::PostLn(e) => e.forward(&packed)?,
-            Encoder::ModernBert(e) => e.forward(&packed)?,
+        let run = |part: &Packed| match &self.encoder {
+            Encoder::PostLn(e) => e.forward(part),
+            Encoder::ModernBert(e) => e.forward(part),
+        };
+        // Large batches run in groups of whole sequences, so that a layer's intermediate
+        // activations stay in cache instead of streaming through memory once per operation.
+        let hidden = if packed.len() <= TOKEN_BUDGET {
+            run(&packed)?
+        } else {
+            use rayon::prelude::*;
+            let parts = packed.split(TOKEN_BUDGET);
+            let outputs: Vec<Vec<f32>> = parts.par_iter().map(run).collect::<Result<_>>()?;
+            outputs.concat()
         };
         let h = self.config.encoder.hidden_size;
         let (b, s) = (batch.batch_size, batch.seq_len);
