@@ -18,7 +18,11 @@ use std::process::ExitCode;
     embrace tokenize --tokenizer path/to/model \"Hello world!\"\n  \
     embrace tokenize --tokenizer sentence-transformers/all-MiniLM-L6-v2 \"From the HF cache\"\n  \
     embrace tokenize --tokenizer tokenizer.json --file inputs.txt > encodings.jsonl\n  \
-    embrace decode --tokenizer path/to/model --skip-special-tokens 101 7592 2088 999 102")]
+    embrace decode --tokenizer path/to/model --skip-special-tokens 101 7592 2088 999 102\n  \
+    embrace pipeline sentiment-analysis --model path/to/model \"This support reply is very clear\"\n  \
+    embrace pipeline fill-mask \"The capital of France is [MASK].\"\n  \
+    embrace pipeline ner --model path/to/ner --aggregation-strategy simple \"John lives in Paris\"\n  \
+    embrace pipeline sentence-similarity \"A cat sits\" \"A kitten rests\" \"Stocks fell\"")]
 struct Cli {
     /// More logging (-v info, -vv debug, -vvv trace). RUST_LOG overrides.
     #[arg(short, long, action = ArgAction::Count, global = true)]
@@ -36,6 +40,10 @@ enum Command {
     Tokenize(commands::tokenize::Args),
     /// Turn token ids back into text.
     Decode(commands::decode::Args),
+    /// Manage the Hugging Face cache shared with Python (import local folders).
+    Cache(commands::cache::Args),
+    /// Run a task on texts: sentiment, NER, fill-mask, QA, zero-shot, embeddings, similarity.
+    Pipeline(Box<commands::pipeline::Args>),
 }
 
 fn init_logging(verbose: u8, quiet: u8) {
@@ -62,6 +70,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Tokenize(args) => commands::tokenize::run(args),
         Command::Decode(args) => commands::decode::run(args),
+        Command::Pipeline(args) => commands::pipeline::run(*args),
+        Command::Cache(args) => commands::cache::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

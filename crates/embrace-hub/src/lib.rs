@@ -12,8 +12,10 @@
 
 mod cache;
 mod config;
+mod import;
 mod repo;
 
 pub use cache::{Cache, CacheError, CacheLookup};
 pub use config::HubConfig;
+pub use import::{ImportError, ImportReport, ImportedFile};
 pub use repo::{RepoId, RepoIdError, RepoType};

@@ -776,6 +776,26 @@ impl Tokenizer {
         }
     }
 
+    /// Joins token strings with the decoder, as transformers' `convert_tokens_to_string` does
+    /// (`["hug", "##ging"]` -> `"hugging"`); tokens joined with spaces when there is no decoder.
+    pub fn decode_tokens(&self, tokens: &[String]) -> String {
+        match &self.decoder {
+            Some(d) => d.decode(tokens.to_vec()),
+            None => tokens.join(" "),
+        }
+    }
+
+    /// The model's continuing-subword prefix (`##` for WordPiece; BPE's when it sets a
+    /// non-empty one), which word-aware post-processing uses to find word boundaries.
+    pub fn continuing_subword_prefix(&self) -> Option<&str> {
+        match &self.model {
+            Model::WordPiece(w) => Some(w.continuing_subword_prefix.as_str()),
+            Model::BPE(b) => b.continuing_subword_prefix.as_deref(),
+            _ => None,
+        }
+        .filter(|p| !p.is_empty())
+    }
+
     /// Decodes many id sequences in parallel.
     pub fn decode_batch(&self, batch: &[Vec<u32>], skip_special_tokens: bool) -> Vec<String> {
         batch

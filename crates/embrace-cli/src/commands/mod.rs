@@ -1,6 +1,8 @@
 //! One module per subcommand.
 
+pub mod cache;
 pub mod decode;
+pub mod pipeline;
 pub mod tokenize;
 
 use anyhow::{Context, Result, bail};

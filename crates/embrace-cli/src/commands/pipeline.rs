@@ -1,0 +1,284 @@
+//! `embrace pipeline`: one command from raw text to a task's answer, shaped like
+//! `transformers.pipeline`'s output.
+
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use embrace_pipelines::{Aggregation, Input, Options, Pipeline, PipelineTask, ScoreFunction, TopK};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::Value;
+
+/// Arguments of `embrace pipeline`.
+///
+/// Inputs are the TEXT arguments, or the lines of --file, or standard input (one per line). With
+/// one input the output is that input's result; with several, a JSON array (or, with
+/// `--format jsonl`, one line per input, streamed in constant memory).
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The task: feature-extraction, sentence-similarity, text-classification (or
+    /// sentiment-analysis), token-classification (or ner), fill-mask, question-answering,
+    /// zero-shot-classification.
+    task: String,
+    /// A model folder or a repo id in the Hugging Face cache (org/name). Without it, the task's
+    /// default model is used, where one exists offline.
+    #[arg(long, short = 'm')]
+    model: Option<String>,
+    /// The revision of a repo id (branch, tag or commit).
+    #[arg(long)]
+    revision: Option<String>,
+    /// Inputs per forward pass (inputs are sorted by length so that batches are even).
+    #[arg(long, default_value_t = 8)]
+    batch_size: usize,
+    /// Number of labels / predictions / answers to return, or "all".
+    #[arg(long)]
+    top_k: Option<String>,
+    /// text-classification: softmax, sigmoid or none (default: as the model's config says).
+    #[arg(long)]
+    function_to_apply: Option<String>,
+    /// token-classification: none, simple, first, average or max.
+    #[arg(long, default_value = "none")]
+    aggregation_strategy: String,
+    /// token-classification: labels to leave out (comma-separated; default O).
+    #[arg(long, value_delimiter = ',')]
+    ignore_labels: Option<Vec<String>>,
+    /// fill-mask: only consider these tokens (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    targets: Option<Vec<String>>,
+    /// zero-shot-classification: the labels to choose from (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    candidate_labels: Vec<String>,
+    /// zero-shot-classification: the hypothesis, with {} where the label goes.
+    #[arg(long, default_value = "This example is {}.")]
+    hypothesis_template: String,
+    /// zero-shot-classification: labels are independent (several may be true).
+    #[arg(long)]
+    multi_label: bool,
+    /// question-answering: the context the inputs (questions) are answered from.
+    #[arg(long)]
+    context: Option<String>,
+    /// question-answering: tokens shared by consecutive windows of a long context (default: half
+    /// a window, at most 128).
+    #[arg(long)]
+    doc_stride: Option<usize>,
+    /// question-answering: the longest answer, in tokens.
+    #[arg(long, default_value_t = 15)]
+    max_answer_len: usize,
+    /// question-answering: tokens per question + context window (default: the model's, ≤ 384).
+    #[arg(long)]
+    max_seq_len: Option<usize>,
+    /// question-answering: allow "no answer".
+    #[arg(long)]
+    handle_impossible_answer: bool,
+    /// Output: json (one document) or jsonl (one line per input, streamed).
+    #[arg(long, default_value = "json")]
+    format: String,
+    /// Inputs are JSON values, one per line or argument (e.g. {"text": …, "text_pair": …}).
+    #[arg(long)]
+    json_input: bool,
+    /// Read inputs from a file, one per line.
+    #[arg(long, short = 'f', conflicts_with = "texts")]
+    file: Option<PathBuf>,
+    /// The inputs. sentence-similarity: the source sentence, then the sentences to compare.
+    texts: Vec<String>,
+}
+
+fn options(args: &Args) -> Result<Options> {
+    let mut o = Options {
+        top_k: match args.top_k.as_deref() {
+            None => TopK::Default,
+            Some("all") => TopK::All,
+            Some(k) => TopK::K(
+                k.parse()
+                    .with_context(|| format!("--top-k {k:?} is not a number or \"all\""))?,
+            ),
+        },
+        aggregation_strategy: Aggregation::parse(&args.aggregation_strategy).with_context(
+            || {
+                format!(
+                    "--aggregation-strategy {:?}: use none, simple, first, average or max",
+                    args.aggregation_strategy
+                )
+            },
+        )?,
+        ignore_labels: args.ignore_labels.clone(),
+        targets: args.targets.clone(),
+        candidate_labels: args.candidate_labels.clone(),
+        hypothesis_template: args.hypothesis_template.clone(),
+        multi_label: args.multi_label,
+        context: args.context.clone(),
+        doc_stride: args.doc_stride,
+        max_answer_len: args.max_answer_len,
+        max_seq_len: args.max_seq_len,
+        handle_impossible_answer: args.handle_impossible_answer,
+        ..Options::default()
+    };
+    o.function_to_apply = match args.function_to_apply.as_deref() {
+        None => None,
+        Some("softmax") => Some(ScoreFunction::Softmax),
+        Some("sigmoid") => Some(ScoreFunction::Sigmoid),
+        Some("none") => Some(ScoreFunction::None),
+        Some(other) => bail!("--function-to-apply {other:?}: use softmax, sigmoid or none"),
+    };
+    Ok(o)
+}
+
+fn parse_input(line: &str, json: bool) -> Result<Input> {
+    if json {
+        let value: Value =
+            serde_json::from_str(line).with_context(|| format!("not JSON: {line}"))?;
+        Ok(Input::from_json(&value)?)
+    } else {
+        Ok(Input::text(line))
+    }
+}
+
+/// Runs the `pipeline` command.
+pub fn run(args: Args) -> Result<()> {
+    let task = PipelineTask::parse(&args.task)?;
+    let model = match (&args.model, &args.revision) {
+        (Some(m), Some(r)) => Some(format!("{m}@{r}")),
+        (m, _) => m.clone(),
+    };
+    let mut builder = Pipeline::builder(&args.task)
+        .batch_size(args.batch_size)
+        .options(options(&args)?);
+    if let Some(m) = &model {
+        builder = builder.model(m);
+    } else if let Ok(default) = task.default_model() {
+        eprintln!(
+            "note: no --model given; using {default}, the default for {}",
+            task.name()
+        );
+    }
+    let pipeline = builder.build().context("cannot set up the pipeline")?;
+    let jsonl = match args.format.as_str() {
+        "json" => false,
+        "jsonl" => true,
+        other => bail!("--format {other:?}: use json or jsonl"),
+    };
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+
+    if task == PipelineTask::SentenceSimilarity && !args.json_input && args.file.is_none() {
+        let Some((source, others)) = args.texts.split_first() else {
+            bail!("sentence-similarity needs a source sentence and sentences to compare with");
+        };
+        let input = Input::Similarity {
+            source_sentence: source.clone(),
+            sentences: others.to_vec(),
+        };
+        serde_json::to_writer(&mut out, &pipeline.run(&input)?)?;
+        writeln!(out)?;
+        return Ok(out.flush()?);
+    }
+
+    if !args.texts.is_empty() {
+        let inputs = args
+            .texts
+            .iter()
+            .map(|t| parse_input(t, args.json_input))
+            .collect::<Result<Vec<_>>>()?;
+        return write_all(&pipeline, &inputs, jsonl, &mut out);
+    }
+    let reader: Box<dyn BufRead> = match &args.file {
+        Some(path) => Box::new(BufReader::new(
+            std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?,
+        )),
+        None => Box::new(BufReader::new(std::io::stdin())),
+    };
+    if !jsonl {
+        let lines = reader
+            .lines()
+            .collect::<std::io::Result<Vec<_>>>()
+            .context("cannot read the inputs")?;
+        let inputs = lines
+            .iter()
+            .map(|l| parse_input(l, args.json_input))
+            .collect::<Result<Vec<_>>>()?;
+        return write_all(&pipeline, &inputs, false, &mut out);
+    }
+    // Streaming: chunks of inputs in, their results out, in order, in constant memory.
+    let total = args.file.as_ref().and_then(|p| count_lines(p).ok());
+    let bar = progress(total);
+    let chunk_size = (args.batch_size * 32).max(256);
+    let mut chunk = Vec::with_capacity(chunk_size);
+    let mut lines = reader.lines();
+    loop {
+        chunk.clear();
+        for line in lines.by_ref().take(chunk_size) {
+            let line = line.context("cannot read the inputs")?;
+            chunk.push(parse_input(&line, args.json_input)?);
+        }
+        if chunk.is_empty() {
+            break;
+        }
+        for value in pipeline.run_many(&chunk)? {
+            serde_json::to_writer(&mut out, &value)?;
+            writeln!(out)?;
+        }
+        bar.inc(chunk.len() as u64);
+    }
+    bar.finish_and_clear();
+    Ok(out.flush()?)
+}
+
+fn write_all(
+    pipeline: &Pipeline,
+    inputs: &[Input],
+    jsonl: bool,
+    out: &mut impl Write,
+) -> Result<()> {
+    if inputs.len() == 1 && !jsonl {
+        serde_json::to_writer(&mut *out, &pipeline.run(&inputs[0])?)?;
+        writeln!(out)?;
+        return Ok(out.flush()?);
+    }
+    let bar = progress(Some(inputs.len() as u64));
+    let mut results = Vec::with_capacity(inputs.len());
+    for chunk in inputs.chunks(256) {
+        results.extend(pipeline.run_many(chunk)?);
+        bar.inc(chunk.len() as u64);
+    }
+    bar.finish_and_clear();
+    if jsonl {
+        for value in &results {
+            serde_json::to_writer(&mut *out, value)?;
+            writeln!(out)?;
+        }
+    } else {
+        serde_json::to_writer(&mut *out, &results)?;
+        writeln!(out)?;
+    }
+    Ok(out.flush()?)
+}
+
+fn count_lines(path: &std::path::Path) -> std::io::Result<u64> {
+    let mut n = 0;
+    for line in BufReader::new(std::fs::File::open(path)?).split(b'\n') {
+        line?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// A progress bar on stderr for more than a few hundred inputs (hidden otherwise, and when
+/// `HF_HUB_DISABLE_PROGRESS_BARS` is set).
+fn progress(total: Option<u64>) -> ProgressBar {
+    let hidden = std::env::var_os("HF_HUB_DISABLE_PROGRESS_BARS").is_some()
+        || total.is_some_and(|t| t < 300);
+    if hidden {
+        return ProgressBar::hidden();
+    }
+    let bar = match total {
+        Some(t) => ProgressBar::new(t),
+        None => ProgressBar::no_length(),
+    };
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} {pos}/{len} inputs [{elapsed_precise}] {per_sec} eta {eta}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar
+}

@@ -1,0 +1,202 @@
+//! `embrace pipeline` and `embrace cache import`, run as a user runs them.
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn embrace(args: &[&str], hf_home: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_embrace"))
+        .args(args)
+        .env("HF_HOME", hf_home)
+        .env_remove("HF_HUB_CACHE")
+        .env("HF_HUB_OFFLINE", "1")
+        .output()
+        .unwrap()
+}
+
+fn tiny(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/golden/pipelines/models")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+fn asset(name: &str) -> PathBuf {
+    embrace_assets::require(name, "config.json")
+        .parent()
+        .unwrap()
+        .to_owned()
+}
+
+fn stdout_json(out: &Output) -> Value {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn text_classification_prints_transformers_shape() {
+    let home = tempfile::tempdir().unwrap();
+    let out = embrace(
+        &[
+            "pipeline",
+            "sentiment-analysis",
+            "--model",
+            &tiny("bert-cls"),
+            "I love this movie, it is really great!",
+        ],
+        home.path(),
+    );
+    let value = stdout_json(&out);
+    // The same answer as transformers' pipeline (tests/golden/pipelines/cases.jsonl, tc-single).
+    assert_eq!(value[0]["label"], "positive");
+    assert!((value[0]["score"].as_f64().unwrap() - 0.8277843594551086).abs() < 1e-4);
+
+    let out = embrace(
+        &[
+            "pipeline",
+            "text-classification",
+            "-m",
+            &tiny("bert-cls"),
+            "--top-k",
+            "all",
+            "Great!",
+        ],
+        home.path(),
+    );
+    let all = stdout_json(&out);
+    let labels: Vec<&str> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["label"].as_str().unwrap())
+        .collect();
+    assert_eq!(labels.len(), 3);
+}
+
+#[test]
+fn jsonl_file_inputs_stream_one_line_each() {
+    let home = tempfile::tempdir().unwrap();
+    let file = home.path().join("inputs.txt");
+    std::fs::write(
+        &file,
+        "john lives in paris\nmary works at google\n\nthe end\n",
+    )
+    .unwrap();
+    let out = embrace(
+        &[
+            "pipeline",
+            "ner",
+            "-m",
+            &tiny("bert-ner"),
+            "--aggregation-strategy",
+            "simple",
+            "--format",
+            "jsonl",
+            "--file",
+            file.to_str().unwrap(),
+        ],
+        home.path(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 4);
+    assert!(lines.iter().all(Value::is_array));
+}
+
+#[test]
+fn errors_are_clear() {
+    let home = tempfile::tempdir().unwrap();
+    let out = embrace(&["pipeline", "summarize-this", "x"], home.path());
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("unknown task") && err.contains("zero-shot-classification"),
+        "{err}"
+    );
+
+    let out = embrace(
+        &["pipeline", "ner", "-m", &tiny("bert-mlm"), "x"],
+        home.path(),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("ForTokenClassification"),
+        "{err}"
+    );
+
+    let out = embrace(&["pipeline", "question-answering", "Where?"], home.path());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("--model"), "{err}");
+
+    let out = embrace(
+        &[
+            "pipeline",
+            "fill-mask",
+            "-m",
+            &tiny("bert-mlm"),
+            "no mask here",
+        ],
+        home.path(),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("[MASK]"), "{err}");
+
+    // The default model is not in an empty cache: say how to get it.
+    let out = embrace(&["pipeline", "feature-extraction", "hello"], home.path());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("sentence-transformers/all-MiniLM-L6-v2"),
+        "{err}"
+    );
+}
+
+#[test]
+fn imported_models_resolve_by_repo_id_as_task_defaults() {
+    let home = tempfile::tempdir().unwrap();
+    let out = embrace(
+        &[
+            "cache",
+            "import",
+            "sentence-transformers/all-MiniLM-L6-v2",
+            asset("all-minilm-l6-v2").to_str().unwrap(),
+        ],
+        home.path(),
+    );
+    let report = stdout_json(&out);
+    assert!(report["files"].as_u64().unwrap() >= 8, "{report}");
+    let snapshot = PathBuf::from(report["snapshot"].as_str().unwrap());
+    assert!(snapshot.join("config.json").is_symlink());
+
+    let out = embrace(
+        &[
+            "pipeline",
+            "sentence-similarity",
+            "A man is eating food.",
+            "A man eats bread.",
+            "Stocks fell.",
+        ],
+        home.path(),
+    );
+    let scores = stdout_json(&out);
+    let (a, b) = (scores[0].as_f64().unwrap(), scores[1].as_f64().unwrap());
+    assert!(a > 0.5 && b < 0.3 && a > b, "{scores}");
+
+    let out = embrace(&["pipeline", "feature-extraction", "hello"], home.path());
+    let vector = stdout_json(&out);
+    assert_eq!(vector.as_array().unwrap().len(), 384);
+}

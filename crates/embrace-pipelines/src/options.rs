@@ -1,0 +1,120 @@
+//! Task options, named as `transformers.pipeline` names its call arguments.
+
+/// How many labels / predictions to return.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TopK {
+    /// The task's default (and, for text classification, transformers' legacy output shape).
+    #[default]
+    Default,
+    /// Every label (`top_k=None`).
+    All,
+    /// The `k` best.
+    K(usize),
+}
+
+/// What text classification applies to the logits (`function_to_apply`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScoreFunction {
+    /// Softmax over the labels.
+    Softmax,
+    /// A sigmoid per label.
+    Sigmoid,
+    /// The raw logits.
+    None,
+}
+
+/// How token classification groups tokens into entities (`aggregation_strategy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Aggregation {
+    /// One entry per token.
+    #[default]
+    None,
+    /// Consecutive tokens with the same entity type (B-/I- tags) are merged.
+    Simple,
+    /// Words take the label of their first token.
+    First,
+    /// Words take the label with the best average score over their tokens.
+    Average,
+    /// Words take the label of their highest-scoring token.
+    Max,
+}
+
+impl Aggregation {
+    /// Parses `none`, `simple`, `first`, `average` or `max`.
+    pub fn parse(name: &str) -> Option<Self> {
+        Some(match name {
+            "none" => Self::None,
+            "simple" => Self::Simple,
+            "first" => Self::First,
+            "average" => Self::Average,
+            "max" => Self::Max,
+            _ => return None,
+        })
+    }
+}
+
+/// Every option of every task; each task reads the ones it knows.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Labels / predictions to return (text classification, fill-mask, QA).
+    pub top_k: TopK,
+    /// Text classification's score function (`None` = the model's default).
+    pub function_to_apply: Option<ScoreFunction>,
+    /// Token classification's grouping.
+    pub aggregation_strategy: Aggregation,
+    /// Token classification: labels left out of the output (default `["O"]`).
+    pub ignore_labels: Option<Vec<String>>,
+    /// Fill-mask: restrict predictions to these tokens.
+    pub targets: Option<Vec<String>>,
+    /// Zero-shot: the labels to choose from.
+    pub candidate_labels: Vec<String>,
+    /// Zero-shot: the hypothesis, with `{}` where the label goes.
+    pub hypothesis_template: String,
+    /// Zero-shot: labels are independent (a sigmoid-like score each) instead of exclusive.
+    pub multi_label: bool,
+    /// QA: tokens shared by consecutive windows of a long context (default: half the window,
+    /// at most 128).
+    pub doc_stride: Option<usize>,
+    /// QA: the longest answer, in tokens.
+    pub max_answer_len: usize,
+    /// QA: the most tokens of a question-context window (default: the model's limit, at most 384).
+    pub max_seq_len: Option<usize>,
+    /// QA: the most tokens of the question.
+    pub max_question_len: usize,
+    /// QA: allow the empty answer.
+    pub handle_impossible_answer: bool,
+    /// QA: the context for a plain question input.
+    pub context: Option<String>,
+    /// Truncate inputs to at most this many tokens (within the model's limit).
+    pub max_length: Option<usize>,
+    /// feature-extraction on a sentence-transformers model: `Some(false)` returns token vectors
+    /// as transformers' pipeline does; by default (`None`) the pooled sentence embedding, as
+    /// the Hub serves sentence-transformers models.
+    pub sentence_embeddings: Option<bool>,
+    /// QA: widen answers to whole words (transformers' `align_to_words`, default true).
+    pub align_to_words: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            top_k: TopK::Default,
+            function_to_apply: None,
+            aggregation_strategy: Aggregation::None,
+            ignore_labels: None,
+            targets: None,
+            candidate_labels: Vec::new(),
+            hypothesis_template: "This example is {}.".into(),
+            multi_label: false,
+            doc_stride: None,
+            max_answer_len: 15,
+            max_seq_len: None,
+            max_question_len: 64,
+            handle_impossible_answer: false,
+            context: None,
+            align_to_words: true,
+            max_length: None,
+            sentence_embeddings: None,
+        }
+    }
+}
