@@ -153,24 +153,65 @@ impl Model {
         }
     }
 
-    /// Runs the model on a batch. For [`Task::MultipleChoice`] every row is one choice and the
-    /// logits come back as `[rows, 1]`; use [`Model::forward_choices`] for `[batch, choices]`.
-    pub fn forward(&self, batch: &Batch) -> Result<ModelOutput> {
-        let packed = Packed::new(batch, self.position_rule());
+    /// The encoder's last hidden state of the packed tokens.
+    fn encode_packed(&self, packed: &Packed) -> Result<Vec<f32>> {
         let run = |part: &Packed| match &self.encoder {
             Encoder::PostLn(e) => e.forward(part),
             Encoder::ModernBert(e) => e.forward(part),
         };
         // Large batches run in groups of whole sequences, so that a layer's intermediate
         // activations stay in cache instead of streaming through memory once per operation.
-        let hidden = if packed.len() <= TOKEN_BUDGET {
-            run(&packed)?
+        if packed.len() <= TOKEN_BUDGET {
+            run(packed)
         } else {
             use rayon::prelude::*;
             let parts = packed.split(TOKEN_BUDGET);
             let outputs: Vec<Vec<f32>> = parts.par_iter().map(run).collect::<Result<_>>()?;
-            outputs.concat()
+            Ok(outputs.concat())
+        }
+    }
+
+    /// The head of a per-token task (masked LM, token classification, QA) at chosen positions
+    /// only: `[positions, width]` for `(row, column)` positions of the padded batch. Fill-mask
+    /// needs the vocabulary-wide logits of its mask tokens alone, not of every token.
+    pub fn forward_positions(&self, batch: &Batch, positions: &[(usize, usize)]) -> Result<Tensor> {
+        let Head::Token { stack } = &self.head else {
+            return Err(ModelError::Input(format!(
+                "forward_positions needs a per-token head, not {}",
+                self.task.class_suffix()
+            )));
         };
+        let packed = Packed::new(batch, self.position_rule());
+        let h = self.config.encoder.hidden_size;
+        let mut index = vec![usize::MAX; batch.batch_size * batch.seq_len];
+        for (t, &at) in packed.token_index.iter().enumerate() {
+            index[at] = t;
+        }
+        let mut rows = Vec::with_capacity(positions.len());
+        for &(r, c) in positions {
+            let t = (r < batch.batch_size && c < batch.seq_len)
+                .then(|| index[r * batch.seq_len + c])
+                .filter(|&t| t != usize::MAX)
+                .ok_or_else(|| {
+                    ModelError::Input(format!("position ({r}, {c}) is not an attended token"))
+                })?;
+            rows.push(t);
+        }
+        let hidden = self.encode_packed(&packed)?;
+        let gathered: Vec<f32> = rows
+            .iter()
+            .flat_map(|&t| hidden[t * h..(t + 1) * h].iter().copied())
+            .collect();
+        let width = stack.out_width(h);
+        let out = stack.apply(gathered, rows.len());
+        Ok(Tensor::from_vec(out, (rows.len(), width), &Device::Cpu)?)
+    }
+
+    /// Runs the model on a batch. For [`Task::MultipleChoice`] every row is one choice and the
+    /// logits come back as `[rows, 1]`; use [`Model::forward_choices`] for `[batch, choices]`.
+    pub fn forward(&self, batch: &Batch) -> Result<ModelOutput> {
+        let packed = Packed::new(batch, self.position_rule());
+        let hidden = self.encode_packed(&packed)?;
         let h = self.config.encoder.hidden_size;
         let (b, s) = (batch.batch_size, batch.seq_len);
         let last_hidden_state = scatter(&packed, &hidden, h, b, s)?;

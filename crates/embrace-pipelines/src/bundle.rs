@@ -8,6 +8,7 @@ use embrace_tokenizers::{Encoding, Tokenizer, TruncationParams, TruncationStrate
 use serde_json::Value;
 
 use crate::error::{PipelineError, Result};
+use crate::trace::Probe;
 
 /// A loaded model, tokenizer and tokenizer settings.
 pub struct Bundle {
@@ -28,6 +29,8 @@ pub struct Bundle {
     pub cls_id: Option<u32>,
     /// The unknown token's id, when the tokenizer has one.
     pub unk_id: Option<u32>,
+    /// Counters the evidence card reads (time, token counts, truncation).
+    pub probe: Probe,
     /// Whether `decode` cleans up tokenization spaces (`clean_up_tokenization_spaces` in the
     /// tokenizer config; never for BPE models, as transformers 5 decides).
     pub clean_up: bool,
@@ -114,6 +117,7 @@ impl Bundle {
             pad_id,
             cls_id,
             unk_id,
+            probe: Probe::default(),
             clean_up,
         })
     }
@@ -136,8 +140,9 @@ impl Bundle {
         pair: Option<&str>,
         truncate: Option<(TruncationStrategy, usize)>,
     ) -> Result<Encoding> {
-        match truncate {
-            None => Ok(self.tokenizer.encode_char_offsets(text, pair, true)?),
+        let started = std::time::Instant::now();
+        let encoding = match truncate {
+            None => self.tokenizer.encode_char_offsets(text, pair, true)?,
             Some((strategy, max_length)) => {
                 let mut tokenizer = self.tokenizer.clone();
                 tokenizer.with_truncation(Some(TruncationParams {
@@ -146,9 +151,20 @@ impl Bundle {
                     direction: Default::default(),
                     stride: 0,
                 }))?;
-                Ok(tokenizer.encode_char_offsets(text, pair, true)?)
+                tokenizer.encode_char_offsets(text, pair, true)?
             }
+        };
+        let truncated = !encoding.overflowing().is_empty();
+        if truncated {
+            tracing::warn!(
+                tokens = encoding.len(),
+                "an input is longer than {} tokens and was truncated",
+                encoding.len()
+            );
         }
+        self.probe
+            .record_encoding(&encoding, truncated, self.unk_id, started.elapsed());
+        Ok(encoding)
     }
 
     /// Encodes a pair truncating only the second text to `max_length` tokens, with windows that
@@ -183,6 +199,23 @@ impl Bundle {
         }
     }
 
+    /// The head's output at chosen `(row, token)` positions of a batch (`[positions, width]`).
+    pub fn forward_positions(
+        &self,
+        encodings: &[&Encoding],
+        positions: &[(usize, usize)],
+    ) -> Result<Vec<Vec<f32>>> {
+        let started = std::time::Instant::now();
+        let owned: Vec<Encoding> = encodings.iter().map(|e| (*e).clone()).collect();
+        let batch = Batch::from_encodings(&owned, self.pad_id)?;
+        let out = self
+            .model
+            .forward_positions(&batch, positions)?
+            .to_vec2::<f32>()?;
+        self.probe.record_forward(started.elapsed());
+        Ok(out)
+    }
+
     /// The logits of a batch (`[batch, labels]` or `[batch, seq, labels]`).
     pub fn logits(&self, encodings: &[&Encoding]) -> Result<candle_core::Tensor> {
         self.forward(encodings)?
@@ -206,8 +239,11 @@ impl Bundle {
 
     /// Runs the model on encodings (padded into one batch).
     pub fn forward(&self, encodings: &[&Encoding]) -> Result<ModelOutput> {
+        let started = std::time::Instant::now();
         let owned: Vec<Encoding> = encodings.iter().map(|e| (*e).clone()).collect();
         let batch = Batch::from_encodings(&owned, self.pad_id)?;
-        Ok(self.model.forward(&batch)?)
+        let out = self.model.forward(&batch)?;
+        self.probe.record_forward(started.elapsed());
+        Ok(out)
     }
 }

@@ -18,6 +18,7 @@ mod bundle;
 pub mod error;
 pub mod options;
 mod tasks;
+pub mod trace;
 
 use std::path::PathBuf;
 
@@ -26,6 +27,28 @@ use serde_json::Value;
 pub use bundle::Bundle;
 pub use error::{PipelineError, Result};
 pub use options::{Aggregation, Options, ScoreFunction, TopK};
+pub use trace::Trace;
+
+/// Builds a pipeline for a task with its default model (`pipeline("fill-mask")`), as
+/// `transformers.pipeline(task)` does.
+pub fn pipeline(task: &str) -> Result<Pipeline> {
+    Pipeline::builder(task).build()
+}
+
+/// Results of a traced run: one output per input, and the evidence card.
+#[derive(Debug, Clone)]
+pub struct Output {
+    /// One output per input, in input order.
+    pub values: Vec<Value>,
+    trace: Trace,
+}
+
+impl Output {
+    /// The evidence card of the run.
+    pub fn trace(&self) -> &Trace {
+        &self.trace
+    }
+}
 
 /// A pipeline task.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -297,6 +320,12 @@ impl Pipeline {
         &mut self.options
     }
 
+    /// Reshapes the output of one input (from [`Pipeline::run_many`] or
+    /// [`Pipeline::run_traced`]) to transformers' shape for a single input.
+    pub fn shape_single(&self, input: &Input, value: Value) -> Value {
+        self.engine.shape_single(input, value, &self.options)
+    }
+
     /// Runs one input; the output has transformers' shape for a single input.
     pub fn run(&self, input: &Input) -> Result<Value> {
         let mut out =
@@ -310,5 +339,59 @@ impl Pipeline {
     /// transformers shapes the elements of a list input.
     pub fn run_many(&self, inputs: &[Input]) -> Result<Vec<Value>> {
         self.engine.run(inputs, &self.options, self.batch_size)
+    }
+
+    /// Runs inputs from an iterator in chunks, yielding outputs in input order with memory
+    /// bounded by the chunk size (for inputs that do not fit in memory).
+    pub fn run_iter<'a, I>(
+        &'a self,
+        inputs: I,
+        chunk: usize,
+    ) -> impl Iterator<Item = Result<Value>> + 'a
+    where
+        I: IntoIterator<Item = Input>,
+        I::IntoIter: 'a,
+    {
+        let mut inputs = inputs.into_iter();
+        let chunk = chunk.max(1);
+        let mut pending = std::collections::VecDeque::new();
+        std::iter::from_fn(move || {
+            if pending.is_empty() {
+                let batch: Vec<Input> = inputs.by_ref().take(chunk).collect();
+                if batch.is_empty() {
+                    return None;
+                }
+                match self.run_many(&batch) {
+                    Ok(values) => pending.extend(values.into_iter().map(Ok)),
+                    Err(e) => return Some(Err(e)),
+                }
+            }
+            pending.pop_front()
+        })
+    }
+
+    /// Runs inputs like [`Pipeline::run_many`] and also returns the evidence card.
+    pub fn run_traced(&self, inputs: &[Input]) -> Result<Output> {
+        let bundle = self.engine.bundle();
+        if let Some(b) = bundle {
+            b.probe.reset();
+        }
+        let started = std::time::Instant::now();
+        let values = self.run_many(inputs)?;
+        let total = started.elapsed();
+        let trace = trace::build(trace::RunFacts {
+            task: self.task,
+            model: &self.model,
+            dir: &self.dir,
+            config: self.engine.config(),
+            max_length: bundle.map(|b| b.limit(self.options.max_length)),
+            batch_size: self.batch_size,
+            options: self.options.to_json(self.task),
+            inputs,
+            outputs: &values,
+            total,
+            probe: bundle.map(|b| &b.probe),
+        });
+        Ok(Output { values, trace })
     }
 }

@@ -95,6 +95,49 @@ pub struct Options {
     pub align_to_words: bool,
 }
 
+impl Options {
+    /// The options that matter for `task`, as JSON (for the evidence card).
+    pub fn to_json(&self, task: crate::PipelineTask) -> serde_json::Value {
+        use crate::PipelineTask as T;
+        use serde_json::json;
+        let top_k = match self.top_k {
+            TopK::Default => json!("default"),
+            TopK::All => json!(null),
+            TopK::K(k) => json!(k),
+        };
+        match task {
+            T::TextClassification => json!({
+                "top_k": top_k,
+                "function_to_apply": self.function_to_apply.map(|f| format!("{f:?}")),
+                "max_length": self.max_length,
+            }),
+            T::TokenClassification => json!({
+                "aggregation_strategy": format!("{:?}", self.aggregation_strategy).to_lowercase(),
+                "ignore_labels": self.ignore_labels.clone().unwrap_or_else(|| vec!["O".into()]),
+                "max_length": self.max_length,
+            }),
+            T::FillMask => json!({"top_k": top_k, "targets": self.targets}),
+            T::QuestionAnswering => json!({
+                "top_k": top_k,
+                "doc_stride": self.doc_stride,
+                "max_answer_len": self.max_answer_len,
+                "max_seq_len": self.max_seq_len,
+                "handle_impossible_answer": self.handle_impossible_answer,
+                "align_to_words": self.align_to_words,
+            }),
+            T::ZeroShotClassification => json!({
+                "candidate_labels": self.candidate_labels,
+                "hypothesis_template": self.hypothesis_template,
+                "multi_label": self.multi_label,
+            }),
+            T::FeatureExtraction | T::SentenceSimilarity => json!({
+                "max_length": self.max_length,
+                "sentence_embeddings": self.sentence_embeddings,
+            }),
+        }
+    }
+}
+
 impl Default for Options {
     fn default() -> Self {
         Self {

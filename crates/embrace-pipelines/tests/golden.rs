@@ -173,3 +173,63 @@ fn every_task_matches_transformers_pipelines() {
         failures.join("\n")
     );
 }
+
+#[test]
+fn trace_reports_truncation_empty_inputs_and_validates_output() {
+    let pipeline = Pipeline::builder("sentiment-analysis")
+        .model(golden().join("models/bert-cls").to_string_lossy())
+        .build()
+        .unwrap();
+    let long = "the movie ".repeat(60);
+    let inputs = [
+        Input::text("I love this movie"),
+        Input::text(""),
+        Input::text(long),
+    ];
+    let output = pipeline.run_traced(&inputs).unwrap();
+    assert_eq!(output.values.len(), 3);
+    let card = output.trace().to_json();
+    assert_eq!(card["request"]["task"], "text-classification");
+    assert_eq!(card["inputs"]["truncated"], serde_json::json!([2]));
+    assert_eq!(card["inputs"]["empty"], serde_json::json!([1]));
+    assert_eq!(card["inputs"]["tokens"]["max"], 64);
+    assert_eq!(card["output_validation"]["status"], "ok");
+    let checks = card["checks"].as_array().unwrap();
+    let status = |name: &str| checks.iter().find(|c| c["check"] == name).unwrap()["status"].clone();
+    assert_eq!(status("truncation"), "warn");
+    assert_eq!(status("empty_input"), "warn");
+    assert_eq!(status("label_mapping"), "ok");
+    assert!(
+        card["next_action"]
+            .as_str()
+            .unwrap()
+            .contains("split long inputs")
+    );
+    assert!(output.trace().ok());
+    for key in ["tokenize", "forward", "postprocess", "total"] {
+        assert!(card["timing_ms"][key].as_f64().unwrap() >= 0.0);
+    }
+}
+
+#[test]
+fn run_iter_streams_in_input_order() {
+    let pipeline = Pipeline::builder("text-classification")
+        .model(golden().join("models/bert-cls").to_string_lossy())
+        .build()
+        .unwrap();
+    let texts = [
+        "great movie",
+        "bad food",
+        "john went to paris",
+        "mary",
+        "the end",
+    ];
+    let all = pipeline
+        .run_many(&texts.iter().map(|t| Input::text(*t)).collect::<Vec<_>>())
+        .unwrap();
+    let streamed: Vec<Value> = pipeline
+        .run_iter(texts.iter().map(|t| Input::text(*t)), 2)
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(streamed, all);
+}

@@ -73,6 +73,13 @@ pub struct Args {
     /// Output: json (one document) or jsonl (one line per input, streamed).
     #[arg(long, default_value = "json")]
     format: String,
+    /// Print an evidence card for the run (request, token statistics, truncation, timings,
+    /// output validation, checks, next action) to standard error as JSON.
+    #[arg(long)]
+    trace: bool,
+    /// Write the evidence card to this file instead of standard error (implies --trace).
+    #[arg(long, value_name = "PATH")]
+    trace_file: Option<PathBuf>,
     /// Inputs are JSON values, one per line or argument (e.g. {"text": …, "text_pair": …}).
     #[arg(long)]
     json_input: bool,
@@ -173,6 +180,25 @@ pub fn run(args: Args) -> Result<()> {
         return Ok(out.flush()?);
     }
 
+    if args.trace || args.trace_file.is_some() {
+        // A traced run holds all its inputs: the card covers the whole run.
+        let inputs = collect_inputs(&args)?;
+        let output = pipeline.run_traced(&inputs)?;
+        let single = inputs.len() == 1 && !jsonl;
+        let values = if single {
+            vec![pipeline.shape_single(&inputs[0], output.values[0].clone())]
+        } else {
+            output.values.clone()
+        };
+        write_values(&values, single, jsonl, &mut out)?;
+        let card = serde_json::to_string_pretty(output.trace().to_json())?;
+        match &args.trace_file {
+            Some(path) => std::fs::write(path, card + "\n")
+                .with_context(|| format!("cannot write the trace to {}", path.display()))?,
+            None => eprintln!("{card}"),
+        }
+        return Ok(());
+    }
     if !args.texts.is_empty() {
         let inputs = args
             .texts
@@ -223,6 +249,44 @@ pub fn run(args: Args) -> Result<()> {
     Ok(out.flush()?)
 }
 
+/// All inputs of the command line, file or standard input.
+fn collect_inputs(args: &Args) -> Result<Vec<Input>> {
+    let lines: Vec<String> = if !args.texts.is_empty() {
+        args.texts.clone()
+    } else if let Some(path) = &args.file {
+        std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    } else {
+        std::io::stdin()
+            .lines()
+            .collect::<std::io::Result<_>>()
+            .context("cannot read the inputs")?
+    };
+    lines
+        .iter()
+        .map(|l| parse_input(l, args.json_input))
+        .collect()
+}
+
+fn write_values(values: &[Value], single: bool, jsonl: bool, out: &mut impl Write) -> Result<()> {
+    if single {
+        serde_json::to_writer(&mut *out, &values[0])?;
+        writeln!(out)?;
+    } else if jsonl {
+        for value in values {
+            serde_json::to_writer(&mut *out, value)?;
+            writeln!(out)?;
+        }
+    } else {
+        serde_json::to_writer(&mut *out, values)?;
+        writeln!(out)?;
+    }
+    Ok(out.flush()?)
+}
+
 fn write_all(
     pipeline: &Pipeline,
     inputs: &[Input],
@@ -241,16 +305,7 @@ fn write_all(
         bar.inc(chunk.len() as u64);
     }
     bar.finish_and_clear();
-    if jsonl {
-        for value in &results {
-            serde_json::to_writer(&mut *out, value)?;
-            writeln!(out)?;
-        }
-    } else {
-        serde_json::to_writer(&mut *out, &results)?;
-        writeln!(out)?;
-    }
-    Ok(out.flush()?)
+    write_values(&results, false, jsonl, out)
 }
 
 fn count_lines(path: &std::path::Path) -> std::io::Result<u64> {

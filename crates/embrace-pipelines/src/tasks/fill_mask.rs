@@ -90,20 +90,31 @@ pub(super) fn run(
         })
         .collect::<Result<Vec<_>>>()?;
     batched(&encodings, batch_size, |group| {
-        let logits = bundle.logits(group)?;
-        let logits = logits.to_vec3::<f32>()?;
+        // The vocabulary-wide head only runs on the mask tokens.
+        let positions: Vec<(usize, usize)> = group
+            .iter()
+            .enumerate()
+            .flat_map(|(r, e)| {
+                e.ids()
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, id)| **id == mask_id)
+                    .map(move |(c, _)| (r, c))
+            })
+            .collect();
+        let mut rows = bundle.forward_positions(group, &positions)?.into_iter();
         group
             .iter()
-            .zip(logits)
-            .map(|(encoding, rows)| {
+            .map(|encoding| {
                 let ids = encoding.ids();
                 let masked: Vec<usize> = (0..ids.len()).filter(|&i| ids[i] == mask_id).collect();
                 let single = masked.len() == 1;
                 let per_mask = masked
                     .iter()
                     .map(|&at| {
-                        let probs = softmax(&rows[at]);
-                        let candidates: Vec<(u32, f32)> = match &targets {
+                        let logits = rows.next().unwrap_or_default();
+                        let probs = softmax(&logits);
+                        let mut candidates: Vec<(u32, f32)> = match &targets {
                             Some(t) => t.iter().map(|&id| (id, probs[id as usize])).collect(),
                             None => probs
                                 .iter()
@@ -111,15 +122,18 @@ pub(super) fn run(
                                 .map(|(id, &p)| (id as u32, p))
                                 .collect(),
                         };
-                        let mut order: Vec<usize> = (0..candidates.len()).collect();
-                        order.sort_by(|&a, &b| {
-                            candidates[b].1.total_cmp(&candidates[a].1).then(a.cmp(&b))
-                        });
-                        order.truncate(top_k);
-                        let row: Vec<Value> = order
+                        let by_score = |a: &(u32, f32), b: &(u32, f32)| {
+                            b.1.total_cmp(&a.1).then(a.0.cmp(&b.0))
+                        };
+                        let k = top_k.min(candidates.len());
+                        if k < candidates.len() {
+                            candidates.select_nth_unstable_by(k, by_score);
+                            candidates.truncate(k);
+                        }
+                        candidates.sort_by(by_score);
+                        let row: Vec<Value> = candidates
                             .into_iter()
-                            .map(|c| {
-                                let (id, p) = candidates[c];
+                            .map(|(id, p)| {
                                 let mut filled = ids.to_vec();
                                 filled[at] = id;
                                 filled.retain(|&t| t != bundle.pad_id);

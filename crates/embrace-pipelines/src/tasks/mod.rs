@@ -77,6 +77,27 @@ impl Engine {
         }
     }
 
+    /// The bundle of tasks that run a transformers model directly.
+    pub(crate) fn bundle(&self) -> Option<&Bundle> {
+        match self {
+            Self::TokenFeatures(b)
+            | Self::Classification(b)
+            | Self::Tokens(b)
+            | Self::FillMask(b)
+            | Self::Qa(b)
+            | Self::ZeroShot(b) => Some(b),
+            Self::SentenceFeatures(_) | Self::Similarity(_) => None,
+        }
+    }
+
+    /// The model configuration.
+    pub(crate) fn config(&self) -> Option<&embrace_models::AutoConfig> {
+        match self {
+            Self::SentenceFeatures(st) | Self::Similarity(st) => Some(st.model().config()),
+            other => other.bundle().map(Bundle::config),
+        }
+    }
+
     /// transformers wraps a single text's classification in a list when `top_k` is not given
     /// (not a text pair's).
     pub(crate) fn shape_single(&self, input: &Input, value: Value, options: &Options) -> Value {
