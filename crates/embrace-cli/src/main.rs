@@ -40,6 +40,8 @@ enum Command {
     Tokenize(commands::tokenize::Args),
     /// Turn token ids back into text.
     Decode(commands::decode::Args),
+    /// Inspect, convert and split datasets (CSV, JSON, Parquet, text, save_to_disk folders).
+    Datasets(commands::datasets::Args),
     /// Manage the Hugging Face cache shared with Python (import local folders).
     Cache(commands::cache::Args),
     /// Run a task on texts: sentiment, NER, fill-mask, QA, zero-shot, embeddings, similarity.
@@ -72,6 +74,7 @@ fn main() -> ExitCode {
         Command::Decode(args) => commands::decode::run(args),
         Command::Pipeline(args) => commands::pipeline::run(*args),
         Command::Cache(args) => commands::cache::run(args),
+        Command::Datasets(args) => commands::datasets::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -200,3 +200,76 @@ fn imported_models_resolve_by_repo_id_as_task_defaults() {
     let vector = stdout_json(&out);
     assert_eq!(vector.as_array().unwrap().len(), 384);
 }
+
+#[test]
+fn datasets_convert_split_info_and_head() {
+    let home = tempfile::tempdir().unwrap();
+    let csv = home.path().join("t.csv");
+    std::fs::write(
+        &csv,
+        "label,text\npos,good\nneg,bad\npos,great\nneg,awful\npos,fine\n",
+    )
+    .unwrap();
+    let out_dir = home.path().join("split");
+    let out = embrace(
+        &[
+            "datasets",
+            "split",
+            csv.to_str().unwrap(),
+            out_dir.to_str().unwrap(),
+            "--test-size",
+            "2",
+            "--class-column",
+            "label",
+        ],
+        home.path(),
+    );
+    let report = stdout_json(&out);
+    assert_eq!(
+        (report["train"].as_u64(), report["test"].as_u64()),
+        (Some(3), Some(2))
+    );
+    let out = embrace(
+        &["datasets", "info", out_dir.to_str().unwrap()],
+        home.path(),
+    );
+    let info = stdout_json(&out);
+    assert_eq!(
+        info["splits"]["train"]["features"]["label"]["names"],
+        serde_json::json!(["neg", "pos"])
+    );
+    let out = embrace(
+        &[
+            "datasets",
+            "head",
+            out_dir.to_str().unwrap(),
+            "--split",
+            "test",
+            "-n",
+            "1",
+        ],
+        home.path(),
+    );
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8(out.stdout).unwrap().lines().count(), 1);
+    let parquet = home.path().join("t.parquet");
+    let out = embrace(
+        &[
+            "datasets",
+            "convert",
+            csv.to_str().unwrap(),
+            parquet.to_str().unwrap(),
+        ],
+        home.path(),
+    );
+    assert!(out.status.success() && parquet.is_file());
+    let bad = home.path().join("bad.csv");
+    std::fs::write(&bad, b"a,b\n1,\xff\n").unwrap();
+    let out = embrace(&["datasets", "info", bad.to_str().unwrap()], home.path());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--lossy-utf8"));
+    let out = embrace(
+        &["datasets", "info", "--lossy-utf8", bad.to_str().unwrap()],
+        home.path(),
+    );
+    assert!(out.status.success());
+}

@@ -1,10 +1,31 @@
-//! Arrow-backed datasets.
+//! Arrow-backed datasets compatible with HuggingFace `datasets`.
 //!
-//! This crate is where tabular and text data live: `Dataset` and `DatasetDict` over Arrow record
-//! batches, loaders for CSV, JSON, Parquet, Arrow and text, transforms (map, filter, shuffle,
-//! split, ...) with a fingerprinted cache, streaming datasets, and `save_to_disk` in the same
-//! on-disk format as Python `datasets`. It sits beside the model layer and below pipelines and
-//! training.
+//! - [`Dataset`] and [`DatasetDict`]: Arrow record batches with `datasets` [`Features`]
+//!   (`Value`, `ClassLabel`, `List`, dicts) stored in the schema metadata as `datasets` stores
+//!   them;
+//! - loaders for CSV / TSV, JSON Lines and JSON arrays, Parquet and plain text ([`load_file`]);
+//! - transforms (select, take / skip, seeded shuffle, filter, batched map, select / remove /
+//!   rename columns, unique, class_encode_column, train_test_split), each with a fingerprint;
+//! - export to Parquet, CSV and JSON Lines, and [`Dataset::save_to_disk`] /
+//!   [`load_from_disk`] in the folder format of `datasets` (Python reads ours, we read its).
 //!
-//! Status: planned (issue "Datasets"); nothing is implemented yet.
+//! ```no_run
+//! use embrace_datasets::{load_file, Dataset};
+//! let tweets = load_file("tweets.csv".as_ref())?.class_encode_column("sentiment")?;
+//! let (train, test) = tweets.train_test_split(0.2, Some(42))?;
+//! train.save_to_disk("data/train".as_ref())?;
+//! # Ok::<(), embrace_datasets::DatasetError>(())
+//! ```
 #![deny(missing_docs)]
+
+mod dataset;
+mod disk;
+pub mod error;
+pub mod features;
+mod io;
+
+pub use dataset::{Dataset, DatasetDict};
+pub use disk::{Loaded, load_from_disk};
+pub use error::{DatasetError, Result};
+pub use features::{Feature, Features};
+pub use io::{load_file, read_csv, read_csv_lossy, read_json, read_parquet, read_text};

@@ -1,0 +1,452 @@
+//! [`Dataset`]: a table of Arrow record batches with `datasets` features, and its transforms.
+
+use std::sync::Arc;
+
+use arrow::array::{
+    Array, ArrayRef, BooleanArray, Int64Array, RecordBatch, StringArray, UInt32Array,
+};
+use arrow::compute;
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use serde_json::Value;
+
+use crate::error::{DatasetError, Result};
+use crate::features::{Feature, Features};
+
+/// A table: Arrow record batches with `datasets` features and a fingerprint.
+///
+/// Transforms return new datasets; each new fingerprint hashes the previous one with the
+/// transform and its arguments, as `datasets` does, so a pipeline of transforms has a stable
+/// identity.
+#[derive(Debug, Clone)]
+pub struct Dataset {
+    schema: SchemaRef,
+    batches: Vec<RecordBatch>,
+    features: Features,
+    fingerprint: String,
+}
+
+/// 64-bit FNV-1a, a stable hash for fingerprints.
+pub(crate) fn fnv(parts: &[&str]) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in parts {
+        for b in part.bytes().chain([0xff]) {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    format!("{h:016x}")
+}
+
+/// A seeded random permutation of `0..n` (SplitMix64 + Fisher-Yates): the same seed gives the
+/// same order on every machine.
+pub(crate) fn permutation(n: usize, seed: u64) -> Vec<usize> {
+    let mut state = seed ^ 0x9E37_79B9_7F4A_7C15;
+    let mut next = move || {
+        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    };
+    let mut order: Vec<usize> = (0..n).collect();
+    for i in (1..n).rev() {
+        let j = (next() % (i as u64 + 1)) as usize;
+        order.swap(i, j);
+    }
+    order
+}
+
+impl Dataset {
+    /// A dataset from record batches; features come from the schema's `huggingface` metadata
+    /// or are inferred from the Arrow types.
+    pub fn from_batches(schema: SchemaRef, batches: Vec<RecordBatch>) -> Result<Self> {
+        let features = Features::from_schema_metadata(&schema)?;
+        let fingerprint = fnv(&[
+            "from_batches",
+            &schema.to_string(),
+            &batches
+                .iter()
+                .map(|b| b.num_rows())
+                .sum::<usize>()
+                .to_string(),
+        ]);
+        Self::with_features(schema, batches, features, fingerprint)
+    }
+
+    /// A dataset with explicit features (their Arrow types must match the batches').
+    pub fn with_features(
+        schema: SchemaRef,
+        batches: Vec<RecordBatch>,
+        features: Features,
+        fingerprint: String,
+    ) -> Result<Self> {
+        let stored = features.to_schema()?;
+        let schema = if schema.fields().len() == stored.fields().len()
+            && schema
+                .fields()
+                .iter()
+                .zip(stored.fields())
+                .all(|(a, b)| a.name() == b.name() && a.data_type() == b.data_type())
+        {
+            Arc::new(stored)
+        } else {
+            schema
+        };
+        let batches = batches
+            .into_iter()
+            .map(|b| {
+                RecordBatch::try_new(schema.clone(), b.columns().to_vec())
+                    .map_err(|e| DatasetError::arrow("schema", e))
+            })
+            .collect::<Result<_>>()?;
+        Ok(Self {
+            schema,
+            batches,
+            features,
+            fingerprint,
+        })
+    }
+
+    /// A dataset from JSON rows (objects), with inferred types.
+    pub fn from_json_rows(rows: &[Value]) -> Result<Self> {
+        let text: String = rows.iter().map(|r| r.to_string() + "\n").collect();
+        crate::io::read_json_bytes(text.as_bytes(), "rows")
+    }
+
+    /// The Arrow schema (with the `huggingface` metadata).
+    pub fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    /// The record batches.
+    pub fn batches(&self) -> &[RecordBatch] {
+        &self.batches
+    }
+
+    /// The features.
+    pub fn features(&self) -> &Features {
+        &self.features
+    }
+
+    /// The fingerprint: a hash of how this dataset was made.
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
+    }
+
+    /// Number of rows.
+    pub fn num_rows(&self) -> usize {
+        self.batches.iter().map(RecordBatch::num_rows).sum()
+    }
+
+    /// Column names.
+    pub fn column_names(&self) -> Vec<String> {
+        self.schema
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect()
+    }
+
+    /// All rows in one batch.
+    pub fn to_batch(&self) -> Result<RecordBatch> {
+        compute::concat_batches(&self.schema, &self.batches)
+            .map_err(|e| DatasetError::arrow("concat", e))
+    }
+
+    fn derive(&self, batch: RecordBatch, features: Features, step: &[&str]) -> Result<Self> {
+        let mut parts = vec![self.fingerprint.as_str()];
+        parts.extend_from_slice(step);
+        let schema = batch.schema();
+        Self::with_features(schema, vec![batch], features, fnv(&parts))
+    }
+
+    /// The rows at `indices`, in that order.
+    pub fn select(&self, indices: &[usize]) -> Result<Self> {
+        let n = self.num_rows();
+        if let Some(bad) = indices.iter().find(|&&i| i >= n) {
+            return Err(DatasetError::Argument(format!(
+                "index {bad} is out of range for {n} rows"
+            )));
+        }
+        let batch = self.to_batch()?;
+        let idx = UInt32Array::from(indices.iter().map(|&i| i as u32).collect::<Vec<_>>());
+        let columns = batch
+            .columns()
+            .iter()
+            .map(|c| compute::take(c.as_ref(), &idx, None))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| DatasetError::arrow("select", e))?;
+        let out = RecordBatch::try_new(batch.schema(), columns)
+            .map_err(|e| DatasetError::arrow("select", e))?;
+        let key = fnv(&indices
+            .iter()
+            .map(|i| i.to_string())
+            .collect::<Vec<_>>()
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>());
+        self.derive(out, self.features.clone(), &["select", &key])
+    }
+
+    /// The first `n` rows.
+    pub fn take(&self, n: usize) -> Result<Self> {
+        self.select(&(0..n.min(self.num_rows())).collect::<Vec<_>>())
+    }
+
+    /// All rows but the first `n`.
+    pub fn skip(&self, n: usize) -> Result<Self> {
+        self.select(&(n.min(self.num_rows())..self.num_rows()).collect::<Vec<_>>())
+    }
+
+    /// The rows in a seeded random order.
+    pub fn shuffle(&self, seed: u64) -> Result<Self> {
+        self.select(&permutation(self.num_rows(), seed))
+    }
+
+    /// The rows for which `keep(row)` is true; rows are given as JSON objects.
+    pub fn filter(&self, keep: impl Fn(&serde_json::Map<String, Value>) -> bool) -> Result<Self> {
+        let rows = self.rows(0, self.num_rows())?;
+        let mask: Vec<bool> = rows
+            .iter()
+            .map(|r| r.as_object().is_some_and(&keep))
+            .collect();
+        let batch = self.to_batch()?;
+        let out = compute::filter_record_batch(&batch, &BooleanArray::from(mask))
+            .map_err(|e| DatasetError::arrow("filter", e))?;
+        self.derive(out, self.features.clone(), &["filter"])
+    }
+
+    /// Applies `f` to every record batch (batched map): it may add, replace or remove columns.
+    pub fn map_batches(
+        &self,
+        name: &str,
+        f: impl Fn(&RecordBatch) -> Result<RecordBatch>,
+    ) -> Result<Self> {
+        let batches = self.batches.iter().map(&f).collect::<Result<Vec<_>>>()?;
+        let schema = match batches.first() {
+            Some(b) => b.schema(),
+            None => self.schema.clone(),
+        };
+        let mut features = Features::from_schema(&schema)?;
+        // Columns that kept their type keep their feature (ClassLabel names survive a map).
+        for (n, f) in features.0.iter_mut() {
+            if let Some(old) = self.features.get(n)
+                && old.arrow_type().ok() == f.arrow_type().ok()
+            {
+                *f = old.clone();
+            }
+        }
+        let fingerprint = fnv(&[&self.fingerprint, "map", name]);
+        // `with_features` re-labels the batches with the features' schema.
+        let stripped = Arc::new(Schema::new(schema.fields().clone()));
+        Self::with_features(stripped, batches, features, fingerprint)
+    }
+
+    fn column_index(&self, name: &str) -> Result<usize> {
+        self.schema.index_of(name).map_err(|_| {
+            DatasetError::Column(format!(
+                "no column `{name}`; columns: {}",
+                self.column_names().join(", ")
+            ))
+        })
+    }
+
+    /// Only these columns, in this order.
+    pub fn select_columns(&self, names: &[&str]) -> Result<Self> {
+        let idx = names
+            .iter()
+            .map(|n| self.column_index(n))
+            .collect::<Result<Vec<_>>>()?;
+        let batch = self
+            .to_batch()?
+            .project(&idx)
+            .map_err(|e| DatasetError::arrow("select_columns", e))?;
+        let features = Features(idx.iter().map(|&i| self.features.0[i].clone()).collect());
+        self.derive(batch, features, &["select_columns", &names.join(",")])
+    }
+
+    /// Without these columns.
+    pub fn remove_columns(&self, names: &[&str]) -> Result<Self> {
+        for n in names {
+            self.column_index(n)?;
+        }
+        let keep: Vec<&str> = self
+            .features
+            .names()
+            .into_iter()
+            .filter(|n| !names.contains(n))
+            .collect();
+        self.select_columns(&keep)
+    }
+
+    /// With a column renamed.
+    pub fn rename_column(&self, from: &str, to: &str) -> Result<Self> {
+        let i = self.column_index(from)?;
+        if from != to && self.schema.index_of(to).is_ok() {
+            return Err(DatasetError::Column(format!(
+                "column `{to}` already exists"
+            )));
+        }
+        let batch = self.to_batch()?;
+        let fields: Vec<Field> = batch
+            .schema()
+            .fields()
+            .iter()
+            .enumerate()
+            .map(|(j, f)| {
+                if j == i {
+                    f.as_ref().clone().with_name(to)
+                } else {
+                    f.as_ref().clone()
+                }
+            })
+            .collect();
+        let out = RecordBatch::try_new(Arc::new(Schema::new(fields)), batch.columns().to_vec())
+            .map_err(|e| DatasetError::arrow("rename_column", e))?;
+        let mut features = self.features.clone();
+        features.0[i].0 = to.to_owned();
+        self.derive(out, features, &["rename_column", from, to])
+    }
+
+    /// The distinct values of a column, in order of first appearance (as JSON).
+    pub fn unique(&self, column: &str) -> Result<Vec<Value>> {
+        let i = self.column_index(column)?;
+        let mut seen = Vec::new();
+        for row in self.rows(0, self.num_rows())? {
+            let v = row[self.schema.field(i).name()].clone();
+            if !seen.contains(&v) {
+                seen.push(v);
+            }
+        }
+        Ok(seen)
+    }
+
+    /// Turns a string column into a `ClassLabel` column (names sorted, as `datasets` does).
+    pub fn class_encode_column(&self, column: &str) -> Result<Self> {
+        let i = self.column_index(column)?;
+        let batch = self.to_batch()?;
+        let values = compute::cast(batch.column(i), &DataType::Utf8)
+            .map_err(|e| DatasetError::arrow("class_encode_column", e))?;
+        let strings = values
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .ok_or_else(|| DatasetError::Column(format!("column `{column}` is not text")))?;
+        let mut names: Vec<String> = strings.iter().flatten().map(str::to_owned).collect();
+        names.sort();
+        names.dedup();
+        let ids: Int64Array = strings
+            .iter()
+            .map(|s| {
+                s.and_then(|s| {
+                    names
+                        .binary_search_by(|n| n.as_str().cmp(s))
+                        .ok()
+                        .map(|i| i as i64)
+                })
+            })
+            .collect();
+        let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
+        columns[i] = Arc::new(ids);
+        let fields: Vec<Field> = batch
+            .schema()
+            .fields()
+            .iter()
+            .enumerate()
+            .map(|(j, f)| {
+                if j == i {
+                    Field::new(f.name(), DataType::Int64, true)
+                } else {
+                    f.as_ref().clone()
+                }
+            })
+            .collect();
+        let out = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
+            .map_err(|e| DatasetError::arrow("class_encode_column", e))?;
+        let mut features = self.features.clone();
+        features.0[i].1 = Feature::ClassLabel(names);
+        self.derive(out, features, &["class_encode_column", column])
+    }
+
+    /// Splits into train and test sets as `datasets` does: a seeded permutation, the test rows
+    /// first. `test_size` below 1 is a fraction (rounded up), otherwise a row count.
+    pub fn train_test_split(&self, test_size: f64, seed: Option<u64>) -> Result<(Self, Self)> {
+        let n = self.num_rows();
+        let n_test = if test_size < 1.0 {
+            (test_size * n as f64).ceil() as usize
+        } else {
+            test_size as usize
+        };
+        if test_size <= 0.0 || n_test == 0 || n_test >= n {
+            return Err(DatasetError::Argument(format!(
+                "test_size {test_size} leaves no rows for train or test ({n} rows)"
+            )));
+        }
+        let order = match seed {
+            Some(s) => permutation(n, s),
+            None => (0..n).collect(),
+        };
+        Ok((
+            self.select(&order[n_test..])?,
+            self.select(&order[..n_test])?,
+        ))
+    }
+
+    /// Rows `start..start + count` as JSON objects.
+    pub fn rows(&self, start: usize, count: usize) -> Result<Vec<Value>> {
+        let batch = self.to_batch()?;
+        let end = (start + count).min(batch.num_rows());
+        if start >= end {
+            return Ok(Vec::new());
+        }
+        let slice = batch.slice(start, end - start);
+        let mut writer = arrow::json::WriterBuilder::new()
+            .with_explicit_nulls(true)
+            .build::<_, arrow::json::writer::JsonArray>(Vec::new());
+        writer
+            .write(&slice)
+            .map_err(|e| DatasetError::arrow("rows", e))?;
+        writer
+            .finish()
+            .map_err(|e| DatasetError::arrow("rows", e))?;
+        let bytes = writer.into_inner();
+        let mut rows: Vec<Value> = if bytes.is_empty() {
+            Vec::new()
+        } else {
+            serde_json::from_slice(&bytes).map_err(|e| DatasetError::arrow("rows", e))?
+        };
+        // arrow's JSON writer leaves out nulls; datasets shows them.
+        for row in rows.iter_mut() {
+            if let Value::Object(map) = row {
+                for name in self.column_names() {
+                    map.entry(name).or_insert(Value::Null);
+                }
+                let ordered: serde_json::Map<String, Value> = self
+                    .column_names()
+                    .into_iter()
+                    .map(|n| {
+                        let v = map.remove(&n).unwrap_or(Value::Null);
+                        (n, v)
+                    })
+                    .collect();
+                *map = ordered;
+            }
+        }
+        Ok(rows)
+    }
+}
+
+/// Several named splits (`train`, `validation`, `test`).
+#[derive(Debug, Clone, Default)]
+pub struct DatasetDict(pub Vec<(String, Dataset)>);
+
+impl DatasetDict {
+    /// A split by name.
+    pub fn get(&self, split: &str) -> Option<&Dataset> {
+        self.0.iter().find(|(n, _)| n == split).map(|(_, d)| d)
+    }
+
+    /// Split names in order.
+    pub fn splits(&self) -> Vec<&str> {
+        self.0.iter().map(|(n, _)| n.as_str()).collect()
+    }
+}
