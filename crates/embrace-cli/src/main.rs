@@ -40,6 +40,8 @@ enum Command {
     Tokenize(commands::tokenize::Args),
     /// Turn token ids back into text.
     Decode(commands::decode::Args),
+    /// Fine-tune a model on a dataset (text classification).
+    Train(commands::train::Args),
     /// Inspect, convert and split datasets (CSV, JSON, Parquet, text, save_to_disk folders).
     Datasets(commands::datasets::Args),
     /// Manage the Hugging Face cache shared with Python (import local folders).
@@ -75,6 +77,7 @@ fn main() -> ExitCode {
         Command::Pipeline(args) => commands::pipeline::run(*args),
         Command::Cache(args) => commands::cache::run(args),
         Command::Datasets(args) => commands::datasets::run(args),
+        Command::Train(args) => commands::train::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

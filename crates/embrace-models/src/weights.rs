@@ -31,6 +31,9 @@ enum Storage {
 struct Entry {
     file: usize,
     shape: Vec<usize>,
+    /// The name inside the file, when the checkpoint exposes it under another one (a head
+    /// tensor renamed to its base model's convention).
+    stored: Option<String>,
 }
 
 /// The tensors of one checkpoint (one or several files).
@@ -67,7 +70,16 @@ impl Checkpoint {
     /// Opens the weights of a model directory, preferring safetensors as transformers does:
     /// `model.safetensors`, `model.safetensors.index.json`, `pytorch_model.bin`,
     /// `pytorch_model.bin.index.json`.
+    ///
+    /// A directory with `embrace_head.json` (`{"base_model": <path or repo id>, "head":
+    /// "head.safetensors"}`, written by `embrace train --head-only`) holds only trained head
+    /// tensors: the base model's weights are opened from `base_model` and the head's tensors
+    /// replace or add to them.
     pub fn from_dir(dir: &Path) -> Result<Self> {
+        let head_meta = dir.join("embrace_head.json");
+        if head_meta.is_file() {
+            return Self::from_head_dir(dir, &head_meta);
+        }
         let single = dir.join("model.safetensors");
         if single.is_file() {
             return Self::from_safetensors(&[single]);
@@ -85,6 +97,73 @@ impl Checkpoint {
             return Self::from_pickle(&shards(dir, &index)?);
         }
         Err(ModelError::NoWeights(dir.to_owned()))
+    }
+
+    fn from_head_dir(dir: &Path, meta_path: &Path) -> Result<Self> {
+        #[derive(serde::Deserialize)]
+        struct HeadMeta {
+            base_model: String,
+            #[serde(default = "default_head")]
+            head: String,
+        }
+        fn default_head() -> String {
+            "head.safetensors".into()
+        }
+        let text = std::fs::read_to_string(meta_path).map_err(|source| ModelError::Io {
+            path: meta_path.to_owned(),
+            source,
+        })?;
+        let meta: HeadMeta = serde_json::from_str(&text).map_err(|e| ModelError::Json {
+            path: meta_path.to_owned(),
+            message: e.to_string(),
+        })?;
+        if Path::new(&meta.head).components().count() != 1 {
+            return Err(ModelError::Json {
+                path: meta_path.to_owned(),
+                message: format!("head file `{}` is not a plain file name", meta.head),
+            });
+        }
+        let base_dir = crate::model::resolve_model_dir(&meta.base_model)?;
+        let base = Self::from_dir(&base_dir)?;
+        let head = Self::from_safetensors(&[dir.join(&meta.head)])?;
+        let (Storage::Safetensors(mut buffers), Storage::Safetensors(head_buffers)) =
+            (base.storage, head.storage)
+        else {
+            return Err(ModelError::WeightFile {
+                path: base_dir,
+                message: "a head directory needs a safetensors base model".into(),
+            });
+        };
+        let offset = buffers.len();
+        let mut files = base.files;
+        let mut entries = base.entries;
+        files.extend(head.files);
+        buffers.extend(head_buffers);
+        for (name, mut entry) in head.entries {
+            entry.file += offset;
+            entry.stored = Some(name.clone());
+            // Store the head tensor under the base checkpoint's naming (with or without the
+            // base-model prefix) so that it replaces the base's tensor of the same role.
+            let stripped = name.split_once('.').map(|(_, rest)| rest.to_owned());
+            let key = if entries.contains_key(&name) {
+                name
+            } else if let Some(s) = stripped.filter(|s| entries.contains_key(s)) {
+                s
+            } else if let Some(with) = entries
+                .keys()
+                .find_map(|k| k.split_once('.').filter(|(_, rest)| *rest == name).map(|_| k.clone()))
+            {
+                with
+            } else {
+                name
+            };
+            entries.insert(key, entry);
+        }
+        Ok(Self {
+            files,
+            storage: Storage::Safetensors(buffers),
+            entries,
+        })
     }
 
     /// Opens safetensors files (the shards of one checkpoint).
@@ -107,6 +186,7 @@ impl Checkpoint {
                         Entry {
                             file,
                             shape: view.shape().to_vec(),
+                            stored: None,
                         },
                     );
                 }
@@ -133,6 +213,7 @@ impl Checkpoint {
                     Entry {
                         file,
                         shape: info.layout.shape().dims().to_vec(),
+                        stored: None,
                     },
                 );
             }
@@ -165,6 +246,7 @@ impl Checkpoint {
                 unexpected: Vec::new(),
             })?;
         let path = &self.files[entry.file];
+        let name = entry.stored.as_deref().unwrap_or(name);
         match &self.storage {
             Storage::Safetensors(buffers) => {
                 let st = SafeTensors::deserialize(&buffers[entry.file])
@@ -273,6 +355,8 @@ pub struct WeightLoader<'a> {
     /// The base-model prefix with its dot (`"bert."`), when the checkpoint's encoder tensors
     /// carry it.
     prefix: String,
+    /// The base-model prefix without its dot (`"bert"`).
+    base_prefix: String,
     used: Mutex<BTreeSet<String>>,
     missing: Mutex<Vec<String>>,
 }
@@ -283,9 +367,14 @@ impl<'a> WeightLoader<'a> {
     /// Whether the checkpoint's encoder tensors carry the prefix is detected from the names.
     pub fn new(checkpoint: &'a Checkpoint, base_prefix: &str) -> Self {
         let dotted = format!("{base_prefix}.");
-        let prefixed = checkpoint.names().any(|n| n.starts_with(&dotted));
+        // Prefixed when the encoder's embeddings carry the prefix (a head file may add prefixed
+        // pooler tensors to an unprefixed base).
+        let prefixed = checkpoint
+            .names()
+            .any(|n| n.starts_with(&dotted) && n.contains("embeddings"));
         Self {
             checkpoint,
+            base_prefix: base_prefix.to_owned(),
             prefix: if prefixed { dotted } else { String::new() },
             used: Mutex::new(BTreeSet::new()),
             missing: Mutex::new(Vec::new()),
@@ -307,15 +396,36 @@ impl<'a> WeightLoader<'a> {
         self.checkpoint.shape(&legacy).map(|_| legacy)
     }
 
+    /// The stored name of an encoder tensor: under the base-model prefix when the checkpoint
+    /// uses one, falling back to the other convention (checkpoints that mix both, such as a
+    /// base model plus a trained head).
+    fn base_name(&self, name: &str) -> String {
+        let prefixed = format!("{}{name}", self.prefix);
+        if self.resolve(&prefixed).is_some() || self.prefix.is_empty() {
+            if self.prefix.is_empty() && self.resolve(name).is_none() {
+                let with = format!("{}.{name}", self.base_prefix);
+                if self.resolve(&with).is_some() {
+                    return with;
+                }
+            }
+            return prefixed;
+        }
+        if self.resolve(name).is_some() {
+            name.to_owned()
+        } else {
+            prefixed
+        }
+    }
+
     /// Reads an encoder tensor (under the base-model prefix when the checkpoint has one).
     pub fn base(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
-        let full = format!("{}{name}", self.prefix);
+        let full = self.base_name(name);
         self.get(&full, shape)
     }
 
     /// Whether the checkpoint has an encoder tensor.
     pub fn has_base(&self, name: &str) -> bool {
-        self.resolve(&format!("{}{name}", self.prefix)).is_some()
+        self.resolve(&self.base_name(name)).is_some()
     }
 
     /// Whether the checkpoint has a head tensor (a name outside the base model).

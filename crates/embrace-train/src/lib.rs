@@ -1,8 +1,21 @@
-//! Fine-tuning: a `Trainer` in the spirit of `transformers.Trainer`.
+//! Training for Embrace: fine-tuning text classifiers on datasets, with metrics and model
+//! outputs that `transformers` and the Embrace pipelines load.
 //!
-//! This crate is where training lives: training arguments, optimisers and schedules, the
-//! training loop with evaluation and checkpoints, metrics (accuracy, F1, seqeval), and LoRA
-//! adapters saved in the PEFT format. It stands on the model and dataset layers.
-//!
-//! Status: planned (issue "Training"); nothing is implemented yet.
+//! This first trainer fine-tunes the pooler and classification head of a BERT-family encoder
+//! whose transformer layers stay frozen (transformers users do the same with
+//! `model.bert.requires_grad_(False)`). The frozen encoder runs once over the data on the fast
+//! inference kernels; the head trains with candle's autograd and AdamW. The result is a
+//! complete `BertForSequenceClassification` folder, or a head-only folder (a few hundred KB)
+//! that points at its base model.
 #![deny(missing_docs)]
+
+pub mod args;
+pub mod classification;
+pub mod error;
+pub mod metrics;
+mod rng;
+
+pub use args::TrainingArguments;
+pub use classification::{TextClassificationJob, TrainReport, train_text_classification};
+pub use error::{Result, TrainError};
+pub use metrics::ClassificationMetrics;

@@ -5,6 +5,7 @@ pub mod datasets;
 pub mod decode;
 pub mod pipeline;
 pub mod tokenize;
+pub mod train;
 
 use anyhow::{Context, Result, bail};
 use embrace_hub::{Cache, HubConfig, RepoId};

@@ -1,0 +1,193 @@
+//! `embrace train`: fine-tune a model on a dataset.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use embrace_datasets::{Dataset, Feature, Loaded, load_file, load_from_disk, read_csv_lossy};
+use embrace_train::{TextClassificationJob, TrainingArguments, train_text_classification};
+use serde_json::json;
+
+/// Arguments of `embrace train`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    task: TrainTask,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum TrainTask {
+    /// Train a text classifier (sentiment, topics, …): the encoder stays frozen, its pooler and
+    /// a classifier are trained; writes a folder transformers and `embrace pipeline` load.
+    ///
+    /// Example: embrace train text-classification --model sentence-transformers/all-MiniLM-L6-v2
+    ///   --train-file tweets.csv --text-column text --label-column sentiment --output out/sentiment
+    TextClassification(Box<ClassificationArgs>),
+}
+
+#[derive(Debug, clap::Args)]
+struct ClassificationArgs {
+    /// The base model (a folder or a repo id in the Hugging Face cache).
+    #[arg(long, short = 'm')]
+    model: String,
+    /// Training data: .csv, .tsv, .json, .jsonl, .parquet, or a save_to_disk folder (a
+    /// DatasetDict's train / validation / test splits are used as they are).
+    #[arg(long, visible_alias = "dataset")]
+    train_file: PathBuf,
+    /// Validation data (default: split from the training data).
+    #[arg(long)]
+    validation_file: Option<PathBuf>,
+    /// Test data (default: split from the training data).
+    #[arg(long)]
+    test_file: Option<PathBuf>,
+    /// Fraction held out for validation and for test each, when no files are given.
+    #[arg(long, default_value_t = 0.1)]
+    holdout: f64,
+    /// The text column.
+    #[arg(long, default_value = "text")]
+    text_column: String,
+    /// The label column (text labels become a ClassLabel, names sorted).
+    #[arg(long, default_value = "label")]
+    label_column: String,
+    /// The output folder.
+    #[arg(long, short = 'o')]
+    output: PathBuf,
+    /// Write only the trained tensors plus a pointer to --model (a few hundred KB).
+    #[arg(long)]
+    head_only: bool,
+    /// Epochs.
+    #[arg(long, default_value_t = 3)]
+    epochs: usize,
+    /// Batch size.
+    #[arg(long, default_value_t = 32)]
+    batch_size: usize,
+    /// Peak learning rate (linear warm-up and decay).
+    #[arg(long, default_value_t = 1e-3)]
+    learning_rate: f64,
+    /// Seed (same seed, same model).
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Tokens per example.
+    #[arg(long, default_value_t = 128)]
+    max_length: usize,
+    /// Replace invalid UTF-8 in CSV files with U+FFFD.
+    #[arg(long)]
+    lossy_utf8: bool,
+    /// The dataset's name for the model card.
+    #[arg(long)]
+    dataset_name: Option<String>,
+}
+
+fn load(path: &std::path::Path, lossy: bool) -> Result<Loaded> {
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or_default();
+    Ok(if path.is_dir() {
+        load_from_disk(path)?
+    } else if lossy && (ext == "csv" || ext == "tsv") {
+        Loaded::Dataset(read_csv_lossy(
+            path,
+            if ext == "tsv" { b'\t' } else { b',' },
+        )?)
+    } else {
+        Loaded::Dataset(load_file(path)?)
+    })
+}
+
+fn single(path: &std::path::Path, lossy: bool) -> Result<Dataset> {
+    match load(path, lossy)? {
+        Loaded::Dataset(d) => Ok(d),
+        Loaded::Dict(_) => bail!(
+            "{} is a DatasetDict; pass it as --train-file",
+            path.display()
+        ),
+    }
+}
+
+fn classify(d: Dataset, column: &str) -> Result<Dataset> {
+    Ok(match d.features().get(column) {
+        Some(Feature::ClassLabel(_)) => d,
+        Some(_) => d.class_encode_column(column)?,
+        None => bail!(
+            "no column `{column}`; columns: {}",
+            d.column_names().join(", ")
+        ),
+    })
+}
+
+/// Runs the `train` command.
+pub fn run(args: Args) -> Result<()> {
+    let TrainTask::TextClassification(a) = args.task;
+    let (train, validation, test) = match load(&a.train_file, a.lossy_utf8)? {
+        Loaded::Dict(dict) => {
+            let get = |n: &str| dict.get(n).cloned();
+            let train = get("train").context("the DatasetDict has no train split")?;
+            (train, get("validation"), get("test"))
+        }
+        Loaded::Dataset(d) => {
+            let d = classify(d, &a.label_column)?;
+            match (&a.validation_file, &a.test_file) {
+                (None, None) => {
+                    // Fixed-seed hold-outs: test first, then validation from the rest.
+                    let (rest, test) = d.train_test_split(a.holdout, Some(a.seed))?;
+                    let (train, validation) =
+                        rest.train_test_split(a.holdout / (1.0 - a.holdout), Some(a.seed))?;
+                    (train, Some(validation), Some(test))
+                }
+                (v, t) => (
+                    d,
+                    v.as_ref().map(|p| single(p, a.lossy_utf8)).transpose()?,
+                    t.as_ref().map(|p| single(p, a.lossy_utf8)).transpose()?,
+                ),
+            }
+        }
+    };
+    let train = classify(train, &a.label_column)?;
+    // Validation and test take the training labels' names (same ClassLabel).
+    let align = |d: Option<Dataset>| -> Result<Option<Dataset>> {
+        d.map(|d| classify(d, &a.label_column)).transpose()
+    };
+    let (validation, test) = (align(validation)?, align(test)?);
+    eprintln!(
+        "training on {} examples (validation {}, test {})",
+        train.num_rows(),
+        validation.as_ref().map_or(0, Dataset::num_rows),
+        test.as_ref().map_or(0, Dataset::num_rows)
+    );
+    let job = TextClassificationJob {
+        base_model: a.model.clone(),
+        train,
+        validation,
+        test,
+        text_column: a.text_column.clone(),
+        label_column: a.label_column.clone(),
+        args: TrainingArguments {
+            num_train_epochs: a.epochs,
+            per_device_train_batch_size: a.batch_size,
+            learning_rate: a.learning_rate,
+            seed: a.seed,
+            max_length: a.max_length,
+            ..TrainingArguments::default()
+        },
+        output_dir: a.output.clone(),
+        head_only: a.head_only,
+        dataset_name: a.dataset_name.clone(),
+    };
+    let report = train_text_classification(&job)?;
+    let m = |x: &Option<embrace_train::ClassificationMetrics>| {
+        x.as_ref()
+            .map(|m| json!({"accuracy": m.accuracy, "f1_macro": m.macro_f1}))
+    };
+    println!(
+        "{}",
+        json!({
+            "output": a.output,
+            "labels": report.labels,
+            "validation": m(&report.validation),
+            "test": m(&report.test),
+            "encode_seconds": report.encode_seconds,
+            "train_seconds": report.train_seconds,
+        })
+    );
+    Ok(())
+}

@@ -1,0 +1,614 @@
+//! Text classification: train the pooler and classifier of a BERT-family model on a dataset,
+//! evaluate, and write a model folder that `transformers` and the Embrace pipelines load.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use candle_core::{DType, Device, Tensor, Var};
+use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+use embrace_datasets::{Dataset, Feature};
+use embrace_models::{AutoConfig, Batch, Checkpoint, Model, ModelType, Task, resolve_model_dir};
+use embrace_tokenizers::{Tokenizer, TruncationParams};
+use serde_json::{Value, json};
+
+use crate::args::TrainingArguments;
+use crate::error::{Result, TrainError};
+use crate::metrics::ClassificationMetrics;
+use crate::rng::Rng;
+
+/// A text-classification training job.
+#[derive(Debug, Clone)]
+pub struct TextClassificationJob {
+    /// The base model: a folder or a repo id in the Hugging Face cache.
+    pub base_model: String,
+    /// Training examples.
+    pub train: Dataset,
+    /// Examples evaluated after every epoch (the best epoch is kept).
+    pub validation: Option<Dataset>,
+    /// Examples evaluated once at the end.
+    pub test: Option<Dataset>,
+    /// The column with the text.
+    pub text_column: String,
+    /// The column with the label (a `ClassLabel`, or text that becomes one).
+    pub label_column: String,
+    /// Hyper-parameters.
+    pub args: TrainingArguments,
+    /// Where the model is written.
+    pub output_dir: PathBuf,
+    /// Write only the trained tensors and a pointer to the base model (small, for sharing).
+    pub head_only: bool,
+    /// The dataset's name for the model card.
+    pub dataset_name: Option<String>,
+}
+
+/// What a run produced.
+#[derive(Debug, Clone)]
+pub struct TrainReport {
+    /// Label names by class index.
+    pub labels: Vec<String>,
+    /// Metrics on the validation set of the kept epoch.
+    pub validation: Option<ClassificationMetrics>,
+    /// Metrics on the test set.
+    pub test: Option<ClassificationMetrics>,
+    /// The log history (`trainer_state.json`).
+    pub log_history: Vec<Value>,
+    /// Seconds spent encoding the data with the frozen encoder.
+    pub encode_seconds: f64,
+    /// Seconds spent training the head.
+    pub train_seconds: f64,
+}
+
+/// Texts and label ids of a dataset.
+fn examples(ds: &Dataset, text: &str, label: &str) -> Result<(Vec<String>, Vec<usize>)> {
+    let rows = ds.rows(0, ds.num_rows())?;
+    let mut texts = Vec::with_capacity(rows.len());
+    let mut labels = Vec::with_capacity(rows.len());
+    for (i, row) in rows.iter().enumerate() {
+        let t = row.get(text).ok_or_else(|| {
+            TrainError::Config(format!(
+                "no column `{text}`; columns: {}",
+                ds.column_names().join(", ")
+            ))
+        })?;
+        let l = row.get(label).ok_or_else(|| {
+            TrainError::Config(format!(
+                "no column `{label}`; columns: {}",
+                ds.column_names().join(", ")
+            ))
+        })?;
+        let Some(l) = l.as_u64() else {
+            return Err(TrainError::Config(format!(
+                "row {i}: label {l} is not a class index (use a ClassLabel column)"
+            )));
+        };
+        texts.push(t.as_str().unwrap_or_default().to_owned());
+        labels.push(l as usize);
+    }
+    Ok((texts, labels))
+}
+
+/// The frozen encoder's `[CLS]` hidden state of every text, `[n, hidden]` row-major.
+fn cls_features(
+    model: &Model,
+    tokenizer: &Tokenizer,
+    texts: &[String],
+    pad: u32,
+) -> Result<Vec<f32>> {
+    let h = model.config().encoder.hidden_size;
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let ids = tokenizer.encode_ids_batch(&refs, true)?;
+    let mut order: Vec<usize> = (0..ids.len()).collect();
+    order.sort_by_key(|&i| ids[i].len());
+    let mut out = vec![0.0f32; texts.len() * h];
+    let mut done = 0;
+    let started = Instant::now();
+    for chunk in order.chunks(64) {
+        let seqs: Vec<&[u32]> = chunk.iter().map(|&i| ids[i].as_slice()).collect();
+        let batch = Batch::from_sequences(&seqs, None, pad)?;
+        let hidden = model.forward(&batch)?.last_hidden_state;
+        let first = hidden.narrow(1, 0, 1)?.squeeze(1)?.to_vec2::<f32>()?;
+        for (&i, row) in chunk.iter().zip(first) {
+            out[i * h..(i + 1) * h].copy_from_slice(&row);
+        }
+        done += chunk.len();
+        if done % 4096 < 64 {
+            tracing::info!(
+                done,
+                total = texts.len(),
+                secs = started.elapsed().as_secs_f64(),
+                "encoding with the frozen encoder"
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// The trainable head: pooler (dense + tanh) and classifier.
+struct Head {
+    pooler_w: Var,
+    pooler_b: Var,
+    classifier_w: Var,
+    classifier_b: Var,
+}
+
+impl Head {
+    fn logits(&self, x: &Tensor, dropout_mask: Option<&Tensor>) -> candle_core::Result<Tensor> {
+        let pooled = x
+            .matmul(&self.pooler_w.as_tensor().t()?)?
+            .broadcast_add(self.pooler_b.as_tensor())?
+            .tanh()?;
+        let pooled = match dropout_mask {
+            Some(m) => (pooled * m)?,
+            None => pooled,
+        };
+        pooled
+            .matmul(&self.classifier_w.as_tensor().t()?)?
+            .broadcast_add(self.classifier_b.as_tensor())
+    }
+
+    fn snapshot(&self) -> candle_core::Result<Vec<Tensor>> {
+        [
+            &self.pooler_w,
+            &self.pooler_b,
+            &self.classifier_w,
+            &self.classifier_b,
+        ]
+        .iter()
+        .map(|v| v.as_tensor().copy())
+        .collect()
+    }
+}
+
+fn predict(head: &Head, features: &[f32], h: usize) -> Result<Vec<usize>> {
+    let n = features.len() / h;
+    let x = Tensor::from_slice(features, (n, h), &Device::Cpu)?;
+    Ok(head
+        .logits(&x, None)?
+        .argmax(1)?
+        .to_vec1::<u32>()?
+        .into_iter()
+        .map(|v| v as usize)
+        .collect())
+}
+
+/// Trains, evaluates and writes the model (see the module documentation).
+pub fn train_text_classification(job: &TextClassificationJob) -> Result<TrainReport> {
+    let args = &job.args;
+    if args.per_device_train_batch_size == 0 || args.num_train_epochs == 0 {
+        return Err(TrainError::Config(
+            "batch size and epochs must be at least 1".into(),
+        ));
+    }
+    let base_dir = resolve_model_dir(&job.base_model)?;
+    let config = AutoConfig::from_file(&base_dir.join("config.json"))?;
+    if config.model_type != ModelType::Bert {
+        return Err(TrainError::Config(format!(
+            "head training supports BERT-family checkpoints (model_type bert), not {}",
+            config.model_type.as_str()
+        )));
+    }
+    let labels: Vec<String> = match job.train.features().get(&job.label_column) {
+        Some(Feature::ClassLabel(names)) => names.clone(),
+        Some(other) => {
+            return Err(TrainError::Config(format!(
+                "label column `{}` is {other:?}; make it a ClassLabel (class_encode_column / --class-column)",
+                job.label_column
+            )));
+        }
+        None => {
+            return Err(TrainError::Config(format!(
+                "no label column `{}`",
+                job.label_column
+            )));
+        }
+    };
+    if labels.len() < 2 {
+        return Err(TrainError::Config(
+            "a classifier needs at least two labels".into(),
+        ));
+    }
+    let model = Model::from_pretrained(base_dir.to_string_lossy(), Task::Base)?;
+    let mut tokenizer = Tokenizer::from_path(&base_dir)?;
+    tokenizer.with_padding(None);
+    tokenizer.with_truncation(Some(TruncationParams {
+        max_length: args.max_length,
+        direction: Default::default(),
+        strategy: Default::default(),
+        stride: 0,
+    }))?;
+    let pad = config.encoder.pad_token_id;
+    let h = config.encoder.hidden_size;
+    let k = labels.len();
+
+    let started = Instant::now();
+    let (train_texts, train_labels) = examples(&job.train, &job.text_column, &job.label_column)?;
+    let train_x = cls_features(&model, &tokenizer, &train_texts, pad)?;
+    let mut eval_sets = Vec::new();
+    for (name, ds) in [("validation", &job.validation), ("test", &job.test)] {
+        if let Some(ds) = ds {
+            let (texts, labels) = examples(ds, &job.text_column, &job.label_column)?;
+            eval_sets.push((name, cls_features(&model, &tokenizer, &texts, pad)?, labels));
+        }
+    }
+    let encode_seconds = started.elapsed().as_secs_f64();
+
+    // Initialise: the pretrained pooler when the checkpoint has one, a fresh classifier with
+    // transformers' init (normal, std = initializer_range; zero bias).
+    let mut rng = Rng::new(args.seed);
+    let checkpoint = Checkpoint::from_dir(&base_dir)?;
+    let read = |name: &str| -> Option<Vec<f32>> {
+        [name.to_owned(), format!("bert.{name}")]
+            .iter()
+            .find(|n| checkpoint.shape(n).is_some())
+            .and_then(|n| checkpoint.read_f32(n).ok())
+    };
+    let std = config
+        .raw
+        .get("initializer_range")
+        .and_then(Value::as_f64)
+        .unwrap_or(0.02);
+    let mut normal =
+        |n: usize| -> Vec<f32> { (0..n).map(|_| (rng.normal() * std) as f32).collect() };
+    let pooler_w = read("pooler.dense.weight")
+        .filter(|w| w.len() == h * h)
+        .unwrap_or_else(|| normal(h * h));
+    let pooler_b = read("pooler.dense.bias")
+        .filter(|b| b.len() == h)
+        .unwrap_or_else(|| vec![0.0; h]);
+    let classifier_w = normal(k * h);
+    let dev = Device::Cpu;
+    let head = Head {
+        pooler_w: Var::from_tensor(&Tensor::from_vec(pooler_w, (h, h), &dev)?)?,
+        pooler_b: Var::from_tensor(&Tensor::from_vec(pooler_b, h, &dev)?)?,
+        classifier_w: Var::from_tensor(&Tensor::from_vec(classifier_w, (k, h), &dev)?)?,
+        classifier_b: Var::from_tensor(&Tensor::zeros(k, DType::F32, &dev)?)?,
+    };
+    // Weight decay applies to weights, not biases (transformers' default grouping).
+    let params = |wd: f64| ParamsAdamW {
+        lr: args.learning_rate,
+        beta1: args.adam_beta1,
+        beta2: args.adam_beta2,
+        eps: args.adam_epsilon,
+        weight_decay: wd,
+    };
+    let mut opt_w = AdamW::new(
+        vec![head.pooler_w.clone(), head.classifier_w.clone()],
+        params(args.weight_decay),
+    )?;
+    let mut opt_b = AdamW::new(
+        vec![head.pooler_b.clone(), head.classifier_b.clone()],
+        params(0.0),
+    )?;
+    let dropout = args
+        .dropout
+        .or_else(|| config.raw.get("classifier_dropout").and_then(Value::as_f64))
+        .or_else(|| {
+            config
+                .raw
+                .get("hidden_dropout_prob")
+                .and_then(Value::as_f64)
+        })
+        .unwrap_or(0.1);
+
+    let n = train_labels.len();
+    let bs = args.per_device_train_batch_size;
+    let steps_per_epoch = n.div_ceil(bs);
+    let total = steps_per_epoch * args.num_train_epochs;
+    let mut log_history = Vec::new();
+    let mut best: Option<(f64, Vec<Tensor>, ClassificationMetrics, usize)> = None;
+    let mut step = 0;
+    let mut running = 0.0f64;
+    let mut running_n = 0usize;
+    let train_started = Instant::now();
+    for epoch in 0..args.num_train_epochs {
+        let order = rng.permutation(n);
+        for chunk in order.chunks(bs) {
+            let mut xs = Vec::with_capacity(chunk.len() * h);
+            for &i in chunk {
+                xs.extend_from_slice(&train_x[i * h..(i + 1) * h]);
+            }
+            let x = Tensor::from_vec(xs, (chunk.len(), h), &dev)?;
+            let y = Tensor::from_vec(
+                chunk
+                    .iter()
+                    .map(|&i| train_labels[i] as u32)
+                    .collect::<Vec<_>>(),
+                chunk.len(),
+                &dev,
+            )?;
+            let keep = 1.0 - dropout;
+            let mask: Vec<f32> = (0..chunk.len() * h)
+                .map(|_| {
+                    if rng.uniform() < keep {
+                        (1.0 / keep) as f32
+                    } else {
+                        0.0
+                    }
+                })
+                .collect();
+            let mask = Tensor::from_vec(mask, (chunk.len(), h), &dev)?;
+            let logits = head.logits(&x, (dropout > 0.0).then_some(&mask))?;
+            let loss = candle_nn::loss::cross_entropy(&logits, &y)?;
+            let mut grads = loss.backward()?;
+            if args.max_grad_norm > 0.0 {
+                let vars = [
+                    &head.pooler_w,
+                    &head.pooler_b,
+                    &head.classifier_w,
+                    &head.classifier_b,
+                ];
+                let mut norm2 = 0.0f64;
+                for v in vars {
+                    if let Some(g) = grads.get(v.as_tensor()) {
+                        norm2 += g.sqr()?.sum_all()?.to_scalar::<f32>()? as f64;
+                    }
+                }
+                let norm = norm2.sqrt();
+                if norm > args.max_grad_norm {
+                    let scale = args.max_grad_norm / (norm + 1e-6);
+                    for v in vars {
+                        if let Some(g) = grads.get(v.as_tensor()) {
+                            let scaled = (g * scale)?;
+                            grads.insert(v.as_tensor(), scaled);
+                        }
+                    }
+                }
+            }
+            let lr = args.learning_rate_at(step, total);
+            opt_w.set_learning_rate(lr);
+            opt_b.set_learning_rate(lr);
+            opt_w.step(&grads)?;
+            opt_b.step(&grads)?;
+            running += loss.to_scalar::<f32>()? as f64;
+            running_n += 1;
+            step += 1;
+            if step % args.logging_steps.max(1) == 0 {
+                let entry = json!({"loss": running / running_n as f64, "learning_rate": lr, "epoch": step as f64 / steps_per_epoch as f64, "step": step});
+                tracing::info!(%entry, "training");
+                log_history.push(entry);
+                running = 0.0;
+                running_n = 0;
+            }
+        }
+        // Evaluate the epoch; keep the best by validation macro-F1 (load_best_model_at_end).
+        if let Some((_, features, refs)) =
+            eval_sets.iter().find(|(name, _, _)| *name == "validation")
+        {
+            let preds = predict(&head, features, h)?;
+            let m = ClassificationMetrics::compute(&preds, refs, k);
+            log_history.push(json!({"eval_accuracy": m.accuracy, "eval_f1_macro": m.macro_f1, "epoch": epoch + 1, "step": step}));
+            tracing::info!(
+                epoch = epoch + 1,
+                accuracy = m.accuracy,
+                f1_macro = m.macro_f1,
+                "validation"
+            );
+            if best.as_ref().is_none_or(|(score, ..)| m.macro_f1 > *score) {
+                best = Some((m.macro_f1, head.snapshot()?, m, epoch + 1));
+            }
+        }
+    }
+    let train_seconds = train_started.elapsed().as_secs_f64();
+    let mut validation = None;
+    if let Some((_, weights, m, epoch)) = best {
+        for (var, value) in [
+            &head.pooler_w,
+            &head.pooler_b,
+            &head.classifier_w,
+            &head.classifier_b,
+        ]
+        .iter()
+        .zip(weights)
+        {
+            var.set(&value)?;
+        }
+        log_history.push(json!({"best_epoch": epoch}));
+        validation = Some(m);
+    }
+    let test = match eval_sets.iter().find(|(name, _, _)| *name == "test") {
+        Some((_, features, refs)) => Some(ClassificationMetrics::compute(
+            &predict(&head, features, h)?,
+            refs,
+            k,
+        )),
+        None => None,
+    };
+    let report = TrainReport {
+        labels: labels.clone(),
+        validation,
+        test,
+        log_history,
+        encode_seconds,
+        train_seconds,
+    };
+    write_output(job, &base_dir, &config, &checkpoint, &head, &report)?;
+    Ok(report)
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> TrainError + '_ {
+    move |source| TrainError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    let temp = path.with_extension(format!("{}.tmp", std::process::id()));
+    let result = (|| {
+        let mut f = std::fs::File::create(&temp)?;
+        std::io::Write::write_all(&mut f, bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&temp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    result.map_err(io_err(path))
+}
+
+fn save_tensors(tensors: &HashMap<String, Tensor>, path: &Path) -> Result<()> {
+    let temp = path.with_extension("safetensors.tmp");
+    candle_core::safetensors::save(tensors, &temp)?;
+    std::fs::rename(&temp, path).map_err(io_err(path))
+}
+
+fn write_output(
+    job: &TextClassificationJob,
+    base_dir: &Path,
+    config: &AutoConfig,
+    checkpoint: &Checkpoint,
+    head: &Head,
+    report: &TrainReport,
+) -> Result<()> {
+    let out = &job.output_dir;
+    std::fs::create_dir_all(out).map_err(io_err(out))?;
+    // config.json: the base config as a sequence classifier with the labels.
+    let mut cfg = config.raw.clone();
+    cfg.insert(
+        "architectures".into(),
+        json!(["BertForSequenceClassification"]),
+    );
+    cfg.insert(
+        "id2label".into(),
+        Value::Object(
+            report
+                .labels
+                .iter()
+                .enumerate()
+                .map(|(i, l)| (i.to_string(), json!(l)))
+                .collect(),
+        ),
+    );
+    cfg.insert(
+        "label2id".into(),
+        Value::Object(
+            report
+                .labels
+                .iter()
+                .enumerate()
+                .map(|(i, l)| (l.clone(), json!(i)))
+                .collect(),
+        ),
+    );
+    cfg.insert("problem_type".into(), json!("single_label_classification"));
+    write_file(
+        &out.join("config.json"),
+        serde_json::to_string_pretty(&Value::Object(cfg))
+            .unwrap_or_default()
+            .as_bytes(),
+    )?;
+
+    let mut trained: HashMap<String, Tensor> = HashMap::new();
+    trained.insert(
+        "bert.pooler.dense.weight".into(),
+        head.pooler_w.as_tensor().clone(),
+    );
+    trained.insert(
+        "bert.pooler.dense.bias".into(),
+        head.pooler_b.as_tensor().clone(),
+    );
+    trained.insert(
+        "classifier.weight".into(),
+        head.classifier_w.as_tensor().clone(),
+    );
+    trained.insert(
+        "classifier.bias".into(),
+        head.classifier_b.as_tensor().clone(),
+    );
+    if job.head_only {
+        save_tensors(&trained, &out.join("head.safetensors"))?;
+        write_file(
+            &out.join("embrace_head.json"),
+            serde_json::to_string_pretty(&json!({"base_model": job.base_model, "head": "head.safetensors", "trained": ["bert.pooler", "classifier"]}))
+                .unwrap_or_default()
+                .as_bytes(),
+        )?;
+    } else {
+        // The full checkpoint, encoder tensors under `bert.` as transformers saves them.
+        let mut all = trained;
+        for name in checkpoint.names() {
+            if name.ends_with("position_ids") || name.contains("pooler") {
+                continue;
+            }
+            let key = if name.starts_with("bert.") {
+                name.to_owned()
+            } else {
+                format!("bert.{name}")
+            };
+            let shape = checkpoint.shape(name).unwrap_or_default().to_vec();
+            let data = checkpoint.read_f32(name)?;
+            all.insert(key, Tensor::from_vec(data, shape, &Device::Cpu)?);
+        }
+        save_tensors(&all, &out.join("model.safetensors"))?;
+    }
+    for file in [
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "vocab.txt",
+        "special_tokens_map.json",
+    ] {
+        let src = base_dir.join(file);
+        if src.is_file() {
+            std::fs::copy(&src, out.join(file)).map_err(io_err(&src))?;
+        }
+    }
+    let metrics_json =
+        |m: &Option<ClassificationMetrics>| m.as_ref().map(|m| m.to_json(&report.labels));
+    let results =
+        json!({"validation": metrics_json(&report.validation), "test": metrics_json(&report.test)});
+    write_file(
+        &out.join("eval_results.json"),
+        serde_json::to_string_pretty(&results)
+            .unwrap_or_default()
+            .as_bytes(),
+    )?;
+    write_file(
+        &out.join("trainer_state.json"),
+        serde_json::to_string_pretty(&json!({"log_history": report.log_history, "encode_seconds": report.encode_seconds, "train_seconds": report.train_seconds}))
+            .unwrap_or_default()
+            .as_bytes(),
+    )?;
+    write_file(
+        &out.join("training_args.json"),
+        serde_json::to_string_pretty(&job.args)
+            .unwrap_or_default()
+            .as_bytes(),
+    )?;
+    write_file(&out.join("README.md"), model_card(job, report).as_bytes())
+}
+
+fn model_card(job: &TextClassificationJob, report: &TrainReport) -> String {
+    let dataset = job.dataset_name.clone().unwrap_or_else(|| "custom".into());
+    let mut metrics_yaml = String::new();
+    let mut table = String::new();
+    for (split, m) in [("validation", &report.validation), ("test", &report.test)] {
+        if let Some(m) = m {
+            metrics_yaml.push_str(&format!(
+                "      - type: accuracy\n        value: {:.4}\n        name: {split} accuracy\n      - type: f1\n        value: {:.4}\n        name: {split} macro F1\n",
+                m.accuracy, m.macro_f1
+            ));
+            table.push_str(&format!(
+                "| {split} | {:.4} | {:.4} | {:.4} |\n",
+                m.accuracy, m.macro_f1, m.weighted_f1
+            ));
+        }
+    }
+    format!(
+        "---\nbase_model: {base}\ndatasets:\n- {dataset}\nlibrary_name: transformers\npipeline_tag: text-classification\ntags:\n- embrace\n- text-classification\nmodel-index:\n- name: {name}\n  results:\n  - task:\n      type: text-classification\n    dataset:\n      name: {dataset}\n      type: {dataset}\n    metrics:\n{metrics_yaml}---\n\n# {name}\n\nA text classifier ({labels}) trained with Embrace (`embrace train text-classification`) from `{base}` on {dataset}.\nThe encoder is frozen; the pooler and classifier were trained ({epochs} epochs, batch {bs}, learning rate {lr}, seed {seed}, max length {maxlen}).\n\n| split | accuracy | macro F1 | weighted F1 |\n|---|---|---|---|\n{table}\nEncoding the data with the frozen encoder took {enc:.0} s; training the head {train:.0} s.\n",
+        base = job.base_model,
+        name = job
+            .output_dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        labels = report.labels.join(", "),
+        epochs = job.args.num_train_epochs,
+        bs = job.args.per_device_train_batch_size,
+        lr = job.args.learning_rate,
+        seed = job.args.seed,
+        maxlen = job.args.max_length,
+        enc = report.encode_seconds,
+        train = report.train_seconds,
+    )
+}
