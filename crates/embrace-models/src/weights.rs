@@ -149,10 +149,11 @@ impl Checkpoint {
                 name
             } else if let Some(s) = stripped.filter(|s| entries.contains_key(s)) {
                 s
-            } else if let Some(with) = entries
-                .keys()
-                .find_map(|k| k.split_once('.').filter(|(_, rest)| *rest == name).map(|_| k.clone()))
-            {
+            } else if let Some(with) = entries.keys().find_map(|k| {
+                k.split_once('.')
+                    .filter(|(_, rest)| *rest == name)
+                    .map(|_| k.clone())
+            }) {
                 with
             } else {
                 name

