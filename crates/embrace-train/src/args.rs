@@ -31,6 +31,11 @@ pub struct TrainingArguments {
     pub logging_steps: usize,
     /// Dropout before the classifier (the model's `hidden_dropout_prob` by default).
     pub dropout: Option<f64>,
+    /// Weight the loss of each class by `n / (classes * count)` so that rare classes count as
+    /// much as frequent ones (scikit-learn's `class_weight="balanced"`; PyTorch's weighted
+    /// cross-entropy).
+    #[serde(default)]
+    pub balanced_class_weights: bool,
 }
 
 impl Default for TrainingArguments {
@@ -49,6 +54,7 @@ impl Default for TrainingArguments {
             max_length: 128,
             logging_steps: 50,
             dropout: None,
+            balanced_class_weights: false,
         }
     }
 }

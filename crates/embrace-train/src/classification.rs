@@ -292,6 +292,28 @@ pub fn train_text_classification(job: &TextClassificationJob) -> Result<TrainRep
         .unwrap_or(0.1);
 
     let n = train_labels.len();
+    let class_weights: Option<Tensor> = if args.balanced_class_weights {
+        let mut counts = vec![0usize; k];
+        for &l in &train_labels {
+            if l < k {
+                counts[l] += 1;
+            }
+        }
+        let w: Vec<f32> = counts
+            .iter()
+            .map(|&c| {
+                if c == 0 {
+                    0.0
+                } else {
+                    (n as f64 / (k as f64 * c as f64)) as f32
+                }
+            })
+            .collect();
+        tracing::info!(?w, "balanced class weights");
+        Some(Tensor::from_vec(w, k, &dev)?)
+    } else {
+        None
+    };
     let bs = args.per_device_train_batch_size;
     let steps_per_epoch = n.div_ceil(bs);
     let total = steps_per_epoch * args.num_train_epochs;
@@ -329,7 +351,16 @@ pub fn train_text_classification(job: &TextClassificationJob) -> Result<TrainRep
                 .collect();
             let mask = Tensor::from_vec(mask, (chunk.len(), h), &dev)?;
             let logits = head.logits(&x, (dropout > 0.0).then_some(&mask))?;
-            let loss = candle_nn::loss::cross_entropy(&logits, &y)?;
+            let loss = match &class_weights {
+                None => candle_nn::loss::cross_entropy(&logits, &y)?,
+                Some(w) => {
+                    // PyTorch's weighted cross-entropy: sum(w_y * nll) / sum(w_y).
+                    let log_probs = candle_nn::ops::log_softmax(&logits, 1)?;
+                    let picked = log_probs.gather(&y.unsqueeze(1)?, 1)?.squeeze(1)?;
+                    let wy = w.index_select(&y, 0)?;
+                    ((picked * &wy)?.sum_all()?.neg()? / wy.sum_all()?.to_scalar::<f32>()? as f64)?
+                }
+            };
             let mut grads = loss.backward()?;
             if args.max_grad_norm > 0.0 {
                 let vars = [

@@ -148,3 +148,26 @@ fn misconfigured_jobs_are_errors() {
     j.args.num_train_epochs = 0;
     assert!(train_text_classification(&j).is_err());
 }
+
+#[test]
+fn balanced_class_weights_change_the_loss() {
+    let dir = tempfile::tempdir().unwrap();
+    // On imbalanced data (1 positive in 6) the weighted run trains differently.
+    let rows: Vec<serde_json::Value> = (0..120)
+        .map(|i| json!({"text": format!("the movie was {} today", if i % 6 == 0 { "great" } else { "bad" }), "label": if i % 6 == 0 { "pos" } else { "neg" }}))
+        .collect();
+    let skewed = Dataset::from_json_rows(&rows)
+        .unwrap()
+        .class_encode_column("label")
+        .unwrap();
+    let mut a = job(dir.path().join("c"), true);
+    a.train = skewed.clone();
+    let mut b = a.clone();
+    b.output_dir = dir.path().join("d");
+    b.args.balanced_class_weights = true;
+    let (ra, rb) = (
+        train_text_classification(&a).unwrap(),
+        train_text_classification(&b).unwrap(),
+    );
+    assert_ne!(ra.log_history, rb.log_history);
+}

@@ -72,6 +72,9 @@ struct ClassificationArgs {
     /// Replace invalid UTF-8 in CSV files with U+FFFD.
     #[arg(long)]
     lossy_utf8: bool,
+    /// Weight each class's loss by n / (classes x count), for imbalanced labels.
+    #[arg(long)]
+    balanced: bool,
     /// The dataset's name for the model card.
     #[arg(long)]
     dataset_name: Option<String>,
@@ -167,6 +170,7 @@ pub fn run(args: Args) -> Result<()> {
             learning_rate: a.learning_rate,
             seed: a.seed,
             max_length: a.max_length,
+            balanced_class_weights: a.balanced,
             ..TrainingArguments::default()
         },
         output_dir: a.output.clone(),
