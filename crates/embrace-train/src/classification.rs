@@ -457,14 +457,14 @@ pub fn train_text_classification(job: &TextClassificationJob) -> Result<TrainRep
     Ok(report)
 }
 
-fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> TrainError + '_ {
+pub(crate) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> TrainError + '_ {
     move |source| TrainError::Io {
         path: path.to_owned(),
         source,
     }
 }
 
-fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
     let temp = path.with_extension(format!("{}.tmp", std::process::id()));
     let result = (|| {
         let mut f = std::fs::File::create(&temp)?;
@@ -478,7 +478,7 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
     result.map_err(io_err(path))
 }
 
-fn save_tensors(tensors: &HashMap<String, Tensor>, path: &Path) -> Result<()> {
+pub(crate) fn save_tensors(tensors: &HashMap<String, Tensor>, path: &Path) -> Result<()> {
     let temp = path.with_extension("safetensors.tmp");
     candle_core::safetensors::save(tensors, &temp)?;
     std::fs::rename(&temp, path).map_err(io_err(path))

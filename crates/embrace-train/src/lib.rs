@@ -14,8 +14,12 @@ pub mod classification;
 pub mod error;
 pub mod metrics;
 mod rng;
+pub mod token_classification;
 
 pub use args::TrainingArguments;
 pub use classification::{TextClassificationJob, TrainReport, train_text_classification};
 pub use error::{Result, TrainError};
 pub use metrics::ClassificationMetrics;
+pub use token_classification::{
+    TaggedSentence, TokenClassificationJob, read_conll, train_token_classification,
+};

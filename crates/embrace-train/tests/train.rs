@@ -171,3 +171,53 @@ fn balanced_class_weights_change_the_loss() {
     );
     assert_ne!(ra.log_history, rb.log_history);
 }
+
+#[test]
+fn token_classification_trains_and_loads_as_a_ner_model() {
+    use embrace_train::{TaggedSentence, TokenClassificationJob, train_token_classification};
+    let labels: Vec<String> = ["O", "B-PER", "I-PER", "B-LOC"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let sentences: Vec<TaggedSentence> = (0..60)
+        .map(|i| TaggedSentence {
+            words: vec![
+                "john".into(),
+                "smith".into(),
+                "went".into(),
+                "to".into(),
+                if i % 2 == 0 {
+                    "paris".into()
+                } else {
+                    "london".into()
+                },
+            ],
+            tags: vec![1, 2, 0, 0, 3],
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let job = TokenClassificationJob {
+        base_model: tiny_base(),
+        labels,
+        train: sentences[..40].to_vec(),
+        validation: sentences[40..50].to_vec(),
+        test: sentences[50..].to_vec(),
+        args: TrainingArguments {
+            num_train_epochs: 15,
+            per_device_train_batch_size: 32,
+            learning_rate: 1e-2,
+            ..TrainingArguments::default()
+        },
+        output_dir: dir.path().join("ner"),
+        head_only: true,
+        dataset_name: None,
+    };
+    let report = train_token_classification(&job).unwrap();
+    assert!(report.test.f1 > 0.5, "{:?}", report.test);
+    let model = Model::from_pretrained(
+        dir.path().join("ner").to_string_lossy(),
+        Task::TokenClassification,
+    )
+    .unwrap();
+    assert_eq!(model.config().label(1), "B-PER");
+}

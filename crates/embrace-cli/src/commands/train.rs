@@ -22,6 +22,126 @@ enum TrainTask {
     /// Example: embrace train text-classification --model sentence-transformers/all-MiniLM-L6-v2
     ///   --train-file tweets.csv --text-column text --label-column sentiment --output out/sentiment
     TextClassification(Box<ClassificationArgs>),
+    /// Train a token classifier (NER) from CoNLL-style data (`word<TAB>tag` lines, blank
+    /// lines between sentences): the encoder stays frozen, a classifier on the first sub-token
+    /// of every word is trained; reports seqeval entity F1.
+    ///
+    /// Example: embrace train token-classification --model sentence-transformers/all-MiniLM-L6-v2
+    ///   --train-file ner.txt --output out/ner
+    TokenClassification(Box<TokenArgs>),
+}
+
+#[derive(Debug, clap::Args)]
+struct TokenArgs {
+    /// The base model (a folder or a repo id in the Hugging Face cache).
+    #[arg(long, short = 'm')]
+    model: String,
+    /// CoNLL-style training data; fixed-seed validation and test hold-outs are taken from it.
+    #[arg(long)]
+    train_file: PathBuf,
+    /// Fraction held out for validation and for test each.
+    #[arg(long, default_value_t = 0.1)]
+    holdout: f64,
+    /// The output folder.
+    #[arg(long, short = 'o')]
+    output: PathBuf,
+    /// Write only the classifier plus a pointer to --model.
+    #[arg(long)]
+    head_only: bool,
+    /// Epochs.
+    #[arg(long, default_value_t = 10)]
+    epochs: usize,
+    /// Words per optimisation step.
+    #[arg(long, default_value_t = 256)]
+    batch_size: usize,
+    /// Peak learning rate.
+    #[arg(long, default_value_t = 3e-3)]
+    learning_rate: f64,
+    /// Seed.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Tokens per sentence.
+    #[arg(long, default_value_t = 128)]
+    max_length: usize,
+    /// The dataset's name for the model card.
+    #[arg(long)]
+    dataset_name: Option<String>,
+}
+
+fn run_token(a: &TokenArgs) -> Result<()> {
+    use embrace_train::{
+        TaggedSentence, TokenClassificationJob, read_conll, train_token_classification,
+    };
+    let (sentences, labels) = read_conll(&a.train_file)?;
+    let index: std::collections::HashMap<&str, usize> = labels
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (l.as_str(), i))
+        .collect();
+    let tagged: Vec<TaggedSentence> = sentences
+        .iter()
+        .map(|s| TaggedSentence {
+            words: s.iter().map(|(w, _)| w.clone()).collect(),
+            tags: s.iter().map(|(_, t)| index[t.as_str()]).collect(),
+        })
+        .collect();
+    // Seeded hold-outs of whole sentences: test, validation, then train.
+    let order = embrace_datasets::Dataset::from_json_rows(
+        &(0..tagged.len())
+            .map(|i| json!({"i": i}))
+            .collect::<Vec<_>>(),
+    )?
+    .shuffle(a.seed)?
+    .rows(0, tagged.len())?
+    .iter()
+    .map(|r| r["i"].as_u64().unwrap_or(0) as usize)
+    .collect::<Vec<_>>();
+    let hold = ((tagged.len() as f64) * a.holdout).ceil() as usize;
+    if hold == 0 || 2 * hold >= tagged.len() {
+        bail!(
+            "--holdout {} leaves no sentences to train on ({} sentences)",
+            a.holdout,
+            tagged.len()
+        );
+    }
+    let pick = |r: &[usize]| r.iter().map(|&i| tagged[i].clone()).collect::<Vec<_>>();
+    let (test, validation, train) = (
+        pick(&order[..hold]),
+        pick(&order[hold..2 * hold]),
+        pick(&order[2 * hold..]),
+    );
+    eprintln!(
+        "training on {} sentences (validation {}, test {}), {} tags",
+        train.len(),
+        validation.len(),
+        test.len(),
+        labels.len()
+    );
+    let job = TokenClassificationJob {
+        base_model: a.model.clone(),
+        labels,
+        train,
+        validation,
+        test,
+        args: TrainingArguments {
+            num_train_epochs: a.epochs,
+            per_device_train_batch_size: a.batch_size,
+            learning_rate: a.learning_rate,
+            seed: a.seed,
+            max_length: a.max_length,
+            ..TrainingArguments::default()
+        },
+        output_dir: a.output.clone(),
+        head_only: a.head_only,
+        dataset_name: a.dataset_name.clone(),
+    };
+    let report = train_token_classification(&job)?;
+    let s = |x: &embrace_train::token_classification::EntityScores| json!({"precision": x.precision, "recall": x.recall, "f1": x.f1});
+    println!(
+        "{}",
+        json!({"output": a.output, "validation": s(&report.validation), "test": s(&report.test)})
+    );
+    Ok(())
 }
 
 #[derive(Debug, clap::Args)]
@@ -120,7 +240,10 @@ fn classify(d: Dataset, column: &str) -> Result<Dataset> {
 
 /// Runs the `train` command.
 pub fn run(args: Args) -> Result<()> {
-    let TrainTask::TextClassification(a) = args.task;
+    let a = match args.task {
+        TrainTask::TextClassification(a) => a,
+        TrainTask::TokenClassification(t) => return run_token(&t),
+    };
     let (train, validation, test) = match load(&a.train_file, a.lossy_utf8)? {
         Loaded::Dict(dict) => {
             let get = |n: &str| dict.get(n).cloned();
