@@ -374,3 +374,35 @@ fn the_trained_ner_head_is_the_default_after_set_up() {
         );
     }
 }
+
+#[test]
+fn cache_ls_verify_and_rm() {
+    let home = tempfile::tempdir().unwrap();
+    let src = home.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("config.json"), "{}").unwrap();
+    let out = embrace(
+        &["cache", "import", "acme/tiny", src.to_str().unwrap()],
+        home.path(),
+    );
+    assert!(out.status.success());
+    let out = embrace(&["cache", "ls", "--json"], home.path());
+    let listed = stdout_json(&out);
+    assert_eq!(listed["repo_id"], "acme/tiny");
+    assert_eq!(listed["revisions"][0]["refs"], serde_json::json!(["main"]));
+    assert!(embrace(&["cache", "verify"], home.path()).status.success());
+    let out = embrace(
+        &["cache", "rm", "acme/tiny", "--revision", "main"],
+        home.path(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = embrace(
+        &["cache", "rm", "acme/tiny", "--revision", "main"],
+        home.path(),
+    );
+    assert!(!out.status.success());
+}

@@ -13,9 +13,11 @@
 mod cache;
 mod config;
 mod import;
+mod manage;
 mod repo;
 
 pub use cache::{Cache, CacheError, CacheLookup};
 pub use config::HubConfig;
 pub use import::{ImportError, ImportReport, ImportedFile};
+pub use manage::{CachedRepo, CachedRevision, CorruptBlob, ManageError};
 pub use repo::{RepoId, RepoIdError, RepoType};
