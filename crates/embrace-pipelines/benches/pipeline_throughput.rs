@@ -4,8 +4,9 @@
 //! cargo bench -p embrace-pipelines --bench pipeline_throughput [-- --inputs 10000 --threads 1,2]
 //! ```
 //!
-//! fill-mask with SPLADE-tiny (top 5) over prose lines with one word masked, the same file for
-//! both sides, streamed (Embrace: `Pipeline::run_iter` in chunks; transformers: a generator with
+//! fill-mask with SPLADE-tiny (top 5) over prose lines with one word masked (or, with `--task
+//! text-classification --model DIR`, a classifier over the plain lines), the same file for both
+//! sides, streamed (Embrace: `Pipeline::run_iter` in chunks; transformers: a generator with
 //! `batch_size`). Both run in their own process (this binary in worker mode, and
 //! `tools/oracle/bench_pipelines.py` in the oracle venv) and report wall time and peak RSS.
 #![allow(clippy::unwrap_used)]
@@ -23,8 +24,8 @@ fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// `n` prose lines with their third word replaced by `[MASK]`.
-fn inputs(n: usize) -> Vec<String> {
+/// `n` prose lines, with their third word replaced by `[MASK]` when `mask`.
+fn inputs(n: usize, mask: bool) -> Vec<String> {
     let prose =
         std::fs::read_to_string(repo_root().join("tests/golden/tokenizers/inputs/prose.jsonl"))
             .unwrap();
@@ -42,7 +43,9 @@ fn inputs(n: usize) -> Vec<String> {
         .map(|i| {
             let mut words: Vec<&str> = lines[i % lines.len()].split_whitespace().collect();
             let at = 2 + (i / lines.len()) % (words.len() - 2);
-            words[at] = "[MASK]";
+            if mask {
+                words[at] = "[MASK]";
+            }
             words.join(" ")
         })
         .collect()
@@ -59,14 +62,18 @@ fn peak_rss_kb() -> u64 {
         .unwrap_or(0)
 }
 
-fn worker(model: &str, path: &str) {
+fn worker(task: &str, model: &str, path: &str) {
     let text = std::fs::read_to_string(path).unwrap();
     let lines: Vec<&str> = text.split('\n').collect();
     let options = Options {
-        top_k: TopK::K(5),
+        top_k: if task == "fill-mask" {
+            TopK::K(5)
+        } else {
+            TopK::Default
+        },
         ..Options::default()
     };
-    let pipeline = Pipeline::builder("fill-mask")
+    let pipeline = Pipeline::builder(task)
         .model(model)
         .batch_size(BATCH)
         .options(options)
@@ -105,7 +112,7 @@ fn run_json(mut command: Command) -> Option<Value> {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let Some(i) = args.iter().position(|a| a == "--worker") {
-        worker(&args[i + 1], &args[i + 2]);
+        worker(&args[i + 1], &args[i + 2], &args[i + 3]);
         return;
     }
     let arg = |name: &str| {
@@ -117,40 +124,42 @@ fn main() {
     let threads: Vec<usize> = arg("--threads").map_or(vec![1, 2], |v| {
         v.split(',').map(|t| t.parse().unwrap()).collect()
     });
-    let model = embrace_assets::require("splade-tiny", "config.json")
-        .parent()
-        .unwrap()
-        .to_string_lossy()
-        .into_owned();
+    let task = arg("--task").unwrap_or_else(|| "fill-mask".into());
+    let model = match arg("--model") {
+        Some(m) => m,
+        None => embrace_assets::require("splade-tiny", "config.json")
+            .parent()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned(),
+    };
     let path =
         std::env::temp_dir().join(format!("embrace-pipeline-bench-{}.txt", std::process::id()));
-    std::fs::write(&path, inputs(n).join("\n")).unwrap();
+    std::fs::write(&path, inputs(n, task == "fill-mask").join("\n")).unwrap();
     let python = repo_root().join("tools/oracle/.venv/bin/python");
     let script = repo_root().join("tools/oracle/bench_pipelines.py");
     let exe = std::env::current_exe().unwrap();
-    println!(
-        "fill-mask, SPLADE-tiny, {n} inputs, batch {BATCH}, top 5 (inputs/s; ratio = ours / transformers)"
-    );
+    println!("{task}, {model}, {n} inputs, batch {BATCH} (inputs/s; ratio = ours / transformers)");
     println!(
         "{:>7} {:>12} {:>14} {:>8} {:>22}",
         "threads", "embrace", "transformers", "ratio", "peak RSS (ours/theirs)"
     );
     for t in threads {
         let mut ours = Command::new(&exe);
-        ours.args(["--worker", &model, &path.to_string_lossy()])
+        ours.args(["--worker", &task, &model, &path.to_string_lossy()])
             .env("RAYON_NUM_THREADS", t.to_string());
         let ours = run_json(ours).expect("embrace worker");
         let theirs = python.is_file().then(|| {
             let mut py = Command::new(&python);
             py.arg(&script)
                 .args([
-                    "fill-mask",
+                    task.as_str(),
                     &model,
                     &path.to_string_lossy(),
                     &t.to_string(),
                     &BATCH.to_string(),
-                    "5",
                 ])
+                .args((task == "fill-mask").then_some("5"))
                 .env("OMP_NUM_THREADS", t.to_string())
                 .env("HF_HUB_OFFLINE", "1")
                 .env("TOKENIZERS_PARALLELISM", "false");
