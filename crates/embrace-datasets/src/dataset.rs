@@ -391,6 +391,124 @@ impl Dataset {
         ))
     }
 
+    /// Like [`Dataset::train_test_split`], keeping each class's share of `column` the same in
+    /// both splits (`stratify_by_column`): the test rows are allocated to classes in proportion
+    /// (largest remainders first), each class's rows drawn by a seeded permutation.
+    pub fn train_test_split_stratified(
+        &self,
+        test_size: f64,
+        seed: u64,
+        column: &str,
+    ) -> Result<(Self, Self)> {
+        let n = self.num_rows();
+        let n_test = if test_size < 1.0 {
+            (test_size * n as f64).ceil() as usize
+        } else {
+            test_size as usize
+        };
+        if test_size <= 0.0 || n_test == 0 || n_test >= n {
+            return Err(DatasetError::Argument(format!(
+                "test_size {test_size} leaves no rows for train or test ({n} rows)"
+            )));
+        }
+        self.column_index(column)?;
+        let rows = self.rows(0, n)?;
+        let mut classes: Vec<(String, Vec<usize>)> = Vec::new();
+        for (i, row) in rows.iter().enumerate() {
+            let key = row[column].to_string();
+            match classes.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, members)) => members.push(i),
+                None => classes.push((key, vec![i])),
+            }
+        }
+        // Proportional allocation with largest remainders.
+        let mut alloc: Vec<(usize, f64)> = classes
+            .iter()
+            .map(|(_, m)| {
+                let exact = n_test as f64 * m.len() as f64 / n as f64;
+                (exact.floor() as usize, exact - exact.floor())
+            })
+            .collect();
+        let mut left = n_test - alloc.iter().map(|a| a.0).sum::<usize>();
+        let mut order: Vec<usize> = (0..alloc.len()).collect();
+        order.sort_by(|&a, &b| alloc[b].1.total_cmp(&alloc[a].1).then(a.cmp(&b)));
+        for &c in &order {
+            if left == 0 {
+                break;
+            }
+            if alloc[c].0 < classes[c].1.len() {
+                alloc[c].0 += 1;
+                left -= 1;
+            }
+        }
+        let (mut train, mut test) = (Vec::new(), Vec::new());
+        for (c, (_, members)) in classes.iter().enumerate() {
+            let perm = permutation(members.len(), seed.wrapping_add(c as u64));
+            for (j, &p) in perm.iter().enumerate() {
+                if j < alloc[c].0 {
+                    test.push(members[p])
+                } else {
+                    train.push(members[p])
+                }
+            }
+        }
+        let shuffle = |v: Vec<usize>, s: u64| -> Vec<usize> {
+            permutation(v.len(), s).into_iter().map(|i| v[i]).collect()
+        };
+        Ok((
+            self.select(&shuffle(train, seed))?,
+            self.select(&shuffle(test, seed ^ 1))?,
+        ))
+    }
+
+    /// The rows of several datasets with the same columns and types, one after the other.
+    pub fn concatenate(parts: &[&Dataset]) -> Result<Self> {
+        let first = parts
+            .first()
+            .ok_or_else(|| DatasetError::Argument("nothing to concatenate".into()))?;
+        for p in &parts[1..] {
+            if p.features.to_schema()?.fields() != first.features.to_schema()?.fields() {
+                return Err(DatasetError::Column(format!(
+                    "cannot concatenate datasets with different features: {:?} vs {:?}",
+                    first.column_names(),
+                    p.column_names()
+                )));
+            }
+        }
+        let batches: Vec<RecordBatch> = parts
+            .iter()
+            .flat_map(|p| p.batches.iter().cloned())
+            .collect();
+        let prints: Vec<&str> = parts.iter().map(|p| p.fingerprint.as_str()).collect();
+        let mut key = vec!["concatenate"];
+        key.extend(prints);
+        Self::with_features(
+            first.schema.clone(),
+            batches,
+            first.features.clone(),
+            fnv(&key),
+        )
+    }
+
+    /// Rows taken in turn from each dataset, stopping when the shortest runs out
+    /// (`interleave_datasets` with `stopping_strategy="first_exhausted"`).
+    pub fn interleave(parts: &[&Dataset]) -> Result<Self> {
+        let all = Self::concatenate(parts)?;
+        let shortest = parts.iter().map(|p| p.num_rows()).min().unwrap_or(0);
+        let offsets: Vec<usize> = parts
+            .iter()
+            .scan(0, |acc, p| {
+                let o = *acc;
+                *acc += p.num_rows();
+                Some(o)
+            })
+            .collect();
+        let indices: Vec<usize> = (0..shortest)
+            .flat_map(|i| offsets.iter().map(move |o| o + i))
+            .collect();
+        all.select(&indices)
+    }
+
     /// Rows `start..start + count` as JSON objects.
     pub fn rows(&self, start: usize, count: usize) -> Result<Vec<Value>> {
         let batch = self.to_batch()?;

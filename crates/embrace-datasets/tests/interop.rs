@@ -290,3 +290,45 @@ fn bad_files_are_errors_not_panics() {
     std::fs::write(&text, b"ok\n\xff\xfe\n").unwrap();
     assert!(load_file(&text).unwrap_err().to_string().contains("line 2"));
 }
+
+#[test]
+fn stratified_split_concatenate_and_interleave() {
+    let rows: Vec<Value> = (0..100)
+        .map(|i| json!({"id": i, "label": if i % 4 == 0 { "rare" } else { "common" }}))
+        .collect();
+    let ds = Dataset::from_json_rows(&rows).unwrap();
+    let (train, test) = ds.train_test_split_stratified(0.2, 3, "label").unwrap();
+    assert_eq!((train.num_rows(), test.num_rows()), (80, 20));
+    let rare = |d: &Dataset| {
+        d.rows(0, 100)
+            .unwrap()
+            .iter()
+            .filter(|r| r["label"] == "rare")
+            .count()
+    };
+    assert_eq!((rare(&train), rare(&test)), (20, 5));
+    let again = ds.train_test_split_stratified(0.2, 3, "label").unwrap();
+    assert_eq!(again.1.rows(0, 20).unwrap(), test.rows(0, 20).unwrap());
+    let mut ids: Vec<i64> = train
+        .rows(0, 100)
+        .unwrap()
+        .iter()
+        .chain(test.rows(0, 100).unwrap().iter())
+        .map(|r| r["id"].as_i64().unwrap())
+        .collect();
+    ids.sort();
+    assert_eq!(ids, (0..100).collect::<Vec<_>>());
+
+    let both = Dataset::concatenate(&[&train, &test]).unwrap();
+    assert_eq!(both.num_rows(), 100);
+    let mixed = Dataset::interleave(&[&ds.take(3).unwrap(), &ds.skip(98).unwrap()]).unwrap();
+    let got: Vec<i64> = mixed
+        .rows(0, 10)
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(got, vec![0, 98, 1, 99]);
+    let other = ds.select_columns(&["id"]).unwrap();
+    assert!(Dataset::concatenate(&[&ds, &other]).is_err());
+}
