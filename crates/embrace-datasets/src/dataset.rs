@@ -217,12 +217,18 @@ impl Dataset {
     }
 
     /// Applies `f` to every record batch (batched map): it may add, replace or remove columns.
+    /// Batches are mapped in parallel on all cores; their order is kept.
     pub fn map_batches(
         &self,
         name: &str,
-        f: impl Fn(&RecordBatch) -> Result<RecordBatch>,
+        f: impl Fn(&RecordBatch) -> Result<RecordBatch> + Sync,
     ) -> Result<Self> {
-        let batches = self.batches.iter().map(&f).collect::<Result<Vec<_>>>()?;
+        use rayon::prelude::*;
+        let batches = self
+            .batches
+            .par_iter()
+            .map(&f)
+            .collect::<Result<Vec<_>>>()?;
         let schema = match batches.first() {
             Some(b) => b.schema(),
             None => self.schema.clone(),

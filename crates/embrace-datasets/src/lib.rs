@@ -23,6 +23,7 @@ mod disk;
 pub mod error;
 pub mod features;
 mod io;
+mod tokenize;
 
 pub use dataset::{Dataset, DatasetDict};
 pub use disk::{Loaded, load_from_disk};

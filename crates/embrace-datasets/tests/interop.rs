@@ -332,3 +332,49 @@ fn stratified_split_concatenate_and_interleave() {
     let other = ds.select_columns(&["id"]).unwrap();
     assert!(Dataset::concatenate(&[&ds, &other]).is_err());
 }
+
+#[test]
+fn tokenize_adds_model_input_columns() {
+    let tok_dir =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/golden/pipelines/models/bert-cls");
+    let tokenizer = embrace_tokenizers::Tokenizer::from_path(&tok_dir).unwrap();
+    let rows: Vec<Value> = ["john went to paris", "mary", ""]
+        .iter()
+        .map(|t| json!({"text": t, "label": 1}))
+        .collect();
+    let ds = Dataset::from_json_rows(&rows).unwrap();
+    let tokenized = ds.tokenize(&tokenizer, "text").unwrap();
+    assert_eq!(
+        tokenized.column_names(),
+        vec![
+            "text",
+            "label",
+            "input_ids",
+            "token_type_ids",
+            "attention_mask"
+        ]
+    );
+    let first = &tokenized.rows(0, 1).unwrap()[0];
+    let want: Vec<u32> = tokenizer
+        .encode("john went to paris", None, true)
+        .unwrap()
+        .ids()
+        .to_vec();
+    assert_eq!(first["input_ids"], json!(want));
+    assert_eq!(
+        tokenized.features().get("attention_mask"),
+        Some(&Feature::List(Box::new(Feature::Value("int8".into()))))
+    );
+    assert_eq!(
+        tokenized.features().get("input_ids"),
+        Some(&Feature::List(Box::new(Feature::Value("int32".into()))))
+    );
+    // The tokenized dataset saves and loads like any other.
+    let dir = tempfile::tempdir().unwrap();
+    tokenized.save_to_disk(dir.path()).unwrap();
+    assert_eq!(
+        single(dir.path()).rows(0, 3).unwrap(),
+        tokenized.rows(0, 3).unwrap()
+    );
+    assert!(ds.tokenize(&tokenizer, "missing").is_err());
+}
