@@ -15,6 +15,9 @@ use serde_json::{Value, json};
 use crate::args::TrainingArguments;
 use crate::error::{Result, TrainError};
 use crate::metrics::ClassificationMetrics;
+use crate::output::{
+    copy_tokenizer_files, io_err, write_config, write_file, write_json, write_weights,
+};
 use crate::rng::Rng;
 
 /// A text-classification training job.
@@ -208,7 +211,9 @@ pub fn train_text_classification(job: &TextClassificationJob) -> Result<TrainRep
             "a classifier needs at least two labels".into(),
         ));
     }
-    let model = Model::from_pretrained(base_dir.to_string_lossy(), Task::Base)?;
+    // One read of the weights serves the frozen encoder, the pretrained pooler and the output.
+    let checkpoint = Checkpoint::from_dir(&base_dir)?;
+    let model = Model::load(config.clone(), &checkpoint, Task::Base)?;
     let mut tokenizer = Tokenizer::from_path(&base_dir)?;
     tokenizer.with_padding(None);
     tokenizer.with_truncation(Some(TruncationParams {
@@ -236,7 +241,6 @@ pub fn train_text_classification(job: &TextClassificationJob) -> Result<TrainRep
     // Initialise: the pretrained pooler when the checkpoint has one, a fresh classifier with
     // transformers' init (normal, std = initializer_range; zero bias).
     let mut rng = Rng::new(args.seed);
-    let checkpoint = Checkpoint::from_dir(&base_dir)?;
     let read = |name: &str| -> Option<Vec<f32>> {
         [name.to_owned(), format!("bert.{name}")]
             .iter()
@@ -457,33 +461,6 @@ pub fn train_text_classification(job: &TextClassificationJob) -> Result<TrainRep
     Ok(report)
 }
 
-pub(crate) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> TrainError + '_ {
-    move |source| TrainError::Io {
-        path: path.to_owned(),
-        source,
-    }
-}
-
-pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
-    let temp = path.with_extension(format!("{}.tmp", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::File::create(&temp)?;
-        std::io::Write::write_all(&mut f, bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&temp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&temp);
-    }
-    result.map_err(io_err(path))
-}
-
-pub(crate) fn save_tensors(tensors: &HashMap<String, Tensor>, path: &Path) -> Result<()> {
-    let temp = path.with_extension("safetensors.tmp");
-    candle_core::safetensors::save(tensors, &temp)?;
-    std::fs::rename(&temp, path).map_err(io_err(path))
-}
-
 fn write_output(
     job: &TextClassificationJob,
     base_dir: &Path,
@@ -494,117 +471,52 @@ fn write_output(
 ) -> Result<()> {
     let out = &job.output_dir;
     std::fs::create_dir_all(out).map_err(io_err(out))?;
-    // config.json: the base config as a sequence classifier with the labels.
-    let mut cfg = config.raw.clone();
-    cfg.insert(
-        "architectures".into(),
-        json!(["BertForSequenceClassification"]),
-    );
-    cfg.insert(
-        "id2label".into(),
-        Value::Object(
-            report
-                .labels
-                .iter()
-                .enumerate()
-                .map(|(i, l)| (i.to_string(), json!(l)))
-                .collect(),
-        ),
-    );
-    cfg.insert(
-        "label2id".into(),
-        Value::Object(
-            report
-                .labels
-                .iter()
-                .enumerate()
-                .map(|(i, l)| (l.clone(), json!(i)))
-                .collect(),
-        ),
-    );
-    cfg.insert("problem_type".into(), json!("single_label_classification"));
-    write_file(
-        &out.join("config.json"),
-        serde_json::to_string_pretty(&Value::Object(cfg))
-            .unwrap_or_default()
-            .as_bytes(),
+    write_config(
+        out,
+        config,
+        "BertForSequenceClassification",
+        &report.labels,
+        Some("single_label_classification"),
     )?;
-
-    let mut trained: HashMap<String, Tensor> = HashMap::new();
-    trained.insert(
-        "bert.pooler.dense.weight".into(),
-        head.pooler_w.as_tensor().clone(),
-    );
-    trained.insert(
-        "bert.pooler.dense.bias".into(),
-        head.pooler_b.as_tensor().clone(),
-    );
-    trained.insert(
-        "classifier.weight".into(),
-        head.classifier_w.as_tensor().clone(),
-    );
-    trained.insert(
-        "classifier.bias".into(),
-        head.classifier_b.as_tensor().clone(),
-    );
-    if job.head_only {
-        save_tensors(&trained, &out.join("head.safetensors"))?;
-        write_file(
-            &out.join("embrace_head.json"),
-            serde_json::to_string_pretty(&json!({"base_model": job.base_model, "head": "head.safetensors", "trained": ["bert.pooler", "classifier"]}))
-                .unwrap_or_default()
-                .as_bytes(),
-        )?;
-    } else {
-        // The full checkpoint, encoder tensors under `bert.` as transformers saves them.
-        let mut all = trained;
-        for name in checkpoint.names() {
-            if name.ends_with("position_ids") || name.contains("pooler") {
-                continue;
-            }
-            let key = if name.starts_with("bert.") {
-                name.to_owned()
-            } else {
-                format!("bert.{name}")
-            };
-            let shape = checkpoint.shape(name).unwrap_or_default().to_vec();
-            let data = checkpoint.read_f32(name)?;
-            all.insert(key, Tensor::from_vec(data, shape, &Device::Cpu)?);
-        }
-        save_tensors(&all, &out.join("model.safetensors"))?;
-    }
-    for file in [
-        "tokenizer.json",
-        "tokenizer_config.json",
-        "vocab.txt",
-        "special_tokens_map.json",
-    ] {
-        let src = base_dir.join(file);
-        if src.is_file() {
-            std::fs::copy(&src, out.join(file)).map_err(io_err(&src))?;
-        }
-    }
+    let trained = HashMap::from([
+        (
+            "bert.pooler.dense.weight".to_owned(),
+            head.pooler_w.as_tensor().clone(),
+        ),
+        (
+            "bert.pooler.dense.bias".to_owned(),
+            head.pooler_b.as_tensor().clone(),
+        ),
+        (
+            "classifier.weight".to_owned(),
+            head.classifier_w.as_tensor().clone(),
+        ),
+        (
+            "classifier.bias".to_owned(),
+            head.classifier_b.as_tensor().clone(),
+        ),
+    ]);
+    write_weights(
+        out,
+        &job.base_model,
+        checkpoint,
+        trained,
+        &["bert.pooler", "classifier"],
+        job.head_only,
+    )?;
+    copy_tokenizer_files(base_dir, out)?;
     let metrics_json =
         |m: &Option<ClassificationMetrics>| m.as_ref().map(|m| m.to_json(&report.labels));
     let results =
         json!({"validation": metrics_json(&report.validation), "test": metrics_json(&report.test)});
-    write_file(
-        &out.join("eval_results.json"),
-        serde_json::to_string_pretty(&results)
-            .unwrap_or_default()
-            .as_bytes(),
-    )?;
-    write_file(
+    write_json(&out.join("eval_results.json"), &results)?;
+    write_json(
         &out.join("trainer_state.json"),
-        serde_json::to_string_pretty(&json!({"log_history": report.log_history, "encode_seconds": report.encode_seconds, "train_seconds": report.train_seconds}))
-            .unwrap_or_default()
-            .as_bytes(),
+        &json!({"log_history": report.log_history, "encode_seconds": report.encode_seconds, "train_seconds": report.train_seconds}),
     )?;
-    write_file(
+    write_json(
         &out.join("training_args.json"),
-        serde_json::to_string_pretty(&job.args)
-            .unwrap_or_default()
-            .as_bytes(),
+        &serde_json::to_value(&job.args).unwrap_or_default(),
     )?;
     write_file(&out.join("README.md"), model_card(job, report).as_bytes())
 }

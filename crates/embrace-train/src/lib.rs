@@ -13,6 +13,7 @@ pub mod args;
 pub mod classification;
 pub mod error;
 pub mod metrics;
+mod output;
 mod rng;
 pub mod token_classification;
 

@@ -8,13 +8,15 @@ use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
-use embrace_models::{AutoConfig, Batch, Model, ModelType, Task, resolve_model_dir};
+use embrace_models::{AutoConfig, Batch, Checkpoint, Model, ModelType, Task, resolve_model_dir};
 use embrace_tokenizers::{Tokenizer, TruncationParams};
 use serde_json::{Value, json};
 
 use crate::args::TrainingArguments;
-use crate::classification::{io_err, save_tensors, write_file};
 use crate::error::{Result, TrainError};
+use crate::output::{
+    copy_tokenizer_files, io_err, write_config, write_file, write_json, write_weights,
+};
 use crate::rng::Rng;
 
 /// A sentence as words with one tag index per word.
@@ -249,7 +251,8 @@ pub fn train_token_classification(job: &TokenClassificationJob) -> Result<TokenR
             "token classification training supports model_type bert".into(),
         ));
     }
-    let model = Model::from_pretrained(base_dir.to_string_lossy(), Task::Base)?;
+    let checkpoint = Checkpoint::from_dir(&base_dir)?;
+    let model = Model::load(config.clone(), &checkpoint, Task::Base)?;
     let mut tokenizer = Tokenizer::from_path(&base_dir)?;
     tokenizer.with_padding(None);
     tokenizer.with_truncation(Some(TruncationParams {
@@ -374,7 +377,7 @@ pub fn train_token_classification(job: &TokenClassificationJob) -> Result<TokenR
         test,
         log_history,
     };
-    write_output(job, &base_dir, &config, &w, &b, &report)?;
+    write_output(job, &base_dir, &config, &checkpoint, &w, &b, &report)?;
     Ok(report)
 }
 
@@ -382,93 +385,35 @@ fn write_output(
     job: &TokenClassificationJob,
     base_dir: &Path,
     config: &AutoConfig,
+    base: &Checkpoint,
     w: &Var,
     b: &Var,
     report: &TokenReport,
 ) -> Result<()> {
     let out = &job.output_dir;
     std::fs::create_dir_all(out).map_err(io_err(out))?;
-    let mut cfg = config.raw.clone();
-    cfg.insert(
-        "architectures".into(),
-        json!(["BertForTokenClassification"]),
-    );
-    cfg.insert(
-        "id2label".into(),
-        Value::Object(
-            job.labels
-                .iter()
-                .enumerate()
-                .map(|(i, l)| (i.to_string(), json!(l)))
-                .collect(),
-        ),
-    );
-    cfg.insert(
-        "label2id".into(),
-        Value::Object(
-            job.labels
-                .iter()
-                .enumerate()
-                .map(|(i, l)| (l.clone(), json!(i)))
-                .collect(),
-        ),
-    );
-    write_file(
-        &out.join("config.json"),
-        serde_json::to_string_pretty(&Value::Object(cfg))
-            .unwrap_or_default()
-            .as_bytes(),
+    write_config(out, config, "BertForTokenClassification", &job.labels, None)?;
+    let trained = HashMap::from([
+        ("classifier.weight".to_owned(), w.as_tensor().clone()),
+        ("classifier.bias".to_owned(), b.as_tensor().clone()),
+    ]);
+    write_weights(
+        out,
+        &job.base_model,
+        base,
+        trained,
+        &["classifier"],
+        job.head_only,
     )?;
-    let mut head: HashMap<String, Tensor> = HashMap::new();
-    head.insert("classifier.weight".into(), w.as_tensor().clone());
-    head.insert("classifier.bias".into(), b.as_tensor().clone());
-    if job.head_only {
-        save_tensors(&head, &out.join("head.safetensors"))?;
-        write_file(&out.join("embrace_head.json"), serde_json::to_string_pretty(&json!({"base_model": job.base_model, "head": "head.safetensors", "trained": ["classifier"]})).unwrap_or_default().as_bytes())?;
-    } else {
-        let checkpoint = embrace_models::Checkpoint::from_dir(base_dir)?;
-        for name in checkpoint.names() {
-            if name.ends_with("position_ids") || name.contains("pooler") {
-                continue;
-            }
-            let key = if name.starts_with("bert.") {
-                name.to_owned()
-            } else {
-                format!("bert.{name}")
-            };
-            let shape = checkpoint.shape(name).unwrap_or_default().to_vec();
-            head.insert(
-                key,
-                Tensor::from_vec(checkpoint.read_f32(name)?, shape, &Device::Cpu)?,
-            );
-        }
-        save_tensors(&head, &out.join("model.safetensors"))?;
-    }
-    for file in [
-        "tokenizer.json",
-        "tokenizer_config.json",
-        "vocab.txt",
-        "special_tokens_map.json",
-    ] {
-        let src = base_dir.join(file);
-        if src.is_file() {
-            std::fs::copy(&src, out.join(file)).map_err(io_err(&src))?;
-        }
-    }
+    copy_tokenizer_files(base_dir, out)?;
     let scores = |s: &EntityScores| json!({"precision": s.precision, "recall": s.recall, "f1": s.f1, "accuracy": s.accuracy});
-    write_file(
+    write_json(
         &out.join("eval_results.json"),
-        serde_json::to_string_pretty(
-            &json!({"validation": scores(&report.validation), "test": scores(&report.test)}),
-        )
-        .unwrap_or_default()
-        .as_bytes(),
+        &json!({"validation": scores(&report.validation), "test": scores(&report.test)}),
     )?;
-    write_file(
+    write_json(
         &out.join("trainer_state.json"),
-        serde_json::to_string_pretty(&json!({"log_history": report.log_history}))
-            .unwrap_or_default()
-            .as_bytes(),
+        &json!({"log_history": report.log_history}),
     )?;
     let dataset = job.dataset_name.clone().unwrap_or_else(|| "custom".into());
     let card = format!(
