@@ -106,13 +106,23 @@ impl Batch {
 
     /// A batch from tokenizer encodings, right-padded to the longest (the padding already in
     /// the encodings, if any, is kept with its attention mask).
-    pub fn from_encodings(encodings: &[Encoding], pad_id: u32) -> Result<Self> {
-        let seq_len = encodings.iter().map(Encoding::len).max().unwrap_or(0);
+    /// Takes encodings or references to them (`&[Encoding]` or `&[&Encoding]`), so callers
+    /// holding references need not copy.
+    pub fn from_encodings<E: std::borrow::Borrow<Encoding>>(
+        encodings: &[E],
+        pad_id: u32,
+    ) -> Result<Self> {
+        let seq_len = encodings
+            .iter()
+            .map(|e| e.borrow().len())
+            .max()
+            .unwrap_or(0);
         let batch_size = encodings.len();
         let mut input_ids = vec![pad_id; batch_size * seq_len];
         let mut attention_mask = vec![0; batch_size * seq_len];
         let mut types = vec![0; batch_size * seq_len];
         for (row, e) in encodings.iter().enumerate() {
+            let e = e.borrow();
             let at = row * seq_len;
             input_ids[at..at + e.len()].copy_from_slice(e.ids());
             attention_mask[at..at + e.len()].copy_from_slice(e.attention_mask());

@@ -206,8 +206,7 @@ impl Bundle {
         positions: &[(usize, usize)],
     ) -> Result<Vec<Vec<f32>>> {
         let started = std::time::Instant::now();
-        let owned: Vec<Encoding> = encodings.iter().map(|e| (*e).clone()).collect();
-        let batch = Batch::from_encodings(&owned, self.pad_id)?;
+        let batch = Batch::from_encodings(encodings, self.pad_id)?;
         let out = self
             .model
             .forward_positions(&batch, positions)?
@@ -240,8 +239,7 @@ impl Bundle {
     /// Runs the model on encodings (padded into one batch).
     pub fn forward(&self, encodings: &[&Encoding]) -> Result<ModelOutput> {
         let started = std::time::Instant::now();
-        let owned: Vec<Encoding> = encodings.iter().map(|e| (*e).clone()).collect();
-        let batch = Batch::from_encodings(&owned, self.pad_id)?;
+        let batch = Batch::from_encodings(encodings, self.pad_id)?;
         let out = self.model.forward(&batch)?;
         self.probe.record_forward(started.elapsed());
         Ok(out)
