@@ -56,6 +56,22 @@ pub(crate) fn permutation(n: usize, seed: u64) -> Vec<usize> {
     order
 }
 
+/// The number of test rows of a split of `n` rows: `test_size` below 1 is a fraction (rounded
+/// up), otherwise a count; both splits must keep at least one row.
+fn test_rows(test_size: f64, n: usize) -> Result<usize> {
+    let n_test = if test_size < 1.0 {
+        (test_size * n as f64).ceil() as usize
+    } else {
+        test_size as usize
+    };
+    if test_size <= 0.0 || n_test == 0 || n_test >= n {
+        return Err(DatasetError::Argument(format!(
+            "test_size {test_size} leaves no rows for train or test ({n} rows)"
+        )));
+    }
+    Ok(n_test)
+}
+
 impl Dataset {
     /// A dataset from record batches; features come from the schema's `huggingface` metadata
     /// or are inferred from the Arrow types.
@@ -377,16 +393,7 @@ impl Dataset {
     /// first. `test_size` below 1 is a fraction (rounded up), otherwise a row count.
     pub fn train_test_split(&self, test_size: f64, seed: Option<u64>) -> Result<(Self, Self)> {
         let n = self.num_rows();
-        let n_test = if test_size < 1.0 {
-            (test_size * n as f64).ceil() as usize
-        } else {
-            test_size as usize
-        };
-        if test_size <= 0.0 || n_test == 0 || n_test >= n {
-            return Err(DatasetError::Argument(format!(
-                "test_size {test_size} leaves no rows for train or test ({n} rows)"
-            )));
-        }
+        let n_test = test_rows(test_size, n)?;
         let order = match seed {
             Some(s) => permutation(n, s),
             None => (0..n).collect(),
@@ -407,16 +414,7 @@ impl Dataset {
         column: &str,
     ) -> Result<(Self, Self)> {
         let n = self.num_rows();
-        let n_test = if test_size < 1.0 {
-            (test_size * n as f64).ceil() as usize
-        } else {
-            test_size as usize
-        };
-        if test_size <= 0.0 || n_test == 0 || n_test >= n {
-            return Err(DatasetError::Argument(format!(
-                "test_size {test_size} leaves no rows for train or test ({n} rows)"
-            )));
-        }
+        let n_test = test_rows(test_size, n)?;
         self.column_index(column)?;
         let rows = self.rows(0, n)?;
         let mut classes: Vec<(String, Vec<usize>)> = Vec::new();

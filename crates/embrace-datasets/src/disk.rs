@@ -174,3 +174,22 @@ pub fn load_from_disk(dir: &Path) -> Result<Loaded> {
         dir.display()
     )))
 }
+
+/// Opens a path as users pass one: a `save_to_disk` folder (a Dataset or a DatasetDict) or a
+/// data file by extension ([`crate::load_file`]); with `lossy_utf8`, invalid UTF-8 in CSV/TSV
+/// files becomes U+FFFD instead of an error.
+pub fn load_path(path: &Path, lossy_utf8: bool) -> Result<Loaded> {
+    if path.is_dir() {
+        return load_from_disk(path);
+    }
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    Ok(Loaded::Dataset(match ext.as_str() {
+        "csv" if lossy_utf8 => crate::io::read_csv_lossy(path, b',')?,
+        "tsv" if lossy_utf8 => crate::io::read_csv_lossy(path, b'\t')?,
+        _ => crate::io::load_file(path)?,
+    }))
+}

@@ -26,7 +26,7 @@ mod io;
 mod tokenize;
 
 pub use dataset::{Dataset, DatasetDict};
-pub use disk::{Loaded, load_from_disk};
+pub use disk::{Loaded, load_from_disk, load_path};
 pub use error::{DatasetError, Result};
 pub use features::{Feature, Features};
 pub use io::{load_file, read_csv, read_csv_lossy, read_json, read_parquet, read_text};

@@ -1,9 +1,9 @@
 //! `embrace datasets`: inspect, convert and split datasets (files or `save_to_disk` folders).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
-use embrace_datasets::{Dataset, DatasetDict, Loaded, load_file, load_from_disk, read_csv_lossy};
+use embrace_datasets::{Dataset, DatasetDict, Loaded, load_path};
 use serde_json::json;
 
 /// Arguments of `embrace datasets`.
@@ -66,23 +66,6 @@ enum DatasetsCommand {
     },
 }
 
-fn load(path: &Path, lossy: bool) -> Result<Loaded> {
-    let ext = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .unwrap_or_default();
-    Ok(if path.is_dir() {
-        load_from_disk(path)?
-    } else if lossy && (ext == "csv" || ext == "tsv") {
-        Loaded::Dataset(read_csv_lossy(
-            path,
-            if ext == "tsv" { b'\t' } else { b',' },
-        )?)
-    } else {
-        Loaded::Dataset(load_file(path)?)
-    })
-}
-
 fn one(loaded: Loaded, split: Option<&str>) -> Result<Dataset> {
     match loaded {
         Loaded::Dataset(d) => Ok(d),
@@ -106,7 +89,7 @@ fn describe(d: &Dataset) -> serde_json::Value {
 pub fn run(args: Args) -> Result<()> {
     match args.command {
         DatasetsCommand::Info { path } => {
-            let info = match load(&path, args.lossy_utf8)? {
+            let info = match load_path(&path, args.lossy_utf8)? {
                 Loaded::Dataset(d) => describe(&d),
                 Loaded::Dict(dict) => json!({
                     "splits": dict.0.iter().map(|(n, d)| (n.clone(), describe(d))).collect::<serde_json::Map<_, _>>()
@@ -115,7 +98,7 @@ pub fn run(args: Args) -> Result<()> {
             println!("{}", serde_json::to_string_pretty(&info)?);
         }
         DatasetsCommand::Head { path, n, split } => {
-            let d = one(load(&path, args.lossy_utf8)?, split.as_deref())?;
+            let d = one(load_path(&path, args.lossy_utf8)?, split.as_deref())?;
             for row in d.rows(0, n)? {
                 println!("{row}");
             }
@@ -126,7 +109,7 @@ pub fn run(args: Args) -> Result<()> {
             class_column,
             split,
         } => {
-            let mut d = one(load(&input, args.lossy_utf8)?, split.as_deref())?;
+            let mut d = one(load_path(&input, args.lossy_utf8)?, split.as_deref())?;
             if let Some(c) = &class_column {
                 d = d.class_encode_column(c)?;
             }
@@ -151,7 +134,7 @@ pub fn run(args: Args) -> Result<()> {
             seed,
             class_column,
         } => {
-            let mut d = one(load(&input, args.lossy_utf8)?, None)?;
+            let mut d = one(load_path(&input, args.lossy_utf8)?, None)?;
             if let Some(c) = &class_column {
                 d = d.class_encode_column(c)?;
             }

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
-use embrace_datasets::{Dataset, Feature, Loaded, load_file, load_from_disk, read_csv_lossy};
+use embrace_datasets::{Dataset, Feature, Loaded, load_path};
 use embrace_train::{TextClassificationJob, TrainingArguments, train_text_classification};
 use serde_json::json;
 
@@ -200,25 +200,8 @@ struct ClassificationArgs {
     dataset_name: Option<String>,
 }
 
-fn load(path: &std::path::Path, lossy: bool) -> Result<Loaded> {
-    let ext = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .unwrap_or_default();
-    Ok(if path.is_dir() {
-        load_from_disk(path)?
-    } else if lossy && (ext == "csv" || ext == "tsv") {
-        Loaded::Dataset(read_csv_lossy(
-            path,
-            if ext == "tsv" { b'\t' } else { b',' },
-        )?)
-    } else {
-        Loaded::Dataset(load_file(path)?)
-    })
-}
-
 fn single(path: &std::path::Path, lossy: bool) -> Result<Dataset> {
-    match load(path, lossy)? {
+    match load_path(path, lossy)? {
         Loaded::Dataset(d) => Ok(d),
         Loaded::Dict(_) => bail!(
             "{} is a DatasetDict; pass it as --train-file",
@@ -244,7 +227,7 @@ pub fn run(args: Args) -> Result<()> {
         TrainTask::TextClassification(a) => a,
         TrainTask::TokenClassification(t) => return run_token(&t),
     };
-    let (train, validation, test) = match load(&a.train_file, a.lossy_utf8)? {
+    let (train, validation, test) = match load_path(&a.train_file, a.lossy_utf8)? {
         Loaded::Dict(dict) => {
             let get = |n: &str| dict.get(n).cloned();
             let train = get("train").context("the DatasetDict has no train split")?;
