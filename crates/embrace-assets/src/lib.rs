@@ -10,6 +10,8 @@
 //! command that fetches it. It never skips silently.
 #![deny(missing_docs)]
 
+pub mod bench;
+
 use std::path::{Path, PathBuf};
 
 /// Name of the stamp file `scripts/fetch-assets` writes into an asset folder once it is complete.

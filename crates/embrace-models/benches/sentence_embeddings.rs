@@ -14,32 +14,16 @@
 //! Embrace's side runs.
 #![allow(clippy::unwrap_used)]
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
+use embrace_assets::bench::{peak_rss_kb, prose_lines, repo_root, run_worker};
 use embrace_models::sentence_transformers::SentenceTransformer;
 use serde_json::{Value, json};
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
 /// The benchmark texts: short prose lines and ~1400-character windows (more than 256 tokens).
 fn scenarios(quick: bool) -> Value {
-    let prose =
-        std::fs::read_to_string(repo_root().join("tests/golden/tokenizers/inputs/prose.jsonl"))
-            .unwrap();
-    let lines: Vec<String> = prose
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<Value>(l).unwrap()["text"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        })
-        .filter(|t| t.split_whitespace().count() >= 4)
-        .collect();
+    let lines = prose_lines().unwrap();
     let long: Vec<String> = (0..64)
         .map(|start| {
             let mut text = String::new();
@@ -63,17 +47,6 @@ fn scenarios(quick: bool) -> Value {
             {"name": "long b32", "batch_size": 32, "texts": long, "repeat": repeat},
         ]
     })
-}
-
-fn peak_rss_kb() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|n| n.parse().ok()))
-        })
-        .unwrap_or(0)
 }
 
 /// Worker mode: run the scenarios with Embrace and print the same JSON as the Python side.
@@ -118,16 +91,6 @@ fn worker(model_dir: &str, spec_path: &str) {
     );
 }
 
-fn run_json(mut command: Command) -> Option<Value> {
-    let output = command.output().ok()?;
-    if !output.status.success() {
-        eprintln!("worker failed: {}", String::from_utf8_lossy(&output.stderr));
-        return None;
-    }
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    serde_json::from_str(stdout.lines().last()?).ok()
-}
-
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let Some(i) = args.iter().position(|a| a == "--worker") {
@@ -157,7 +120,7 @@ fn main() {
         let mut ours = Command::new(&exe);
         ours.args(["--worker", &model_dir, &spec_path.to_string_lossy()])
             .env("RAYON_NUM_THREADS", n.to_string());
-        let ours = run_json(ours).expect("embrace worker");
+        let ours = run_worker(ours).expect("embrace worker");
         let theirs = if venv_python.is_file() {
             let mut py = Command::new(&venv_python);
             py.arg(&script)
@@ -169,7 +132,7 @@ fn main() {
                 .env("OMP_NUM_THREADS", n.to_string())
                 .env("HF_HUB_OFFLINE", "1")
                 .env("TOKENIZERS_PARALLELISM", "false");
-            run_json(py)
+            run_worker(py)
         } else {
             None
         };

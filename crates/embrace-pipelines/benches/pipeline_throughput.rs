@@ -11,34 +11,18 @@
 //! `tools/oracle/bench_pipelines.py` in the oracle venv) and report wall time and peak RSS.
 #![allow(clippy::unwrap_used)]
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
+use embrace_assets::bench::{peak_rss_kb, prose_lines, repo_root, run_worker};
 use embrace_pipelines::{Input, Options, Pipeline, TopK};
 use serde_json::{Value, json};
 
 const BATCH: usize = 32;
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
 /// `n` prose lines, with their third word replaced by `[MASK]` when `mask`.
 fn inputs(n: usize, mask: bool) -> Vec<String> {
-    let prose =
-        std::fs::read_to_string(repo_root().join("tests/golden/tokenizers/inputs/prose.jsonl"))
-            .unwrap();
-    let lines: Vec<String> = prose
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<Value>(l).unwrap()["text"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        })
-        .filter(|t| t.split_whitespace().count() >= 4)
-        .collect();
+    let lines = prose_lines().unwrap();
     (0..n)
         .map(|i| {
             let mut words: Vec<&str> = lines[i % lines.len()].split_whitespace().collect();
@@ -49,17 +33,6 @@ fn inputs(n: usize, mask: bool) -> Vec<String> {
             words.join(" ")
         })
         .collect()
-}
-
-fn peak_rss_kb() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
 }
 
 fn worker(task: &str, model: &str, path: &str) {
@@ -98,15 +71,6 @@ fn worker(task: &str, model: &str, path: &str) {
         "{}",
         json!({"seconds": seconds, "inputs": count, "peak_rss_kb": peak_rss_kb()})
     );
-}
-
-fn run_json(mut command: Command) -> Option<Value> {
-    let output = command.output().ok()?;
-    if !output.status.success() {
-        eprintln!("worker failed: {}", String::from_utf8_lossy(&output.stderr));
-        return None;
-    }
-    serde_json::from_str(String::from_utf8_lossy(&output.stdout).lines().last()?).ok()
 }
 
 fn main() {
@@ -148,7 +112,7 @@ fn main() {
         let mut ours = Command::new(&exe);
         ours.args(["--worker", &task, &model, &path.to_string_lossy()])
             .env("RAYON_NUM_THREADS", t.to_string());
-        let ours = run_json(ours).expect("embrace worker");
+        let ours = run_worker(ours).expect("embrace worker");
         let theirs = python.is_file().then(|| {
             let mut py = Command::new(&python);
             py.arg(&script)
@@ -163,7 +127,7 @@ fn main() {
                 .env("OMP_NUM_THREADS", t.to_string())
                 .env("HF_HUB_OFFLINE", "1")
                 .env("TOKENIZERS_PARALLELISM", "false");
-            run_json(py)
+            run_worker(py)
         });
         let rate = |v: &Value| v["inputs"].as_f64().unwrap() / v["seconds"].as_f64().unwrap();
         let rss = |v: &Value| v["peak_rss_kb"].as_f64().unwrap() / 1024.0;
