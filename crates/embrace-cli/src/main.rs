@@ -22,7 +22,8 @@ use std::process::ExitCode;
     embrace pipeline sentiment-analysis --model path/to/model \"This support reply is very clear\"\n  \
     embrace pipeline fill-mask \"The capital of France is [MASK].\"\n  \
     embrace pipeline ner --model path/to/ner --aggregation-strategy simple \"John lives in Paris\"\n  \
-    embrace pipeline sentence-similarity \"A cat sits\" \"A kitten rests\" \"Stocks fell\"")]
+    embrace pipeline sentence-similarity \"A cat sits\" \"A kitten rests\" \"Stocks fell\"\n  \
+    embrace hub serve --addr 127.0.0.1:8000 --data ./hub-data")]
 struct Cli {
     /// More logging (-v info, -vv debug, -vvv trace). RUST_LOG overrides.
     #[arg(short, long, action = ArgAction::Count, global = true)]
@@ -48,13 +49,15 @@ enum Command {
     Cache(commands::cache::Args),
     /// Run a task on texts: sentiment, NER, fill-mask, QA, zero-shot, embeddings, similarity.
     Pipeline(Box<commands::pipeline::Args>),
+    /// Run a self-hosted model and dataset hub that Hugging Face clients use unchanged.
+    Hub(commands::hub::Args),
 }
 
-fn init_logging(verbose: u8, quiet: u8) {
+fn init_logging(verbose: u8, quiet: u8, default_level: &str) {
     let level = match (verbose, quiet) {
         (_, q) if q >= 2 => "off",
         (_, 1) => "error",
-        (0, _) => "warn",
+        (0, _) => default_level,
         (1, _) => "info",
         (2, _) => "debug",
         _ => "trace",
@@ -70,7 +73,13 @@ fn init_logging(verbose: u8, quiet: u8) {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.verbose, cli.quiet);
+    // A server logs its requests by default; the other commands only warn.
+    let default_level = if matches!(cli.command, Command::Hub(_)) {
+        "info"
+    } else {
+        "warn"
+    };
+    init_logging(cli.verbose, cli.quiet, default_level);
     let result = match cli.command {
         Command::Tokenize(args) => commands::tokenize::run(args),
         Command::Decode(args) => commands::decode::run(args),
@@ -78,6 +87,7 @@ fn main() -> ExitCode {
         Command::Cache(args) => commands::cache::run(args),
         Command::Datasets(args) => commands::datasets::run(args),
         Command::Train(args) => commands::train::run(args),
+        Command::Hub(args) => commands::hub::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -3,6 +3,7 @@
 pub mod cache;
 pub mod datasets;
 pub mod decode;
+pub mod hub;
 pub mod pipeline;
 pub mod tokenize;
 pub mod train;

@@ -1,0 +1,171 @@
+//! A hub server on a loopback port, run in-process for tests, and a small HTTP client.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::thread::JoinHandle;
+
+use embrace_hub_server::{Hub, Role, ServerConfig};
+
+/// A running server with three users' tokens: alice (write and read) and bob (write).
+pub struct TestHub {
+    pub url: String,
+    pub alice: String,
+    pub alice_read: String,
+    pub bob: String,
+    pub data_dir: PathBuf,
+    _dir: tempfile::TempDir,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl TestHub {
+    pub fn start() -> Self {
+        Self::start_with(|_| {})
+    }
+
+    pub fn start_with(configure: impl FnOnce(&mut ServerConfig)) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let mut config = ServerConfig::new(dir.path().join("data"), url.clone());
+        configure(&mut config);
+        let data_dir = config.data_dir.clone();
+        let hub = Hub::open(config).unwrap();
+        hub.db().add_user("alice", Some("Alice"), None).unwrap();
+        hub.db().add_user("bob", None, None).unwrap();
+        let alice = hub
+            .db()
+            .create_token("alice", Role::Write, "alice-write")
+            .unwrap();
+        let alice_read = hub
+            .db()
+            .create_token("alice", Role::Read, "alice-read")
+            .unwrap();
+        let bob = hub
+            .db()
+            .create_token("bob", Role::Write, "bob-write")
+            .unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                hub.serve(listener, async {
+                    let _ = rx.await;
+                })
+                .await
+                .unwrap();
+            });
+        });
+        Self {
+            url,
+            alice,
+            alice_read,
+            bob,
+            data_dir,
+            _dir: dir,
+            shutdown: Some(tx),
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for TestHub {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// A response with everything read.
+pub struct Reply {
+    pub status: u16,
+    pub headers: ureq::http::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .build()
+        .into()
+}
+
+fn finish(response: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Reply {
+    let mut response = response.unwrap();
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let mut body = Vec::new();
+    response
+        .body_mut()
+        .as_reader()
+        .read_to_end(&mut body)
+        .unwrap();
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// `method url` with optional bearer token, extra headers and body.
+pub fn request(
+    method: &str,
+    url: &str,
+    token: Option<&str>,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+) -> Reply {
+    let agent = agent();
+    let mut builder = ureq::http::Request::builder().method(method).uri(url);
+    if let Some(token) = token {
+        builder = builder.header("authorization", format!("Bearer {token}"));
+    }
+    for (k, v) in headers {
+        builder = builder.header(*k, *v);
+    }
+    let request = builder
+        .body(body.map(<[u8]>::to_vec).unwrap_or_default())
+        .unwrap();
+    finish(agent.run(request))
+}
+
+pub fn get(url: &str, token: Option<&str>) -> Reply {
+    request("GET", url, token, &[], None)
+}
+
+pub fn post_json(url: &str, token: Option<&str>, value: &serde_json::Value) -> Reply {
+    request(
+        "POST",
+        url,
+        token,
+        &[("content-type", "application/json")],
+        Some(value.to_string().as_bytes()),
+    )
+}
