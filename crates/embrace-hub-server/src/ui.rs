@@ -60,9 +60,12 @@ const STYLE: &str = r#"
 body { margin:0; font: 15px/1.55 -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; color:var(--fg); background:var(--bg); }
 header.top { border-bottom:1px solid var(--line); background:var(--soft); }
 header.top .inner, main { max-width: 1080px; margin: 0 auto; padding: 12px 20px; }
-header.top a.brand { font-weight:700; font-size:18px; color:var(--fg); text-decoration:none; margin-right:24px; }
+header.top .inner { display:flex; align-items:center; gap:28px; }
+header.top a.brand { display:flex; align-items:center; gap:8px; font-weight:700; font-size:18px; color:var(--fg); text-decoration:none; }
+.logo { display:inline-flex; align-items:center; justify-content:center; width:26px; height:26px; border-radius:7px; background:var(--accent); color:#fff; font-size:15px; }
 header.top nav a { margin-right:16px; color:var(--muted); text-decoration:none; }
-header.top form { display:inline; float:right; }
+header.top form { margin-left:auto; }
+svg.icon { width:15px; height:15px; vertical-align:-2px; margin-right:6px; fill:var(--muted); }
 input[type=search] { padding:6px 10px; border:1px solid var(--line); border-radius:6px; width:260px; }
 a { color: var(--accent); }
 h1 { font-size: 24px; margin: 18px 0 6px; word-break: break-all; }
@@ -85,12 +88,15 @@ ul.repos li a { font-weight:600; text-decoration:none; }
 code.sha { font-size: 12px; color: var(--muted); }
 "#;
 
+const FOLDER_ICON: &str = "<svg class=\"icon\" viewBox=\"0 0 16 16\" aria-hidden=\"true\"><path d=\"M1.75 2h4.1c.46 0 .9.2 1.2.55l.9 1.05h6.3c.97 0 1.75.78 1.75 1.75v7.9c0 .97-.78 1.75-1.75 1.75H1.75C.78 15 0 14.22 0 13.25V3.75C0 2.78.78 2 1.75 2Z\"/></svg>";
+const FILE_ICON: &str = "<svg class=\"icon\" viewBox=\"0 0 16 16\" aria-hidden=\"true\"><path d=\"M3.75 1h5.5L14 5.75v8.5c0 .97-.78 1.75-1.75 1.75h-8.5C2.78 16 2 15.22 2 14.25V2.75C2 1.78 2.78 1 3.75 1Zm5 1.5v3.25c0 .41.34.75.75.75h3.25L8.75 2.5Z\"/></svg>";
+
 fn layout(title: &str, body: &str) -> Response {
     let html = format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <title>{} · Embrace Hub</title><style>{STYLE}</style></head><body>\
-         <header class=\"top\"><div class=\"inner\"><a class=\"brand\" href=\"/\">🤗 Embrace Hub</a>\
+         <header class=\"top\"><div class=\"inner\"><a class=\"brand\" href=\"/\"><span class=\"logo\">E</span>Embrace Hub</a>\
          <nav><a href=\"/models\">Models</a><a href=\"/datasets\">Datasets</a><a href=\"/spaces\">Spaces</a></nav>\
          <form action=\"/models\" method=\"get\"><input type=\"search\" name=\"search\" placeholder=\"Search models…\"></form>\
          </div></header><main>{body}</main></body></html>",
@@ -279,7 +285,7 @@ fn files_table(
     }
     for (dir, size) in &folders {
         out.push_str(&format!(
-            "<tr><td>📁 <a href=\"{base}/tree/{rev}/{}\">{}</a></td><td class=\"num\">{}</td><td></td></tr>",
+            "<tr><td>{FOLDER_ICON}<a href=\"{base}/tree/{rev}/{}\">{}</a></td><td class=\"num\">{}</td><td></td></tr>",
             encode_path(&format!("{prefix}{dir}")),
             esc(dir),
             human_size(*size)
@@ -288,7 +294,7 @@ fn files_table(
     for f in direct {
         let name = &f.path[prefix.len()..];
         out.push_str(&format!(
-            "<tr><td>📄 <a href=\"{base}/blob/{rev}/{path}\">{}</a>{}</td><td class=\"num\">{}</td>\
+            "<tr><td>{FILE_ICON}<a href=\"{base}/blob/{rev}/{path}\">{}</a>{}</td><td class=\"num\">{}</td>\
              <td class=\"num\"><a href=\"{base}/resolve/{rev}/{path}\" download>download</a></td></tr>",
             esc(name),
             if f.lfs { " <span class=\"badge\">LFS</span>" } else { "" },

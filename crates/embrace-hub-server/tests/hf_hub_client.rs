@@ -4,44 +4,23 @@
 
 mod common;
 
-use base64::Engine;
-use common::{TestHub, post_json, request};
-use serde_json::json;
+use common::{TestHub, create_with_files};
 
 #[test]
 fn hf_hub_sync_api_downloads_and_reads_info() {
     let hub = TestHub::start();
-    assert_eq!(
-        post_json(
-            &format!("{}/api/repos/create", hub.url),
-            Some(&hub.alice),
-            &json!({ "name": "rust" })
-        )
-        .status,
-        200
-    );
     let config = br#"{"model_type": "bert", "hidden_size": 32}"#;
     let weights: Vec<u8> = (0..200_000u32).map(|i| (i % 241) as u8).collect();
-    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
-    let body = [
-        json!({ "key": "header", "value": { "summary": "add files" } }),
-        json!({ "key": "file", "value": { "path": "config.json", "content": b64(config), "encoding": "base64" } }),
-        json!({ "key": "file", "value": { "path": "nested/weights.bin", "content": b64(&weights), "encoding": "base64" } }),
-        json!({ "key": "file", "value": { "path": "empty.txt", "content": "", "encoding": "base64" } }),
-    ]
-    .iter()
-    .map(|v| v.to_string())
-    .collect::<Vec<_>>()
-    .join("\n");
-    let c = request(
-        "POST",
-        &format!("{}/api/models/alice/rust/commit/main", hub.url),
-        Some(&hub.alice),
-        &[],
-        Some(body.as_bytes()),
+    let commit = create_with_files(
+        &hub,
+        "rust",
+        "add files",
+        &[
+            ("config.json", config),
+            ("nested/weights.bin", &weights),
+            ("empty.txt", b""),
+        ],
     );
-    assert_eq!(c.status, 200, "{}", c.text());
-    let commit = c.json()["commitOid"].as_str().unwrap().to_string();
 
     let cache = tempfile::tempdir().unwrap();
     let api = hf_hub::api::sync::ApiBuilder::new()

@@ -169,3 +169,38 @@ pub fn post_json(url: &str, token: Option<&str>, value: &serde_json::Value) -> R
         Some(value.to_string().as_bytes()),
     )
 }
+
+/// Creates the model repository `alice/{name}` and commits inline files to `main` in one commit;
+/// returns the commit id.
+pub fn create_with_files(
+    hub: &TestHub,
+    name: &str,
+    summary: &str,
+    files: &[(&str, &[u8])],
+) -> String {
+    use base64::Engine;
+    let created = post_json(
+        &format!("{}/api/repos/create", hub.url),
+        Some(&hub.alice),
+        &serde_json::json!({ "name": name }),
+    );
+    assert_eq!(created.status, 200, "{}", created.text());
+    let mut lines =
+        vec![serde_json::json!({ "key": "header", "value": { "summary": summary } }).to_string()];
+    for (path, content) in files {
+        let content = base64::engine::general_purpose::STANDARD.encode(content);
+        lines.push(
+            serde_json::json!({ "key": "file", "value": { "path": path, "content": content, "encoding": "base64" } })
+                .to_string(),
+        );
+    }
+    let reply = request(
+        "POST",
+        &format!("{}/api/models/alice/{name}/commit/main", hub.url),
+        Some(&hub.alice),
+        &[("content-type", "application/x-ndjson")],
+        Some(lines.join("\n").as_bytes()),
+    );
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    reply.json()["commitOid"].as_str().unwrap().to_string()
+}
