@@ -51,6 +51,14 @@ enum Command {
     Pipeline(Box<commands::pipeline::Args>),
     /// Run a self-hosted model and dataset hub that Hugging Face clients use unchanged.
     Hub(commands::hub::Args),
+    /// Download a repository or some of its files into the Hugging Face cache (resumable).
+    Download(commands::hub_client::DownloadArgs),
+    /// Upload a folder to a hub repository in one commit.
+    Upload(commands::hub_client::UploadArgs),
+    /// Save a hub token (checked with the hub) where Python's huggingface_hub reads it too.
+    Login(commands::hub_client::LoginArgs),
+    /// Show the account of the current token (JSON).
+    Whoami,
 }
 
 fn init_logging(verbose: u8, quiet: u8, default_level: &str) {
@@ -88,6 +96,10 @@ fn main() -> ExitCode {
         Command::Datasets(args) => commands::datasets::run(args),
         Command::Train(args) => commands::train::run(args),
         Command::Hub(args) => commands::hub::run(args),
+        Command::Download(args) => commands::hub_client::download(args),
+        Command::Upload(args) => commands::hub_client::upload(args),
+        Command::Login(args) => commands::hub_client::login(args),
+        Command::Whoami => commands::hub_client::whoami(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

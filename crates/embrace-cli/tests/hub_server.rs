@@ -336,20 +336,8 @@ fn kill_9_during_a_200_mb_upload_loses_nothing() {
         .get(&format!("{url}/alice/crash/resolve/main/big.bin"))
         .call()
         .unwrap();
-    let mut reader = resp.body_mut().with_config().limit(u64::MAX).reader();
-    let (mut offset, mut buf) = (0u64, vec![0u8; 1 << 20]);
-    loop {
-        let n = reader.read(&mut buf).unwrap();
-        if n == 0 {
-            break;
-        }
-        assert!(
-            pattern.matches(offset, &buf[..n]),
-            "corrupt bytes at {offset}"
-        );
-        offset += n as u64;
-    }
-    assert_eq!(offset, SIZE);
+    let reader = resp.body_mut().with_config().limit(u64::MAX).reader();
+    assert_eq!(pattern_bytes(reader, &pattern), SIZE);
     drop(server);
 }
 
@@ -389,20 +377,8 @@ fn fifty_concurrent_downloads_of_100_mb_in_bounded_memory() {
                 s.spawn(|| {
                     let mut resp = agent().get(&file_url).call().unwrap();
                     assert_eq!(resp.status().as_u16(), 200);
-                    let mut reader = resp.body_mut().with_config().limit(u64::MAX).reader();
-                    let (mut offset, mut buf) = (0u64, vec![0u8; 256 * 1024]);
-                    loop {
-                        let n = reader.read(&mut buf).unwrap();
-                        if n == 0 {
-                            break;
-                        }
-                        assert!(
-                            pattern.matches(offset, &buf[..n]),
-                            "corrupt bytes at {offset}"
-                        );
-                        offset += n as u64;
-                    }
-                    offset
+                    let reader = resp.body_mut().with_config().limit(u64::MAX).reader();
+                    pattern_bytes(reader, &pattern)
                 })
             })
             .collect();
@@ -453,4 +429,158 @@ fn token_roles_are_enforced_from_the_cli() {
         .0,
         200
     );
+}
+
+/// Uploads `size` bytes of `pattern` as `path` to a new repository `alice/{name}`.
+fn upload_pattern(url: &str, token: &str, name: &str, path: &str, pattern: &Pattern, size: u64) {
+    assert_eq!(
+        post(
+            &format!("{url}/api/repos/create"),
+            token,
+            &format!(r#"{{"name": "{name}"}}"#)
+        )
+        .0,
+        200
+    );
+    let oid = pattern.sha256(size);
+    let href = lfs_href(url, &format!("alice/{name}"), token, &oid, size).unwrap();
+    let status = agent()
+        .put(&href)
+        .send(ureq::SendBody::from_reader(&mut pattern.reader(size)))
+        .unwrap()
+        .status();
+    assert_eq!(status.as_u16(), 200);
+    let lfs = serde_json::json!({ "key": "lfsFile", "value": { "path": path, "algo": "sha256", "oid": oid, "size": size } });
+    assert_eq!(commit(url, &format!("alice/{name}"), token, &[lfs]).0, 200);
+}
+
+fn download_command(url: &str, cache: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.args(["-v", "download"])
+        .args(args)
+        .env("HF_HOME", cache)
+        .env("HF_ENDPOINT", url)
+        .env("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        .env_remove("HF_TOKEN")
+        .env_remove("HF_HUB_OFFLINE")
+        .env_remove("HF_HUB_CACHE");
+    cmd
+}
+
+fn assert_pattern_file(path: &Path, pattern: &Pattern, size: u64) {
+    assert_eq!(
+        pattern_bytes(std::fs::File::open(path).unwrap(), pattern),
+        size
+    );
+}
+
+/// Reads a stream to its end, checking every byte against the pattern; returns the length.
+fn pattern_bytes(mut reader: impl Read, pattern: &Pattern) -> u64 {
+    let (mut offset, mut buf) = (0u64, vec![0u8; 1 << 20]);
+    loop {
+        let n = reader.read(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        assert!(
+            pattern.matches(offset, &buf[..n]),
+            "corrupt bytes at {offset}"
+        );
+        offset += n as u64;
+    }
+    offset
+}
+
+#[test]
+fn cli_download_killed_halfway_resumes_and_two_processes_share_a_blob() {
+    let (dir, token) = setup_data();
+    let server = Server::start(&dir.path().join("data"), free_port());
+    const SIZE: u64 = 200 * 1024 * 1024;
+    let pattern = Pattern::new(23);
+    upload_pattern(&server.url, &token, "big", "model.bin", &pattern, SIZE);
+
+    // kill -9 of `embrace download` once 20 MB are on disk.
+    let cache = tempfile::tempdir().unwrap();
+    let blobs = cache.path().join("hub/models--alice--big/blobs");
+    let mut child = download_command(&server.url, cache.path(), &["alice/big", "model.bin"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let partial = loop {
+        let part = std::fs::read_dir(&blobs).ok().and_then(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .find(|e| e.file_name().to_string_lossy().ends_with(".incomplete"))
+                .map(|e| e.path())
+        });
+        if let Some(p) = part
+            && std::fs::metadata(&p).map(|m| m.len()).unwrap_or(0) > 20 * 1024 * 1024
+        {
+            break p;
+        }
+        assert!(Instant::now() < deadline, "the download never got going");
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let kept = std::fs::metadata(&partial).unwrap().len();
+    assert!(kept > 0 && kept < SIZE, "{kept}");
+    assert_eq!(
+        std::fs::read_dir(&blobs).unwrap().count(),
+        1,
+        "only the partial file, no blob"
+    );
+
+    // Again: it resumes from the kept bytes and finishes with a verified file.
+    let out = download_command(&server.url, cache.path(), &["alice/big", "model.bin"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("resuming model.bin from byte {kept} of {SIZE}")),
+        "{stderr}"
+    );
+    let path = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert_pattern_file(Path::new(&path), &pattern, SIZE);
+
+    // Two processes at once on a fresh cache: both succeed, one blob, no leftovers.
+    let shared = tempfile::tempdir().unwrap();
+    let children: Vec<_> = (0..2)
+        .map(|_| {
+            download_command(&server.url, shared.path(), &["alice/big"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let outputs: Vec<_> = children
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap())
+        .collect();
+    for out in &outputs {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let snapshot = String::from_utf8(outputs[0].stdout.clone())
+        .unwrap()
+        .trim()
+        .to_string();
+    assert_eq!(
+        snapshot,
+        String::from_utf8(outputs[1].stdout.clone()).unwrap().trim()
+    );
+    assert_pattern_file(&Path::new(&snapshot).join("model.bin"), &pattern, SIZE);
+    let names: Vec<String> = std::fs::read_dir(shared.path().join("hub/models--alice--big/blobs"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.len(), 2, "the LFS blob and .gitattributes: {names:?}");
+    assert!(names.iter().all(|n| !n.contains("incomplete")));
 }

@@ -13,6 +13,8 @@ pub struct HubConfig {
     pub token: Option<String>,
     /// No network at all (`HF_HUB_OFFLINE` or `TRANSFORMERS_OFFLINE` set to 1/ON/YES/TRUE).
     pub offline: bool,
+    /// Where `login` stores the token (`HF_TOKEN_PATH`, else `$HF_HOME/token`).
+    pub token_path: PathBuf,
 }
 
 impl HubConfig {
@@ -46,7 +48,7 @@ impl HubConfig {
             .map(expand)
             .unwrap_or_else(|| hf_home.join("token"));
         let token = var("HF_TOKEN").or_else(|| {
-            std::fs::read_to_string(token_path)
+            std::fs::read_to_string(&token_path)
                 .ok()
                 .map(|t| t.trim().to_owned())
                 .filter(|t| !t.is_empty())
@@ -62,6 +64,7 @@ impl HubConfig {
             endpoint,
             token,
             offline,
+            token_path,
         }
     }
 }

@@ -13,6 +13,8 @@
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
+use crate::layout::{hex, walk, write_atomic};
+
 use sha1::Digest as _;
 
 use crate::cache::Cache;
@@ -94,10 +96,6 @@ pub struct ImportReport {
     pub files: Vec<ImportedFile>,
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// Git's blob id of a file: SHA-1 of `blob <len>\0<bytes>`; and its SHA-256.
 fn hashes(path: &Path, size: u64) -> Result<(String, String), ImportError> {
     let mut file = std::fs::File::open(path).map_err(io(path))?;
@@ -123,66 +121,6 @@ fn is_lfs(path: &str, size: u64) -> bool {
             .is_some_and(|(_, ext)| LFS_EXTENSIONS.contains(&ext.to_ascii_lowercase().as_str()))
 }
 
-/// Every regular file under `dir` (skipping `.git` and `.cache`), as (relative path, absolute
-/// path), sorted.
-fn walk(dir: &Path) -> Result<Vec<(String, PathBuf)>, ImportError> {
-    let mut out = Vec::new();
-    let mut stack = vec![(String::new(), dir.to_owned())];
-    while let Some((prefix, folder)) = stack.pop() {
-        for entry in std::fs::read_dir(&folder).map_err(io(&folder))? {
-            let entry = entry.map_err(io(&folder))?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let rel = if prefix.is_empty() {
-                name.clone()
-            } else {
-                format!("{prefix}/{name}")
-            };
-            let path = entry.path();
-            let meta = std::fs::metadata(&path).map_err(io(&path))?;
-            if meta.is_dir() {
-                if name != ".git" && name != ".cache" {
-                    stack.push((rel, path));
-                }
-            } else if meta.is_file() {
-                out.push((rel, path));
-            }
-        }
-    }
-    out.sort();
-    Ok(out)
-}
-
-/// Writes `bytes` to `dest` through a unique temporary file in the same folder, flushed to
-/// disk, then renamed.
-fn write_atomic(
-    dest: &Path,
-    write: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
-) -> Result<(), ImportError> {
-    let folder = dest.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(folder).map_err(io(folder))?;
-    let name = dest
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let temp = folder.join(format!(".{name}.{}.{}.tmp", std::process::id(), unique()));
-    let result = (|| {
-        let mut file = std::fs::File::create(&temp)?;
-        write(&mut file)?;
-        file.sync_all()?;
-        std::fs::rename(&temp, dest)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&temp);
-    }
-    result.map_err(io(dest))
-}
-
-fn unique() -> u64 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    COUNTER.fetch_add(1, Ordering::Relaxed)
-}
-
 impl Cache {
     /// Imports the files of `dir` as `repo` at `revision` (a branch or tag name).
     pub fn import_folder(
@@ -202,7 +140,7 @@ impl Cache {
         {
             return Err(ImportError::InvalidRevision(revision.to_owned()));
         }
-        let sources = walk(dir)?;
+        let sources = walk(dir).map_err(io(dir))?;
         if sources.is_empty() {
             return Err(ImportError::Empty(dir.to_owned()));
         }
@@ -219,7 +157,8 @@ impl Cache {
                 write_atomic(&dest, |out| {
                     let mut src = std::fs::File::open(path)?;
                     std::io::copy(&mut src, out).map(|_| ())
-                })?;
+                })
+                .map_err(io(&dest))?;
             }
             files.push(ImportedFile {
                 path: rel.clone(),
@@ -237,35 +176,17 @@ impl Cache {
         let snapshot = repo_dir.join("snapshots").join(&commit);
         for f in &files {
             let link = snapshot.join(&f.path);
-            let ups = f.path.split('/').count() + 1;
-            let target = format!("{}blobs/{}", "../".repeat(ups), f.blob);
-            if let Some(parent) = link.parent() {
-                std::fs::create_dir_all(parent).map_err(io(parent))?;
-            }
-            if std::fs::symlink_metadata(&link).is_ok() {
-                std::fs::remove_file(&link).map_err(io(&link))?;
-            }
-            link_or_copy(&target, &blobs.join(&f.blob), &link)?;
+            crate::layout::link_snapshot(&repo_dir, &commit, &f.path, &f.blob)
+                .map_err(io(&link))?;
         }
         let ref_path = repo_dir.join("refs").join(revision);
-        write_atomic(&ref_path, |out| out.write_all(commit.as_bytes()))?;
+        write_atomic(&ref_path, |out| out.write_all(commit.as_bytes())).map_err(io(&ref_path))?;
         Ok(ImportReport {
             commit,
             snapshot,
             files,
         })
     }
-}
-
-#[cfg(unix)]
-fn link_or_copy(target: &str, _blob: &Path, link: &Path) -> Result<(), ImportError> {
-    std::os::unix::fs::symlink(target, link).map_err(io(link))
-}
-
-#[cfg(not(unix))]
-fn link_or_copy(_target: &str, blob: &Path, link: &Path) -> Result<(), ImportError> {
-    // Without symlinks, huggingface_hub copies the blob into the snapshot.
-    std::fs::copy(blob, link).map(|_| ()).map_err(io(link))
 }
 
 #[cfg(test)]

@@ -5,19 +5,29 @@
 //! Python `huggingface_hub`, configured by the environment variables HF users know (`HF_HOME`,
 //! `HF_HUB_CACHE`, `HF_ENDPOINT`, `HF_TOKEN`, `HF_HUB_OFFLINE`). It sits below every other layer.
 //!
-//! Status: [`RepoId`] parsing, [`HubConfig`] from the environment, and reading the shared cache
-//! ([`Cache::lookup`]), so files that Python (or any compatible client) downloaded are found
-//! without a network call. Downloading and uploading are the hub-client issue's next steps.
+//! - [`HubClient`]: downloads into the shared cache ([`HubClient::download_file`],
+//!   [`HubClient::snapshot_download`]: resumable, verified, locked), uploads
+//!   ([`HubClient::create_repo`], [`HubClient::upload_folder`]), [`HubClient::repo_info`],
+//!   [`HubClient::whoami`] and [`HubClient::login`];
+//! - [`Cache`]: reading the cache layout Python shares ([`Cache::lookup`]), importing local
+//!   folders, listing, deleting and verifying cached repositories;
+//! - [`HubConfig`]: the environment variables Hugging Face users know.
 #![deny(missing_docs)]
 
 mod cache;
+mod client;
 mod config;
 mod import;
+mod layout;
 mod manage;
 mod repo;
 
 pub use cache::{Cache, CacheError, CacheLookup};
+pub use client::{
+    CommitInfo, DownloadOptions, HubClient, HubError, RepoFileInfo, RepoInfo, UploadOptions, WhoAmI,
+};
 pub use config::HubConfig;
 pub use import::{ImportError, ImportReport, ImportedFile};
+pub use layout::fnmatch;
 pub use manage::{CachedRepo, CachedRevision, CorruptBlob, ManageError};
 pub use repo::{RepoId, RepoIdError, RepoType};

@@ -52,7 +52,7 @@ enum CacheCommand {
     },
 }
 
-fn repo_type(name: &str) -> Result<RepoType> {
+pub(crate) fn repo_type(name: &str) -> Result<RepoType> {
     Ok(match name {
         "model" => RepoType::Model,
         "dataset" => RepoType::Dataset,

@@ -4,6 +4,7 @@ pub mod cache;
 pub mod datasets;
 pub mod decode;
 pub mod hub;
+pub mod hub_client;
 pub mod pipeline;
 pub mod tokenize;
 pub mod train;
