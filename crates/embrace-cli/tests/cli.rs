@@ -217,6 +217,7 @@ fn repo_ids_resolve_through_the_shared_hub_cache() {
         Command::new(env!("CARGO_BIN_EXE_embrace"))
             .args(["tokenize", "-t", spec, "--padding", "none", "Hello world!"])
             .env("HF_HUB_CACHE", &root)
+            .env("HF_HUB_OFFLINE", "1")
             .output()
             .unwrap()
     };
@@ -236,6 +237,7 @@ fn repo_ids_resolve_through_the_shared_hub_cache() {
     let out = run("acme/not-cached");
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8(out.stderr).unwrap();
-    assert!(err.contains("is not in the Hugging Face cache"), "{err}");
+    assert!(err.contains("is not in the cache"), "{err}");
+    assert!(err.contains("offline mode is on"), "{err}");
     std::fs::remove_dir_all(&root).ok();
 }

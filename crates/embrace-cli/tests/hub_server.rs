@@ -584,3 +584,84 @@ fn cli_download_killed_halfway_resumes_and_two_processes_share_a_blob() {
     assert_eq!(names.len(), 2, "the LFS blob and .gitattributes: {names:?}");
     assert!(names.iter().all(|n| !n.contains("incomplete")));
 }
+
+#[test]
+fn models_and_tokenizers_load_by_repo_id_from_the_hub() {
+    let (dir, token) = setup_data();
+    let server = Server::start(&dir.path().join("data"), free_port());
+    let minilm = embrace_assets::require("all-minilm-l6-v2", "config.json");
+    let folder = minilm.parent().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let run = |args: &[&str], token: Option<&str>| {
+        let mut cmd = Command::new(BIN);
+        cmd.args(args)
+            .env("HF_HOME", home.path())
+            .env("HF_ENDPOINT", &server.url)
+            .env("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+            .env_remove("HF_HUB_OFFLINE")
+            .env_remove("HF_HUB_CACHE");
+        match token {
+            Some(t) => cmd.env("HF_TOKEN", t),
+            None => cmd.env_remove("HF_TOKEN"),
+        };
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "embrace {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let up = run(
+        &["upload", "alice/minilm", folder.to_str().unwrap()],
+        Some(&token),
+    );
+    let commit: serde_json::Value = serde_json::from_str(up.lines().last().unwrap()).unwrap();
+    assert_eq!(commit["commit"].as_str().unwrap().len(), 40);
+    assert_eq!(
+        run(&["whoami"], Some(&token)).trim(),
+        r#"{"name":"alice","orgs":[],"role":"write"}"#
+    );
+    // Nothing cached yet: the pipeline downloads the repo, then runs.
+    let out = run(
+        &[
+            "pipeline",
+            "feature-extraction",
+            "--model",
+            "alice/minilm",
+            "Embed me",
+        ],
+        None,
+    );
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 384, "{out}");
+    let out = run(
+        &[
+            "tokenize",
+            "--tokenizer",
+            "alice/minilm",
+            "--padding",
+            "none",
+            "Hello world!",
+        ],
+        None,
+    );
+    assert!(
+        out.contains(r#""input_ids":[101,7592,2088,999,102]"#),
+        "{out}"
+    );
+    // The server can go: the cached snapshot answers offline.
+    drop(server);
+    let mut cmd = Command::new(BIN);
+    let out = cmd
+        .args(["tokenize", "--tokenizer", "alice/minilm", "Hello world!"])
+        .env("HF_HOME", home.path())
+        .env("HF_HUB_OFFLINE", "1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -69,16 +69,10 @@ pub fn resolve_model_dir(spec: &str) -> Result<PathBuf> {
     let not_found = |why: String| ModelError::Config(format!("model {spec:?} not found: {why}"));
     let repo = embrace_hub::RepoId::model(id)
         .map_err(|_| not_found("no such path, and it is not a repo id".into()))?;
-    let cache = embrace_hub::Cache::from_config(&embrace_hub::HubConfig::from_env());
-    let dir = cache
-        .snapshot_dir(&repo, revision)
-        .map_err(|e| not_found(e.to_string()))?;
-    dir.ok_or_else(|| {
-        not_found(format!(
-            "no such path, and {repo} (revision {revision}) is not in the Hugging Face cache at {}",
-            cache.dir().display()
-        ))
-    })
+    // The cached snapshot, else a download from HF_ENDPOINT (unless HF_HUB_OFFLINE is set).
+    let hub = embrace_hub::HubClient::from_env().map_err(|e| not_found(e.to_string()))?;
+    hub.resolve_snapshot(&repo, revision)
+        .map_err(|e| not_found(format!("no such path, and {e}")))
 }
 
 impl Model {

@@ -10,7 +10,7 @@ pub mod tokenize;
 pub mod train;
 
 use anyhow::{Context, Result, bail};
-use embrace_hub::{Cache, HubConfig, RepoId};
+use embrace_hub::{HubClient, RepoId};
 use embrace_tokenizers::Tokenizer;
 use std::path::Path;
 
@@ -31,17 +31,16 @@ pub fn load_tokenizer(spec: &str) -> Result<Tokenizer> {
              .tiktoken file, or a repo id in the Hugging Face cache"
         );
     };
-    let cache = Cache::from_config(&HubConfig::from_env());
-    let snapshot = cache.snapshot_dir(&repo, revision)?;
-    let Some(dir) = snapshot else {
-        bail!(
-            "tokenizer {spec:?} not found: no such file, and {repo} (revision {revision}) is not in \
-             the Hugging Face cache at {}; download it first (e.g. `hf download {repo}`) or pass a \
-             path (downloading from a hub is not available yet)",
-            cache.dir().display()
-        );
-    };
-    tracing::info!(repo = %repo, revision, dir = %dir.display(), "loading tokenizer from the hub cache");
+    let hub = HubClient::from_env()?;
+    let dir = hub.resolve_snapshot(&repo, revision).with_context(|| {
+        format!(
+            "tokenizer {spec:?} not found: it is no file, and {repo} (revision {revision}) could not \
+             be found in the cache at {} or downloaded from {}",
+            hub.cache().dir().display(),
+            hub.config().endpoint
+        )
+    })?;
+    tracing::info!(repo = %repo, revision, dir = %dir.display(), "loading tokenizer from the hub");
     Tokenizer::from_path(&dir)
         .with_context(|| format!("cannot load tokenizer of {repo} from {}", dir.display()))
 }

@@ -418,6 +418,22 @@ impl HubClient {
         Ok(())
     }
 
+    /// The local folder of a repository revision: the cached snapshot when there is one (no
+    /// network call), else a fresh [`HubClient::snapshot_download`]. This is how models and
+    /// tokenizers given by repo id are loaded.
+    pub fn resolve_snapshot(&self, repo: &RepoId, revision: &str) -> Result<PathBuf, HubError> {
+        if let Some(dir) = self.cache.snapshot_dir(repo, revision)?
+            && std::fs::read_dir(&dir).is_ok_and(|mut entries| entries.next().is_some())
+        {
+            return Ok(dir);
+        }
+        let options = DownloadOptions {
+            revision: revision.to_string(),
+            ..DownloadOptions::default()
+        };
+        self.snapshot_download(repo, &options)
+    }
+
     /// Downloads every file of a revision (filtered by patterns) and returns the snapshot folder
     /// (`snapshot_download`). Offline, returns the cached snapshot if there is one.
     pub fn snapshot_download(
