@@ -605,6 +605,24 @@ def s_parent_commit_412():
     eq(sorted(api.list_repo_files(PARENT_REPO)), [".gitattributes", "a.txt", "b.txt"], "files after the 412")
 
 
+@scenario("create_pr")
+def s_create_pr():
+    repo = repo_name("pr")
+    api.create_repo(repo)
+    api.upload_file(path_or_fileobj=b"base\n", path_in_repo="base.txt", repo_id=repo)
+    info = api.create_commit(repo, operations=[CommitOperationAdd("proposal.txt", b"proposal\n")],
+                             commit_message="Propose a file", create_pr=True)
+    check(info.pr_url is not None and info.pr_url.endswith("/discussions/1"), f"pr_url {info.pr_url!r}")
+    eq(info.pr_revision, "refs/pr/1", "pr_revision")
+    eq(info.pr_num, 1, "pr_num")
+    # The PR ref has the file, main does not.
+    eq(read(hf_hub_download(repo, "proposal.txt", revision="refs/pr/1", token=TOKEN)), b"proposal\n",
+       "proposal.txt at refs/pr/1")
+    eq(sorted(api.list_repo_files(repo)), [".gitattributes", "base.txt"], "files on main")
+    refs = api.list_repo_refs(repo, include_pull_requests=True)
+    eq([r.ref for r in refs.pull_requests], ["refs/pr/1"], "pull request refs")
+
+
 @scenario("delete_operations")
 def s_delete_operations():
     api.create_repo(DELETE_REPO)

@@ -777,3 +777,146 @@ fn web_ui_renders_card_files_and_history() {
     assert!(home.contains("alice/shown"));
     assert_eq!(get(&format!("{}/alice/missing", hub.url), None).status, 401);
 }
+
+#[test]
+fn pull_requests_open_refs_pr_n() {
+    let hub = TestHub::start();
+    create(&hub, "prs", &hub.alice, false);
+    let head = get(&format!("{}/api/models/alice/prs", hub.url), None).json()["sha"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let open = |content: &[u8]| {
+        let body = format!(
+            "{}\n{}",
+            json!({ "key": "header", "value": { "summary": "proposal", "parentCommit": head } }),
+            inline_file("proposal.txt", content)
+        );
+        request(
+            "POST",
+            &format!("{}/api/models/alice/prs/commit/main?create_pr=1", hub.url),
+            Some(&hub.alice),
+            &[],
+            Some(body.as_bytes()),
+        )
+    };
+    let first = open(b"one");
+    assert_eq!(first.status, 200, "{}", first.text());
+    assert_eq!(
+        first.json()["pullRequestUrl"],
+        format!("{}/alice/prs/discussions/1", hub.url)
+    );
+    let second = open(b"two");
+    assert_eq!(
+        second.json()["pullRequestUrl"],
+        format!("{}/alice/prs/discussions/2", hub.url)
+    );
+    // main is untouched; each PR ref has its own commit on top of the parent.
+    assert_eq!(
+        get(&format!("{}/api/models/alice/prs", hub.url), None).json()["sha"],
+        head.as_str()
+    );
+    assert_eq!(
+        get(
+            &format!("{}/alice/prs/resolve/refs%2Fpr%2F1/proposal.txt", hub.url),
+            None
+        )
+        .body,
+        b"one"
+    );
+    assert_eq!(
+        get(
+            &format!("{}/alice/prs/resolve/refs%2Fpr%2F2/proposal.txt", hub.url),
+            None
+        )
+        .body,
+        b"two"
+    );
+    let refs = get(
+        &format!("{}/api/models/alice/prs/refs?include_prs=1", hub.url),
+        None,
+    )
+    .json();
+    assert_eq!(refs["pullRequests"].as_array().unwrap().len(), 2);
+    // More commits on an open PR.
+    let body = format!(
+        "{}\n{}",
+        json!({ "key": "header", "value": { "summary": "more" } }),
+        inline_file("more.txt", b"3")
+    );
+    let more = request(
+        "POST",
+        &format!("{}/api/models/alice/prs/commit/refs%2Fpr%2F1", hub.url),
+        Some(&hub.alice),
+        &[],
+        Some(body.as_bytes()),
+    );
+    assert_eq!(more.status, 200, "{}", more.text());
+    assert_eq!(
+        get(
+            &format!("{}/alice/prs/resolve/refs%2Fpr%2F1/more.txt", hub.url),
+            None
+        )
+        .body,
+        b"3"
+    );
+}
+
+#[test]
+fn blobs_can_live_in_an_object_store() {
+    let store = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", store.path().display());
+    let hub =
+        TestHub::start_with(|c| c.storage = embrace_hub_server::StorageConfig::ObjectStore(url));
+    create(&hub, "remote", &hub.alice, false);
+    let big: Vec<u8> = (0..20_000_000u32).map(|i| (i % 253) as u8).collect();
+    let oid = upload_lfs(&hub, "alice/remote", &hub.alice, &big);
+    let c = commit(
+        &hub,
+        "alice/remote",
+        &hub.alice,
+        None,
+        &[
+            inline_file("config.json", b"{}"),
+            json!({ "key": "lfsFile", "value": { "path": "w.bin", "algo": "sha256", "oid": oid, "size": big.len() } }),
+        ],
+    );
+    assert_eq!(c.status, 200, "{}", c.text());
+    // The bytes are in the object store (multipart put for the large one), not in <data>/blobs.
+    assert!(
+        store
+            .path()
+            .join("sha256")
+            .join(&oid[..2])
+            .join(&oid)
+            .is_file()
+    );
+    assert!(!hub.data_dir.join("blobs").exists());
+    assert_eq!(
+        get(
+            &format!("{}/alice/remote/resolve/main/w.bin", hub.url),
+            None
+        )
+        .body,
+        big
+    );
+    let part = request(
+        "GET",
+        &format!("{}/alice/remote/resolve/main/w.bin", hub.url),
+        None,
+        &[("range", "bytes=19999990-")],
+        None,
+    );
+    assert_eq!(
+        (part.status, part.body.as_slice()),
+        (206, &big[19_999_990..])
+    );
+    assert_eq!(
+        get(
+            &format!("{}/alice/remote/resolve/main/config.json", hub.url),
+            None
+        )
+        .body,
+        b"{}"
+    );
+}

@@ -273,6 +273,32 @@ impl Db {
         })
     }
 
+    /// Opens a pull request ref `refs/pr/<n>` at a commit, with the next free number.
+    pub fn create_pr_ref(&self, repo: &Repo, commit: &str) -> Result<u64> {
+        self.write(|conn| {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let names: Vec<String> = {
+                let mut stmt = tx.prepare(
+                    "SELECT name FROM refs WHERE repo_id = ?1 AND name LIKE 'refs/pr/%'",
+                )?;
+                let rows = stmt.query_map([repo.id], |r| r.get::<_, String>(0))?;
+                rows.collect::<rusqlite::Result<Vec<_>>>()?
+            };
+            let next = names
+                .iter()
+                .filter_map(|n| n.strip_prefix("refs/pr/")?.parse::<u64>().ok())
+                .max()
+                .unwrap_or(0)
+                + 1;
+            tx.execute(
+                "INSERT INTO refs (repo_id, name, commit_id) VALUES (?1, ?2, ?3)",
+                params![repo.id, format!("refs/pr/{next}"), commit],
+            )?;
+            tx.commit()?;
+            Ok(next)
+        })
+    }
+
     /// Deletes a ref. `false` if it did not exist.
     pub fn delete_ref(&self, repo: &Repo, name: &str) -> Result<bool> {
         self.write(|conn| {

@@ -318,11 +318,7 @@ pub(super) async fn commit(
     body: Body,
 ) -> Result<Response, ApiError> {
     let repo = ctx.writable_repo(repo_type, repo_id).await?;
-    if ctx.query.flag("create_pr", false) {
-        return Err(ApiError::bad_request(
-            "pull requests are not supported by this hub; commit to a branch",
-        ));
-    }
+    let create_pr = ctx.query.flag("create_pr", false);
     let branch = revision
         .strip_prefix("refs/heads/")
         .unwrap_or(revision)
@@ -401,9 +397,24 @@ pub(super) async fn commit(
             ctx.db(move |db| db.link_lfs(&r, &sha)).await?;
         }
     }
+    // The ref the commit lands on: the branch, an existing pull request (`refs/pr/N`), or a new
+    // pull request opened from the parent commit (or the branch head) with `create_pr=1`.
+    let (target, expected_parent, pr_number) = if create_pr {
+        let base = match &parent {
+            Some(p) if p.len() == 40 => ctx.resolve_revision(&repo, p).await?,
+            _ => ctx.resolve_revision(&repo, &branch).await?,
+        };
+        let r = repo.clone();
+        let n = ctx.db(move |db| db.create_pr_ref(&r, &base)).await?;
+        (format!("refs/pr/{n}"), None, Some(n))
+    } else if branch.starts_with("refs/pr/") {
+        (branch.clone(), parent, None)
+    } else {
+        (format!("refs/heads/{branch}"), parent, None)
+    };
     let request = CommitRequest {
-        branch: format!("refs/heads/{branch}"),
-        expected_parent: parent,
+        branch: target.clone(),
+        expected_parent,
         title: summary,
         message: description,
         author,
@@ -435,7 +446,9 @@ pub(super) async fn commit(
             )));
         }
     };
-    tracing::info!("commit {} on {repo_id}@{branch}", commit.id);
+    tracing::info!("commit {} on {repo_id}@{target}", commit.id);
+    let pull_request_url =
+        pr_number.map(|n| format!("{}/discussions/{n}", repo_url(ctx, repo_type, repo_id)));
     Ok(json_response(
         StatusCode::OK,
         &json!({
@@ -443,7 +456,7 @@ pub(super) async fn commit(
             "commitOid": commit.id,
             "commitUrl": format!("{}/commit/{}", repo_url(ctx, repo_type, repo_id), commit.id),
             "hookOutput": "",
-            "pullRequestUrl": null,
+            "pullRequestUrl": pull_request_url,
         }),
     ))
 }
