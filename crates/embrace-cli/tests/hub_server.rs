@@ -665,3 +665,23 @@ fn models_and_tokenizers_load_by_repo_id_from_the_hub() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn sigterm_stops_the_server_cleanly() {
+    let (dir, _) = setup_data();
+    let mut server = Server::start(&dir.path().join("data"), free_port());
+    let status = Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let exit = loop {
+        if let Some(exit) = server.child.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(Instant::now() < deadline, "the server ignored SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(exit.success(), "{exit:?}");
+}

@@ -24,7 +24,8 @@ mod repo;
 
 pub use cache::{Cache, CacheError, CacheLookup};
 pub use client::{
-    CommitInfo, DownloadOptions, HubClient, HubError, RepoFileInfo, RepoInfo, UploadOptions, WhoAmI,
+    CommitEntry, CommitInfo, DownloadOptions, GitRef, GitRefs, HubClient, HubError, RepoFileInfo,
+    RepoInfo, UploadOptions, WhoAmI,
 };
 pub use config::HubConfig;
 pub use import::{ImportError, ImportReport, ImportedFile};

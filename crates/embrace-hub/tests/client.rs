@@ -445,3 +445,78 @@ fn two_clients_downloading_the_same_file_share_one_blob() {
         Err(HubError::RepoNotFound { .. })
     ));
 }
+
+#[test]
+fn repo_management_single_files_and_local_dir() {
+    let server = Server::start();
+    let (repo, files, commit) = upload_sample(&server, "manage");
+    let scratch = tempfile::tempdir().unwrap();
+    let hub = client(
+        &server.url,
+        &scratch.path().join("cache"),
+        Some(&server.token),
+    );
+    hub.create_branch(&repo, "dev", None).unwrap();
+    hub.create_tag(&repo, "v1.0", &commit).unwrap();
+    assert!(matches!(
+        hub.create_tag(&repo, "v1.0", &commit),
+        Err(HubError::Http { status: 409, .. })
+    ));
+    let local = scratch.path().join("one.txt");
+    std::fs::write(&local, b"single").unwrap();
+    let options = UploadOptions {
+        revision: "dev".into(),
+        commit_message: "one file".into(),
+        ..UploadOptions::default()
+    };
+    let on_dev = hub
+        .upload_file(&repo, &local, "docs/one.txt", &options)
+        .unwrap();
+    let refs = hub.list_refs(&repo).unwrap();
+    let dev = refs.branches.iter().find(|b| b.name == "dev").unwrap();
+    assert_eq!(dev.target_commit, on_dev.commit_oid);
+    assert_eq!(refs.tags[0].target_commit, commit);
+    let history = hub.list_commits(&repo, "dev").unwrap();
+    assert_eq!(history[0].title, "one file");
+    assert_eq!(history[0].authors, vec!["alice"]);
+    assert_eq!(history.last().unwrap().title, "initial commit");
+    // A stale parent is a distinct error.
+    let stale = UploadOptions {
+        parent_commit: Some(commit.clone()),
+        ..options.clone()
+    };
+    assert!(matches!(
+        hub.upload_file(&repo, &local, "again.txt", &stale),
+        Err(HubError::Conflict { .. })
+    ));
+
+    // local_dir: files in place plus the metadata Python keeps.
+    let target = scratch.path().join("local");
+    let opts = DownloadOptions {
+        revision: "v1.0".into(),
+        local_dir: Some(target.clone()),
+        ..DownloadOptions::default()
+    };
+    assert_eq!(hub.snapshot_download(&repo, &opts).unwrap(), target);
+    for (path, content) in &files {
+        assert_eq!(&std::fs::read(target.join(path)).unwrap(), content);
+    }
+    let meta =
+        std::fs::read_to_string(target.join(".cache/huggingface/download/weights.bin.metadata"))
+            .unwrap();
+    let lines: Vec<&str> = meta.lines().collect();
+    assert_eq!(lines[0], commit);
+    assert_eq!(lines[1].len(), 64, "the LFS etag");
+    assert!(!target.join("docs").exists(), "v1.0 predates docs/one.txt");
+
+    hub.delete_repo(&repo, false).unwrap();
+    assert!(matches!(
+        hub.repo_info(&repo, None),
+        Err(HubError::RepoNotFound { .. })
+    ));
+    hub.delete_repo(&repo, true).unwrap();
+    assert!(matches!(
+        hub.delete_repo(&repo, false),
+        Err(HubError::RepoNotFound { .. })
+    ));
+}

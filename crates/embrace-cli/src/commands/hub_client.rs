@@ -38,6 +38,10 @@ pub struct DownloadArgs {
     /// Files downloaded in parallel.
     #[arg(long, default_value_t = 8)]
     max_workers: usize,
+    /// Also copy the files into this folder (with huggingface_hub's `.cache/huggingface`
+    /// metadata) and print it instead of the snapshot folder.
+    #[arg(long)]
+    local_dir: Option<PathBuf>,
 }
 
 /// Upload a local folder to a repository in one commit (created if missing).
@@ -85,12 +89,18 @@ fn client() -> Result<HubClient> {
 pub fn download(args: DownloadArgs) -> Result<()> {
     let repo = RepoId::new(repo_type(&args.repo_type)?, &args.repo)?;
     let hub = client()?;
-    if args.files.is_empty() {
+    if args.files.is_empty() || args.local_dir.is_some() {
+        let allow_patterns = if args.files.is_empty() {
+            args.include
+        } else {
+            args.files.clone()
+        };
         let options = DownloadOptions {
             revision: args.revision.clone(),
-            allow_patterns: args.include,
+            allow_patterns,
             ignore_patterns: args.exclude,
             max_workers: args.max_workers,
+            local_dir: args.local_dir,
         };
         let dir = hub
             .snapshot_download(&repo, &options)

@@ -199,6 +199,186 @@ impl HubClient {
     }
 }
 
+/// A branch, tag or pull request of a repository.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GitRef {
+    /// Short name (`main`, `v1.0`, `1`).
+    pub name: String,
+    /// Full ref (`refs/heads/main`).
+    pub reference: String,
+    /// The commit it points to.
+    pub target_commit: String,
+}
+
+/// The refs of a repository.
+#[derive(Debug, Clone, Default)]
+pub struct GitRefs {
+    /// Branches.
+    pub branches: Vec<GitRef>,
+    /// Tags.
+    pub tags: Vec<GitRef>,
+    /// Pull requests.
+    pub pull_requests: Vec<GitRef>,
+}
+
+/// One commit of a repository's history.
+#[derive(Debug, Clone)]
+pub struct CommitEntry {
+    /// Commit id.
+    pub id: String,
+    /// Summary.
+    pub title: String,
+    /// Date (ISO 8601).
+    pub date: String,
+    /// Author user names.
+    pub authors: Vec<String>,
+}
+
+impl HubClient {
+    fn send_json(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        body: &Value,
+        repo: &RepoId,
+        revision: &str,
+    ) -> Result<Value, HubError> {
+        let request = self
+            .authorize(self.http.request(method, url))
+            .header("content-type", "application/json")
+            .body(body.to_string());
+        let response = self.send(request, url)?;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().map_err(|source| HubError::Network {
+            url: url.to_string(),
+            source,
+        })?;
+        if status >= 400 {
+            let target = Target {
+                repo,
+                revision,
+                path: None,
+                endpoint: &self.config.endpoint,
+            };
+            return Err(error_for(status, &headers, &text, url, &target));
+        }
+        Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// Deletes a repository (`missing_ok`: a missing one is not an error).
+    pub fn delete_repo(&self, repo: &RepoId, missing_ok: bool) -> Result<(), HubError> {
+        let (namespace, name) = repo.id().split_once('/').unwrap_or(("", repo.id()));
+        let mut body = serde_json::json!({ "name": name, "organization": namespace });
+        if repo.repo_type() != crate::RepoType::Model {
+            body["type"] = serde_json::json!(match repo.repo_type() {
+                crate::RepoType::Dataset => "dataset",
+                _ => "space",
+            });
+        }
+        let url = format!("{}/api/repos/delete", self.config.endpoint);
+        match self.send_json(reqwest::Method::DELETE, &url, &body, repo, "main") {
+            Err(HubError::RepoNotFound { .. }) if missing_ok => Ok(()),
+            other => other.map(|_| ()),
+        }
+    }
+
+    /// Branches, tags and pull requests.
+    pub fn list_refs(&self, repo: &RepoId) -> Result<GitRefs, HubError> {
+        let url = format!("{}/refs?include_prs=1", self.api_url(repo));
+        let (v, _) = self.get_json(&url, repo, "main")?;
+        let list = |key: &str| {
+            v[key]
+                .as_array()
+                .map(|items| {
+                    items
+                        .iter()
+                        .map(|r| GitRef {
+                            name: r["name"].as_str().unwrap_or_default().to_string(),
+                            reference: r["ref"].as_str().unwrap_or_default().to_string(),
+                            target_commit: r["targetCommit"]
+                                .as_str()
+                                .unwrap_or_default()
+                                .to_string(),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        Ok(GitRefs {
+            branches: list("branches"),
+            tags: list("tags"),
+            pull_requests: list("pullRequests"),
+        })
+    }
+
+    /// The history of a revision, newest first (all pages).
+    pub fn list_commits(
+        &self,
+        repo: &RepoId,
+        revision: &str,
+    ) -> Result<Vec<CommitEntry>, HubError> {
+        let mut url = format!(
+            "{}/commits/{}",
+            self.api_url(repo),
+            encode_segment(revision)
+        );
+        let mut out = Vec::new();
+        loop {
+            let (page, headers) = self.get_json(&url, repo, revision)?;
+            for c in page.as_array().map(Vec::as_slice).unwrap_or_default() {
+                out.push(CommitEntry {
+                    id: c["id"].as_str().unwrap_or_default().to_string(),
+                    title: c["title"].as_str().unwrap_or_default().to_string(),
+                    date: c["date"].as_str().unwrap_or_default().to_string(),
+                    authors: c["authors"]
+                        .as_array()
+                        .map(|a| {
+                            a.iter()
+                                .filter_map(|x| x["user"].as_str().map(str::to_string))
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                });
+            }
+            match next_link(&headers) {
+                Some(next) => url = next,
+                None => break,
+            }
+        }
+        Ok(out)
+    }
+
+    /// Creates a branch at a revision (default: the head of `main`).
+    pub fn create_branch(
+        &self,
+        repo: &RepoId,
+        branch: &str,
+        starting_point: Option<&str>,
+    ) -> Result<(), HubError> {
+        let url = format!("{}/branch/{}", self.api_url(repo), encode_segment(branch));
+        let body = match starting_point {
+            Some(rev) => serde_json::json!({ "startingPoint": rev }),
+            None => serde_json::json!({}),
+        };
+        self.send_json(reqwest::Method::POST, &url, &body, repo, branch)
+            .map(|_| ())
+    }
+
+    /// Tags a revision.
+    pub fn create_tag(&self, repo: &RepoId, tag: &str, revision: &str) -> Result<(), HubError> {
+        let url = format!("{}/tag/{}", self.api_url(repo), encode_segment(revision));
+        self.send_json(
+            reqwest::Method::POST,
+            &url,
+            &serde_json::json!({ "tag": tag }),
+            repo,
+            revision,
+        )
+        .map(|_| ())
+    }
+}
+
 /// The `rel="next"` URL of a `Link` header.
 pub(crate) fn next_link(headers: &reqwest::header::HeaderMap) -> Option<String> {
     let link = headers.get("link")?.to_str().ok()?;

@@ -28,6 +28,9 @@ pub struct DownloadOptions {
     pub ignore_patterns: Vec<String>,
     /// Files downloaded in parallel.
     pub max_workers: usize,
+    /// Also place the files in this folder (as `huggingface_hub`'s `local_dir`), with the
+    /// `.cache/huggingface/download/<path>.metadata` files Python uses to skip unchanged files.
+    pub local_dir: Option<PathBuf>,
 }
 
 impl Default for DownloadOptions {
@@ -37,6 +40,7 @@ impl Default for DownloadOptions {
             allow_patterns: Vec::new(),
             ignore_patterns: Vec::new(),
             max_workers: 8,
+            local_dir: None,
         }
     }
 }
@@ -506,8 +510,50 @@ impl HubClient {
         }
         let snapshot = repo_dir.join("snapshots").join(&info.sha);
         std::fs::create_dir_all(&snapshot).map_err(io_err(&snapshot))?;
-        Ok(snapshot)
+        match &options.local_dir {
+            Some(dir) => {
+                place_in_local_dir(&snapshot, dir, &files, &info.sha)?;
+                Ok(dir.clone())
+            }
+            None => Ok(snapshot),
+        }
     }
+}
+
+/// Copies snapshot files into `local_dir` (atomically) and writes the metadata files
+/// `huggingface_hub` keeps there: `.cache/huggingface/download/<path>.metadata` holding the
+/// commit, the ETag and the time of the download.
+fn place_in_local_dir(
+    snapshot: &Path,
+    local_dir: &Path,
+    files: &[String],
+    commit: &str,
+) -> Result<(), HubError> {
+    let meta_root = local_dir.join(".cache").join("huggingface");
+    std::fs::create_dir_all(meta_root.join("download")).map_err(io_err(&meta_root))?;
+    std::fs::write(meta_root.join(".gitignore"), "*\n").map_err(io_err(&meta_root))?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0);
+    for file in files {
+        let source = snapshot.join(file);
+        // The blob name behind the snapshot symlink is the ETag.
+        let etag = std::fs::read_link(&source)
+            .ok()
+            .and_then(|t| t.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .unwrap_or_default();
+        let dest = local_dir.join(file);
+        crate::layout::write_atomic(&dest, |out| {
+            let mut input = std::fs::File::open(&source)?;
+            std::io::copy(&mut input, out).map(|_| ())
+        })
+        .map_err(io_err(&dest))?;
+        let meta = meta_root.join("download").join(format!("{file}.metadata"));
+        crate::layout::write_atomic(&meta, |out| write!(out, "{commit}\n{etag}\n{now}\n"))
+            .map_err(io_err(&meta))?;
+    }
+    Ok(())
 }
 
 /// Reads the file metadata headers of a `/resolve/` answer: `X-Repo-Commit`, the ETag

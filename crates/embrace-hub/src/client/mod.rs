@@ -24,7 +24,7 @@ use crate::cache::{Cache, CacheError};
 use crate::config::HubConfig;
 use crate::repo::RepoType;
 
-pub use api::{RepoFileInfo, RepoInfo, WhoAmI};
+pub use api::{CommitEntry, GitRef, GitRefs, RepoFileInfo, RepoInfo, WhoAmI};
 pub use download::DownloadOptions;
 pub use upload::{CommitInfo, UploadOptions};
 

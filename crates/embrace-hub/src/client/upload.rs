@@ -174,7 +174,6 @@ impl HubClient {
         folder: &Path,
         options: &UploadOptions,
     ) -> Result<CommitInfo, HubError> {
-        let revision = options.revision.as_str();
         let mut files = Vec::new();
         for (rel, abs) in walk(folder).map_err(io_err(folder))? {
             let keep = (options.allow_patterns.is_empty()
@@ -190,6 +189,29 @@ impl HubClient {
                 folder.display()
             )));
         }
+        self.commit_files(repo, files, options)
+    }
+
+    /// Uploads one local file as `path_in_repo` in one commit.
+    pub fn upload_file(
+        &self,
+        repo: &RepoId,
+        local: &Path,
+        path_in_repo: &str,
+        options: &UploadOptions,
+    ) -> Result<CommitInfo, HubError> {
+        let file = describe(local, path_in_repo.trim_start_matches('/'))?;
+        self.commit_files(repo, vec![file], options)
+    }
+
+    /// Preupload, LFS transfers and the commit of described local files.
+    fn commit_files(
+        &self,
+        repo: &RepoId,
+        files: Vec<LocalFile>,
+        options: &UploadOptions,
+    ) -> Result<CommitInfo, HubError> {
+        let revision = options.revision.as_str();
         // 1. Preupload: upload mode per file, ignored files, unchanged files.
         let preupload_url = format!(
             "{}/preupload/{}",
