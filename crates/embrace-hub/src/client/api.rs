@@ -235,7 +235,8 @@ pub struct CommitEntry {
 }
 
 impl HubClient {
-    fn send_json(
+    /// Sends a JSON body and parses the JSON answer, mapping error answers.
+    pub(crate) fn send_json(
         &self,
         method: reqwest::Method,
         url: &str,

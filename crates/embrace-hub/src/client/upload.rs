@@ -96,41 +96,6 @@ fn describe(abs: &Path, rel: &str) -> Result<LocalFile, HubError> {
 }
 
 impl HubClient {
-    fn post_json(
-        &self,
-        url: &str,
-        body: &Value,
-        repo: &RepoId,
-        revision: &str,
-    ) -> Result<(u16, Value), HubError> {
-        let request = self
-            .authorize(self.http.post(url))
-            .header("content-type", "application/json")
-            .body(body.to_string());
-        let response = self.send(request, url)?;
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let text = response.text().map_err(|source| HubError::Network {
-            url: url.to_string(),
-            source,
-        })?;
-        if status >= 400 && status != 409 {
-            return Err(error_for(
-                status,
-                &headers,
-                &text,
-                url,
-                &Target {
-                    repo,
-                    revision,
-                    path: None,
-                    endpoint: &self.config.endpoint,
-                },
-            ));
-        }
-        Ok((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
-    }
-
     /// Creates a repository (`exist_ok`: an existing one is not an error). Returns its URL.
     pub fn create_repo(
         &self,
@@ -152,14 +117,19 @@ impl HubClient {
             }
         }
         let url = format!("{}/api/repos/create", self.config.endpoint);
-        let (status, answer) = self.post_json(&url, &body, repo, "main")?;
-        if status == 409 && !exist_ok {
-            return Err(HubError::Http {
-                status,
-                url,
-                message: format!("{repo} already exists"),
-            });
-        }
+        let answer = match self.send_json(reqwest::Method::POST, &url, &body, repo, "main") {
+            Err(HubError::Http { status: 409, .. }) if exist_ok => Value::Null,
+            Err(HubError::Http {
+                status: 409, url, ..
+            }) => {
+                return Err(HubError::Http {
+                    status: 409,
+                    url,
+                    message: format!("{repo} already exists"),
+                });
+            }
+            other => other?,
+        };
         Ok(answer["url"]
             .as_str()
             .map(str::to_string)
@@ -226,7 +196,8 @@ impl HubClient {
                 "size": f.size,
                 "sample": base64::engine::general_purpose::STANDARD.encode(&f.sample),
             })).collect::<Vec<_>>() });
-            let (_, answer) = self.post_json(&preupload_url, &body, repo, revision)?;
+            let answer =
+                self.send_json(reqwest::Method::POST, &preupload_url, &body, repo, revision)?;
             head = answer["commitOid"].as_str().unwrap_or_default().to_string();
             for entry in answer["files"]
                 .as_array()
@@ -280,7 +251,8 @@ impl HubClient {
                 "objects": lfs_files.iter().map(|f| json!({ "oid": f.sha256, "size": f.size })).collect::<Vec<_>>(),
                 "ref": { "name": revision },
             });
-            let (_, answer) = self.post_json(&batch_url, &body, repo, revision)?;
+            let answer =
+                self.send_json(reqwest::Method::POST, &batch_url, &body, repo, revision)?;
             for object in answer["objects"]
                 .as_array()
                 .map(Vec::as_slice)
@@ -317,7 +289,8 @@ impl HubClient {
                     });
                 }
                 if let Some(verify) = object["actions"]["verify"]["href"].as_str() {
-                    self.post_json(
+                    self.send_json(
+                        reqwest::Method::POST,
                         verify,
                         &json!({ "oid": oid, "size": file.size }),
                         repo,
