@@ -9,6 +9,8 @@ Scenarios (each prints PASS/FAIL, then one summary line `hubcompat-interop<tag>:
 - embrace_to_python: `embrace download` fills a fresh cache; Python's snapshot_download and
   hf_hub_download with local_files_only=True find every file, and scan_cache_dir reports no warnings.
 - embrace_upload: `embrace upload` pushes a folder; Python downloads it back byte-identical.
+- datasets_both_ways: `embrace datasets push` → `datasets.load_dataset`, and `push_to_hub` →
+  `embrace datasets info|head hf://datasets/...`, with splits, rows and ClassLabel names kept.
 """
 
 import hashlib
@@ -151,10 +153,54 @@ def embrace_upload():
     assert lfs == hashlib.sha256(FILES["weights.bin"]).hexdigest()
 
 
+def datasets_both_ways():
+    # embrace pushes a CSV (ClassLabel from a text column), Python's datasets loads it.
+    repo = f"{USER}/interop-{TAG}-{RUN}-ds"
+    csv = os.path.join(WORK, "tweets.csv")
+    rows = [(f"tweet number {i}", "pos" if i % 3 == 0 else "neg") for i in range(40)]
+    with open(csv, "w") as f:
+        f.write("text,label\n" + "".join(f"{t},{l}\n" for t, l in rows))
+    folder = os.path.join(WORK, "tweets-dict")
+    embrace(["datasets", "split", csv, folder, "--class-column", "label", "--test-size", "0.25"], WORK)
+    lines = embrace(["datasets", "push", folder, repo], os.path.join(WORK, "embrace-ds"), token=TOKEN)
+    pushed = json.loads(lines[-1])
+    assert pushed["splits"] == {"train": 30, "test": 10}, pushed
+    code = f"""
+import json, datasets
+d = datasets.load_dataset({repo!r})
+print(json.dumps({{"splits": {{k: v.num_rows for k, v in d.items()}},
+                  "names": d["train"].features["label"].names,
+                  "texts": sorted(list(d["train"]["text"]) + list(d["test"]["text"]))}}))
+"""
+    got = json.loads(python(code, os.path.join(WORK, "py-ds")))
+    assert got["splits"] == {"train": 30, "test": 10}, got
+    assert got["names"] == ["neg", "pos"], got
+    assert got["texts"] == sorted(t for t, _ in rows), got["texts"][:3]
+
+    # Python pushes (push_to_hub), embrace reads it by repo id.
+    repo2 = f"{USER}/interop-{TAG}-{RUN}-pyds"
+    python(
+        "import datasets as d;"
+        "f = d.Features({'text': d.Value('string'), 'label': d.ClassLabel(names=['neg', 'pos'])});"
+        "ds = d.Dataset.from_dict({'text': ['a', 'b', 'c'], 'label': [0, 1, 1]}, features=f);"
+        f"d.DatasetDict({{'train': ds, 'test': ds.select([0])}}).push_to_hub({repo2!r})",
+        os.path.join(WORK, "py-push"),
+        token=TOKEN,
+    )
+    home = os.path.join(WORK, "embrace-read")
+    info = json.loads("".join(embrace(["datasets", "info", f"hf://datasets/{repo2}"], home)))
+    assert info["splits"]["train"]["num_rows"] == 3, info
+    assert info["splits"]["test"]["num_rows"] == 1, info
+    label = info["splits"]["train"]["features"]["label"]
+    assert label["_type"] == "ClassLabel" and label["names"] == ["neg", "pos"], label
+    head = [json.loads(l) for l in embrace(["datasets", "head", f"hf://datasets/{repo2}", "-n", "10"], home)]
+    assert head == [{"text": "a", "label": 0}, {"text": "b", "label": 1}, {"text": "c", "label": 1}], head
+
+
 def main():
     os.makedirs(WORK, exist_ok=True)
     passed, failed = [], []
-    for scenario in (python_to_embrace, embrace_to_python, embrace_upload):
+    for scenario in (python_to_embrace, embrace_to_python, embrace_upload, datasets_both_ways):
         try:
             scenario()
             print(f"PASS {scenario.__name__}")

@@ -30,6 +30,9 @@ pub enum DatasetError {
     /// An argument is out of range.
     #[error("{0}")]
     Argument(String),
+    /// The hub could not be reached or refused (dataset repositories).
+    #[error(transparent)]
+    Hub(#[from] embrace_hub::HubError),
 }
 
 impl DatasetError {

@@ -22,6 +22,7 @@ mod dataset;
 mod disk;
 pub mod error;
 pub mod features;
+mod hub;
 mod io;
 mod tokenize;
 
@@ -29,4 +30,5 @@ pub use dataset::{Dataset, DatasetDict};
 pub use disk::{Loaded, load_from_disk, load_path};
 pub use error::{DatasetError, Result};
 pub use features::{Feature, Features};
+pub use hub::{load_hub_dataset, parse_hub_uri, push_to_hub};
 pub use io::{load_file, read_csv, read_csv_lossy, read_json, read_parquet, read_text};

@@ -92,6 +92,64 @@ impl Hub {
     }
 }
 
+/// A hub served from a background thread with its own runtime (tests, embedding in another
+/// program). Dropping it shuts the server down gracefully and waits for it.
+pub struct BackgroundHub {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Hub {
+    /// Serves on an already bound listener from a new thread, until the returned handle is
+    /// stopped or dropped.
+    pub fn spawn(self, listener: std::net::TcpListener) -> std::io::Result<BackgroundHub> {
+        listener.set_nonblocking(true)?;
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?;
+        let thread = std::thread::spawn(move || {
+            runtime.block_on(async move {
+                let served = match tokio::net::TcpListener::from_std(listener) {
+                    Ok(listener) => {
+                        self.serve(listener, async {
+                            let _ = rx.await;
+                        })
+                        .await
+                    }
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = served {
+                    tracing::error!("background hub stopped: {e}");
+                }
+            });
+        });
+        Ok(BackgroundHub {
+            stop: Some(tx),
+            thread: Some(thread),
+        })
+    }
+}
+
+impl BackgroundHub {
+    /// Stops accepting, finishes running requests and waits for the server thread.
+    pub fn stop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for BackgroundHub {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
 fn open_store(config: &ServerConfig) -> Result<BlobStore> {
     match &config.storage {
         StorageConfig::Local => BlobStore::local(&config.data_dir),

@@ -92,9 +92,9 @@ fn link_or_copy(_target: &str, blob: &Path, link: &Path) -> std::io::Result<()> 
     std::fs::copy(blob, link).map(|_| ())
 }
 
-/// Every regular file under `dir` (skipping `.git` and `.cache`), as (relative `/`-separated
-/// path, absolute path), sorted by path.
-pub(crate) fn walk(dir: &Path) -> std::io::Result<Vec<(String, PathBuf)>> {
+/// Every regular file under `dir` (following symlinks, as snapshot entries are; skipping `.git`
+/// and `.cache`), as (relative `/`-separated path, absolute path), sorted by path.
+pub fn walk(dir: &Path) -> std::io::Result<Vec<(String, PathBuf)>> {
     let mut out = Vec::new();
     let mut stack = vec![(String::new(), dir.to_owned())];
     while let Some((prefix, folder)) = stack.pop() {

@@ -29,6 +29,6 @@ pub use client::{
 };
 pub use config::HubConfig;
 pub use import::{ImportError, ImportReport, ImportedFile};
-pub use layout::fnmatch;
+pub use layout::{fnmatch, walk};
 pub use manage::{CachedRepo, CachedRevision, CorruptBlob, ManageError};
 pub use repo::{RepoId, RepoIdError, RepoType};

@@ -11,67 +11,38 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use embrace_hub::{
     DownloadOptions, HubClient, HubConfig, HubError, RepoId, RepoType, UploadOptions,
 };
-use embrace_hub_server::{Hub, Role, ServerConfig};
+use embrace_hub_server::{BackgroundHub, Hub, Role, ServerConfig};
 
 /// A hub server in this process, with a write token for `alice`.
 struct Server {
     url: String,
     token: String,
     data: PathBuf,
+    handle: BackgroundHub,
     _dir: tempfile::TempDir,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Server {
     fn start() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let data = dir.path().join("data");
         let hub = Hub::open(ServerConfig::new(&data, url.clone())).unwrap();
         hub.db().add_user("alice", None, None).unwrap();
         let token = hub.db().create_token("alice", Role::Write, "test").unwrap();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                hub.serve(listener, async {
-                    let _ = rx.await;
-                })
-                .await
-                .unwrap();
-            });
-        });
+        let handle = hub.spawn(listener).unwrap();
         Self {
             url,
             token,
             data,
+            handle,
             _dir: dir,
-            stop: Some(tx),
-            thread: Some(thread),
         }
     }
 
     fn stop(&mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.stop();
+        self.handle.stop();
     }
 }
 

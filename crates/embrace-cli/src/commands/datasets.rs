@@ -1,9 +1,13 @@
-//! `embrace datasets`: inspect, convert and split datasets (files or `save_to_disk` folders).
+//! `embrace datasets`: inspect, convert, split and push datasets (files, `save_to_disk` folders,
+//! or hub dataset repositories as `hf://datasets/org/name[@revision]`).
 
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
-use embrace_datasets::{Dataset, DatasetDict, Loaded, load_path};
+use embrace_datasets::{
+    Dataset, DatasetDict, Loaded, load_hub_dataset, load_path, parse_hub_uri, push_to_hub,
+};
+use embrace_hub::HubClient;
 use serde_json::json;
 
 /// Arguments of `embrace datasets`.
@@ -20,7 +24,8 @@ pub struct Args {
 enum DatasetsCommand {
     /// Rows, columns with their `datasets` features, splits and fingerprint, as JSON.
     Info {
-        /// A .csv, .tsv, .json, .jsonl, .parquet or .txt file, or a save_to_disk folder.
+        /// A .csv, .tsv, .json, .jsonl, .parquet or .txt file, a save_to_disk folder, or a hub
+        /// dataset repository as hf://datasets/org/name[@revision] (downloaded into the cache).
         path: PathBuf,
     },
     /// The first rows, one JSON object per line.
@@ -64,6 +69,34 @@ enum DatasetsCommand {
         #[arg(long)]
         class_column: Option<String>,
     },
+    /// Push a dataset to a hub dataset repository (created if missing): one Parquet file per
+    /// split under data/ and a card whose configs map the splits, as datasets' push_to_hub.
+    ///
+    /// Example: HF_ENDPOINT=http://127.0.0.1:8000 HF_TOKEN=hf_... embrace datasets push data/tweets alice/tweets
+    Push {
+        /// The input file or folder (a DatasetDict keeps its splits; anything else is `train`).
+        input: PathBuf,
+        /// The dataset repository id (org/name).
+        repo: String,
+        /// Create the repository as private.
+        #[arg(long)]
+        private: bool,
+    },
+}
+
+/// Opens a path, or a hub dataset repository given as `hf://datasets/org/name[@revision]`.
+fn open(path: &std::path::Path, lossy_utf8: bool) -> Result<Loaded> {
+    if let Some((repo, revision)) = parse_hub_uri(&path.to_string_lossy()) {
+        let hub = HubClient::from_env()?;
+        let dict = load_hub_dataset(&hub, &repo, &revision).with_context(|| {
+            format!(
+                "loading dataset {repo} at {revision} from {}",
+                hub.config().endpoint
+            )
+        })?;
+        return Ok(Loaded::Dict(dict));
+    }
+    Ok(load_path(path, lossy_utf8)?)
 }
 
 fn one(loaded: Loaded, split: Option<&str>) -> Result<Dataset> {
@@ -89,7 +122,7 @@ fn describe(d: &Dataset) -> serde_json::Value {
 pub fn run(args: Args) -> Result<()> {
     match args.command {
         DatasetsCommand::Info { path } => {
-            let info = match load_path(&path, args.lossy_utf8)? {
+            let info = match open(&path, args.lossy_utf8)? {
                 Loaded::Dataset(d) => describe(&d),
                 Loaded::Dict(dict) => json!({
                     "splits": dict.0.iter().map(|(n, d)| (n.clone(), describe(d))).collect::<serde_json::Map<_, _>>()
@@ -98,7 +131,7 @@ pub fn run(args: Args) -> Result<()> {
             println!("{}", serde_json::to_string_pretty(&info)?);
         }
         DatasetsCommand::Head { path, n, split } => {
-            let d = one(load_path(&path, args.lossy_utf8)?, split.as_deref())?;
+            let d = one(open(&path, args.lossy_utf8)?, split.as_deref())?;
             for row in d.rows(0, n)? {
                 println!("{row}");
             }
@@ -109,7 +142,7 @@ pub fn run(args: Args) -> Result<()> {
             class_column,
             split,
         } => {
-            let mut d = one(load_path(&input, args.lossy_utf8)?, split.as_deref())?;
+            let mut d = one(open(&input, args.lossy_utf8)?, split.as_deref())?;
             if let Some(c) = &class_column {
                 d = d.class_encode_column(c)?;
             }
@@ -134,7 +167,7 @@ pub fn run(args: Args) -> Result<()> {
             seed,
             class_column,
         } => {
-            let mut d = one(load_path(&input, args.lossy_utf8)?, None)?;
+            let mut d = one(open(&input, args.lossy_utf8)?, None)?;
             if let Some(c) = &class_column {
                 d = d.class_encode_column(c)?;
             }
@@ -145,6 +178,28 @@ pub fn run(args: Args) -> Result<()> {
             println!(
                 "{}",
                 json!({"output": output, "train": sizes.0, "test": sizes.1, "seed": seed})
+            );
+        }
+        DatasetsCommand::Push {
+            input,
+            repo,
+            private,
+        } => {
+            let dict = match open(&input, args.lossy_utf8)? {
+                Loaded::Dict(dict) => dict,
+                Loaded::Dataset(d) => DatasetDict(vec![("train".into(), d)]),
+            };
+            let hub = HubClient::from_env()?;
+            let info = push_to_hub(&dict, &hub, &repo, private)
+                .with_context(|| format!("pushing to {repo} on {}", hub.config().endpoint))?;
+            let splits: serde_json::Map<String, serde_json::Value> = dict
+                .0
+                .iter()
+                .map(|(n, d)| (n.clone(), json!(d.num_rows())))
+                .collect();
+            println!(
+                "{}",
+                json!({"repo": repo, "commit": info.commit_oid, "splits": splits})
             );
         }
     }

@@ -3,9 +3,8 @@
 
 use std::io::Read;
 use std::path::PathBuf;
-use std::thread::JoinHandle;
 
-use embrace_hub_server::{Hub, Role, ServerConfig};
+use embrace_hub_server::{BackgroundHub, Hub, Role, ServerConfig};
 
 /// A running server with three users' tokens: alice (write and read) and bob (write).
 pub struct TestHub {
@@ -14,9 +13,8 @@ pub struct TestHub {
     pub alice_read: String,
     pub bob: String,
     pub data_dir: PathBuf,
+    _server: BackgroundHub,
     _dir: tempfile::TempDir,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
 }
 
 impl TestHub {
@@ -27,7 +25,6 @@ impl TestHub {
     pub fn start_with(configure: impl FnOnce(&mut ServerConfig)) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let mut config = ServerConfig::new(dir.path().join("data"), url.clone());
         configure(&mut config);
@@ -47,42 +44,14 @@ impl TestHub {
             .db()
             .create_token("bob", Role::Write, "bob-write")
             .unwrap();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                hub.serve(listener, async {
-                    let _ = rx.await;
-                })
-                .await
-                .unwrap();
-            });
-        });
         Self {
             url,
             alice,
             alice_read,
             bob,
             data_dir,
+            _server: hub.spawn(listener).unwrap(),
             _dir: dir,
-            shutdown: Some(tx),
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for TestHub {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
         }
     }
 }
