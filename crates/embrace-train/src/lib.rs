@@ -10,6 +10,7 @@
 #![deny(missing_docs)]
 
 pub mod args;
+pub mod autograd;
 pub mod classification;
 pub mod error;
 pub mod metrics;

@@ -1,0 +1,88 @@
+//! One training step of the trainable BERT against PyTorch: the loss and the gradient of every
+//! parameter of a tiny random `BertForSequenceClassification` (golden file written by
+//! `tools/oracle/gen_train.py`).
+#![allow(clippy::unwrap_used)]
+
+use std::path::PathBuf;
+
+use candle_core::{DType, Device};
+use embrace_models::AutoConfig;
+use embrace_train::autograd::{TrainBatch, TrainableBert};
+
+fn golden(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/golden")
+        .join(rel)
+}
+
+#[test]
+fn one_step_gradients_match_pytorch() {
+    let dir = golden("models/tiny/bert-seq-cls");
+    let config = AutoConfig::from_file(&dir.join("config.json")).unwrap();
+    let model = TrainableBert::from_safetensors(
+        &dir.join("model.safetensors"),
+        config.encoder.clone(),
+        config.num_labels,
+        0,
+    )
+    .unwrap();
+    let inputs =
+        candle_core::safetensors::load(dir.join("golden.safetensors"), &Device::Cpu).unwrap();
+    let expected =
+        candle_core::safetensors::load(golden("train/bert-seq-cls-step.safetensors"), &Device::Cpu)
+            .unwrap();
+    let batch = TrainBatch {
+        input_ids: inputs["input_ids"].to_dtype(DType::U32).unwrap(),
+        token_type_ids: inputs["token_type_ids"].to_dtype(DType::U32).unwrap(),
+        attention_mask: inputs["attention_mask"].to_dtype(DType::F32).unwrap(),
+    };
+    let labels = expected["labels"].to_dtype(DType::U32).unwrap();
+    let loss = model.loss(&batch, &labels).unwrap();
+    let want_loss = expected["loss"].to_scalar::<f32>().unwrap();
+    let got_loss = loss.to_scalar::<f32>().unwrap();
+    assert!(
+        (got_loss - want_loss).abs() < 1e-5,
+        "loss {got_loss} vs {want_loss}"
+    );
+    let grads = loss.backward().unwrap();
+    let mut checked = 0;
+    let mut worst = (0f32, String::new());
+    for (name, var) in model.named_vars() {
+        let Some(want) = expected.get(&format!("grad.{name}")) else {
+            panic!("no PyTorch gradient for {name}");
+        };
+        let got = grads
+            .get(var)
+            .unwrap_or_else(|| panic!("no gradient for {name}"));
+        assert_eq!(got.dims(), want.dims(), "{name}");
+        let diff = (got - want)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .max(0)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        if diff > worst.0 {
+            worst = (diff, name.to_string());
+        }
+        checked += 1;
+    }
+    eprintln!(
+        "{checked} gradients, max abs difference {} ({})",
+        worst.0, worst.1
+    );
+    assert_eq!(
+        checked,
+        expected.len() - 2,
+        "every PyTorch parameter has a gradient here"
+    );
+    assert!(
+        worst.0 < 1e-4,
+        "gradient of {} differs by {}",
+        worst.1,
+        worst.0
+    );
+}
