@@ -10,6 +10,19 @@ inputs (3 right-padded sequences):
   grad.<parameter name>       f32         d loss / d parameter, for every parameter of the model
                                           (names as in model.safetensors)
 
+and tests/golden/train/bert-seq-cls-lora-step.safetensors, the same step with a PEFT LoRA adapter
+(r 4, alpha 8, target_modules query and value, dropout 0, task SEQ_CLS: the classifier is trained
+too). lora_B starts at small deterministic values instead of PEFT's zeros, so that lora_A gets a
+non-zero gradient:
+
+  labels, loss
+  init.<name>                 f32         the starting value of each trainable tensor (lora_A,
+                                          lora_B, classifier), by transformers-style name
+  grad.<name>                 f32         its gradient
+
+and tests/golden/train/peft-adapter/ (adapter_config.json + adapter_model.safetensors as
+`save_pretrained` writes them), the format Embrace's adapters follow.
+
 Usage: tools/oracle/.venv/bin/python tools/oracle/gen_train.py [--out tests/golden/train]
 """
 
@@ -48,6 +61,7 @@ def main():
         tensors[f"grad.{name}"] = param.grad.detach().contiguous()
     os.makedirs(args.out, exist_ok=True)
     save_file(tensors, os.path.join(args.out, "bert-seq-cls-step.safetensors"))
+    lora_step(args.out, src, golden, labels)
     meta = {
         "torch": torch.__version__,
         "source": "tests/golden/models/tiny/bert-seq-cls",
@@ -57,6 +71,43 @@ def main():
     with open(os.path.join(args.out, "meta.json"), "w") as f:
         json.dump(meta, f, indent=2)
     print(json.dumps(meta))
+
+
+def lora_step(out_dir, src, golden, labels):
+    from peft import LoraConfig, TaskType, get_peft_model
+
+    torch.manual_seed(1)
+    base = BertForSequenceClassification.from_pretrained(src, attn_implementation="eager")
+    config = LoraConfig(task_type=TaskType.SEQ_CLS, r=4, lora_alpha=8, lora_dropout=0.0,
+                        target_modules=["query", "value"])
+    model = get_peft_model(base, config)
+    model.train()
+    gen = torch.Generator().manual_seed(2)
+    trainable = {}
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        if "lora_B" in name:
+            with torch.no_grad():
+                param.copy_(torch.randn(param.shape, generator=gen) * 0.05)
+        trainable[name] = param
+    out = model(input_ids=golden["input_ids"], attention_mask=golden["attention_mask"],
+                token_type_ids=golden["token_type_ids"], labels=labels)
+    out.loss.backward()
+
+    def plain(name):
+        # base_model.model.bert.encoder.layer.0.attention.self.query.lora_A.default.weight
+        # -> bert.encoder.layer.0.attention.self.query.lora_A.weight ; classifier.modules_to_save...
+        name = name.replace("base_model.model.", "").replace(".default", "")
+        return name.replace("classifier.modules_to_save.", "classifier.")
+
+    tensors = {"labels": labels, "loss": out.loss.detach().reshape(())}
+    for name, param in trainable.items():
+        tensors[f"init.{plain(name)}"] = param.detach().clone().contiguous()
+        tensors[f"grad.{plain(name)}"] = param.grad.detach().contiguous()
+    save_file(tensors, os.path.join(out_dir, "bert-seq-cls-lora-step.safetensors"))
+    model.save_pretrained(os.path.join(out_dir, "peft-adapter"))
+    print("lora loss", float(out.loss), "trainable", sorted(plain(n) for n in trainable))
 
 
 if __name__ == "__main__":

@@ -17,10 +17,31 @@ use embrace_models::config::EncoderConfig;
 
 use crate::error::{Result, TrainError};
 
-/// Trainable `BertForSequenceClassification` parameters, by `transformers` name.
+/// `BertForSequenceClassification` parameters by `transformers` name, each either trainable (a
+/// [`Var`]) or frozen (a plain tensor, which costs no gradient), plus optional LoRA adapters.
 pub struct TrainableBert {
     config: EncoderConfig,
     params: BTreeMap<String, Var>,
+    frozen: BTreeMap<String, Tensor>,
+    lora: Option<LoraSettings>,
+}
+
+/// LoRA settings as PEFT's `LoraConfig` names them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoraSettings {
+    /// Rank `r` of the update `B·A`.
+    pub rank: usize,
+    /// `lora_alpha`: the update is scaled by `alpha / r`.
+    pub alpha: f64,
+    /// Linear layers that get an adapter, by their last name part (`query`, `value`, ...).
+    pub target_modules: Vec<String>,
+}
+
+impl LoraSettings {
+    /// The scale of the update, `alpha / r`.
+    pub fn scale(&self) -> f64 {
+        self.alpha / self.rank as f64
+    }
 }
 
 /// A padded batch for the trainable model.
@@ -72,7 +93,12 @@ impl TrainableBert {
                 Var::zeros(num_labels, DType::F32, &Device::Cpu)?,
             );
         }
-        let model = Self { config, params };
+        let model = Self {
+            config,
+            params,
+            frozen: BTreeMap::new(),
+            lora: None,
+        };
         for layer in 0..model.config.num_layers {
             model.get(&format!(
                 "bert.encoder.layer.{layer}.attention.self.query.weight"
@@ -86,6 +112,7 @@ impl TrainableBert {
         self.params
             .get(name)
             .map(|v| v.as_tensor())
+            .or_else(|| self.frozen.get(name))
             .ok_or_else(|| TrainError::Config(format!("the checkpoint has no tensor {name}")))
     }
 
@@ -94,10 +121,89 @@ impl TrainableBert {
         self.params.iter().map(|(n, v)| (n.as_str(), v))
     }
 
+    /// Every tensor (trainable or frozen) with its name, for saving.
+    pub fn named_tensors(&self) -> BTreeMap<String, Tensor> {
+        let mut all: BTreeMap<String, Tensor> = self.frozen.clone();
+        for (n, v) in &self.params {
+            all.insert(n.clone(), v.as_tensor().clone());
+        }
+        all
+    }
+
+    /// The LoRA settings, if adapters were added.
+    pub fn lora(&self) -> Option<&LoraSettings> {
+        self.lora.as_ref()
+    }
+
+    /// Freezes every parameter except those whose name satisfies `keep`.
+    pub fn freeze_except(&mut self, keep: impl Fn(&str) -> bool) {
+        let names: Vec<String> = self.params.keys().filter(|n| !keep(n)).cloned().collect();
+        for name in names {
+            if let Some(var) = self.params.remove(&name) {
+                self.frozen.insert(name, var.as_tensor().detach());
+            }
+        }
+    }
+
+    /// Adds LoRA adapters to the target linear layers of every encoder layer, as PEFT does:
+    /// `A` (`r × in`) from a Kaiming-uniform draw (bound `1/sqrt(in)`), `B` (`out × r`) zeros, so the
+    /// model is unchanged until training moves `B`. Then freezes everything except the adapters
+    /// and the classifier (PEFT's `modules_to_save` for sequence classification).
+    pub fn add_lora(&mut self, settings: LoraSettings, seed: u64) -> Result<()> {
+        if settings.rank == 0 {
+            return Err(TrainError::Config("LoRA rank must be at least 1".into()));
+        }
+        let mut rng = crate::rng::Rng::new(seed);
+        for layer in 0..self.config.num_layers {
+            for target in &settings.target_modules {
+                let prefix = lora_prefix(layer, target).ok_or_else(|| {
+                    TrainError::Config(format!("unknown LoRA target module {target:?} (use query, key, value, attention.output.dense, intermediate.dense or output.dense)"))
+                })?;
+                let (out_dim, in_dim) = self.get(&format!("{prefix}.weight"))?.dims2()?;
+                let bound = 1.0 / (in_dim as f64).sqrt();
+                let a: Vec<f32> = (0..settings.rank * in_dim)
+                    .map(|_| ((rng.uniform() * 2.0 - 1.0) * bound) as f32)
+                    .collect();
+                let a = Tensor::from_vec(a, (settings.rank, in_dim), &Device::Cpu)?;
+                self.params
+                    .insert(format!("{prefix}.lora_A.weight"), Var::from_tensor(&a)?);
+                self.params.insert(
+                    format!("{prefix}.lora_B.weight"),
+                    Var::zeros((out_dim, settings.rank), DType::F32, &Device::Cpu)?,
+                );
+            }
+        }
+        self.lora = Some(settings);
+        self.freeze_except(|n| n.contains(".lora_") || n.starts_with("classifier."));
+        Ok(())
+    }
+
+    /// Replaces a LoRA matrix (for loading an adapter, or a test that fixes the init).
+    pub fn set_lora_tensor(&mut self, name: &str, value: &Tensor) -> Result<()> {
+        let var = self
+            .params
+            .get(name)
+            .ok_or_else(|| TrainError::Config(format!("no LoRA tensor {name}")))?;
+        var.set(value)?;
+        Ok(())
+    }
+
     fn linear(&self, x: &Tensor, prefix: &str) -> Result<Tensor> {
         let w = self.get(&format!("{prefix}.weight"))?;
         let b = self.get(&format!("{prefix}.bias"))?;
-        Ok(x.broadcast_matmul(&w.t()?)?.broadcast_add(b)?)
+        let mut y = x.broadcast_matmul(&w.t()?)?.broadcast_add(b)?;
+        if let Some(lora) = &self.lora
+            && let (Some(a), Some(bm)) = (
+                self.params.get(&format!("{prefix}.lora_A.weight")),
+                self.params.get(&format!("{prefix}.lora_B.weight")),
+            )
+        {
+            let update = x
+                .broadcast_matmul(&a.as_tensor().t()?)?
+                .broadcast_matmul(&bm.as_tensor().t()?)?;
+            y = (y + (update * lora.scale())?)?;
+        }
+        Ok(y)
     }
 
     fn layer_norm(&self, x: &Tensor, prefix: &str) -> Result<Tensor> {
@@ -184,8 +290,20 @@ impl TrainableBert {
     }
 
     /// Mean cross-entropy of the logits against `u32` labels.
+    ///
+    /// (The gradient flows to the trainable parameters only.)
     pub fn loss(&self, batch: &TrainBatch, labels: &Tensor) -> Result<Tensor> {
         let logits = self.forward(batch)?;
         Ok(candle_nn::loss::cross_entropy(&logits, labels)?)
     }
+}
+
+/// The `transformers` name prefix of a LoRA target in a BERT layer.
+fn lora_prefix(layer: usize, target: &str) -> Option<String> {
+    let part = match target {
+        "query" | "key" | "value" => format!("attention.self.{target}"),
+        "attention.output.dense" | "intermediate.dense" | "output.dense" => target.to_string(),
+        _ => return None,
+    };
+    Some(format!("bert.encoder.layer.{layer}.{part}"))
 }

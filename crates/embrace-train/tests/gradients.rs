@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use candle_core::{DType, Device};
 use embrace_models::AutoConfig;
-use embrace_train::autograd::{TrainBatch, TrainableBert};
+use embrace_train::autograd::{LoraSettings, TrainBatch, TrainableBert};
 
 fn golden(rel: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -85,4 +85,89 @@ fn one_step_gradients_match_pytorch() {
         worst.1,
         worst.0
     );
+}
+
+#[test]
+fn lora_step_gradients_match_peft() {
+    let dir = golden("models/tiny/bert-seq-cls");
+    let config = AutoConfig::from_file(&dir.join("config.json")).unwrap();
+    let mut model = TrainableBert::from_safetensors(
+        &dir.join("model.safetensors"),
+        config.encoder.clone(),
+        config.num_labels,
+        0,
+    )
+    .unwrap();
+    let settings = LoraSettings {
+        rank: 4,
+        alpha: 8.0,
+        target_modules: vec!["query".into(), "value".into()],
+    };
+    model.add_lora(settings, 0).unwrap();
+    let inputs =
+        candle_core::safetensors::load(dir.join("golden.safetensors"), &Device::Cpu).unwrap();
+    let expected = candle_core::safetensors::load(
+        golden("train/bert-seq-cls-lora-step.safetensors"),
+        &Device::Cpu,
+    )
+    .unwrap();
+    // Start from PEFT's values (lora_B is non-zero in the golden so that lora_A gets a gradient).
+    for (key, value) in &expected {
+        if let Some(name) = key.strip_prefix("init.")
+            && name.contains(".lora_")
+        {
+            model.set_lora_tensor(name, value).unwrap();
+        }
+    }
+    let trainable: Vec<String> = model.named_vars().map(|(n, _)| n.to_string()).collect();
+    assert_eq!(
+        trainable.len(),
+        10,
+        "8 LoRA matrices and the classifier: {trainable:?}"
+    );
+    let batch = TrainBatch {
+        input_ids: inputs["input_ids"].to_dtype(DType::U32).unwrap(),
+        token_type_ids: inputs["token_type_ids"].to_dtype(DType::U32).unwrap(),
+        attention_mask: inputs["attention_mask"].to_dtype(DType::F32).unwrap(),
+    };
+    let loss = model
+        .loss(&batch, &expected["labels"].to_dtype(DType::U32).unwrap())
+        .unwrap();
+    let (got, want) = (
+        loss.to_scalar::<f32>().unwrap(),
+        expected["loss"].to_scalar::<f32>().unwrap(),
+    );
+    assert!((got - want).abs() < 1e-5, "loss {got} vs {want}");
+    let grads = loss.backward().unwrap();
+    let mut worst = 0f32;
+    for (name, var) in model.named_vars() {
+        let want = &expected[&format!("grad.{name}")];
+        let got = grads.get(var).unwrap();
+        let diff = (got - want)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .max(0)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        let scale = want
+            .abs()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .max(0)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        assert!(
+            scale > 0.0,
+            "{name}: PyTorch gradient is zero, the test would prove nothing"
+        );
+        worst = worst.max(diff);
+        assert!(diff < 1e-4, "{name}: {diff}");
+    }
+    eprintln!("LoRA gradients: max abs difference {worst}");
 }
