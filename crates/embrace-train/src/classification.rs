@@ -63,7 +63,7 @@ pub struct TrainReport {
 }
 
 /// Texts and label ids of a dataset.
-fn examples(ds: &Dataset, text: &str, label: &str) -> Result<(Vec<String>, Vec<usize>)> {
+pub(crate) fn examples(ds: &Dataset, text: &str, label: &str) -> Result<(Vec<String>, Vec<usize>)> {
     let rows = ds.rows(0, ds.num_rows())?;
     let mut texts = Vec::with_capacity(rows.len());
     let mut labels = Vec::with_capacity(rows.len());
@@ -175,22 +175,8 @@ fn predict(head: &Head, features: &[f32], h: usize) -> Result<Vec<usize>> {
         .collect())
 }
 
-/// Trains, evaluates and writes the model (see the module documentation).
-pub fn train_text_classification(job: &TextClassificationJob) -> Result<TrainReport> {
-    let args = &job.args;
-    if args.per_device_train_batch_size == 0 || args.num_train_epochs == 0 {
-        return Err(TrainError::Config(
-            "batch size and epochs must be at least 1".into(),
-        ));
-    }
-    let base_dir = resolve_model_dir(&job.base_model)?;
-    let config = AutoConfig::from_file(&base_dir.join("config.json"))?;
-    if config.model_type != ModelType::Bert {
-        return Err(TrainError::Config(format!(
-            "head training supports BERT-family checkpoints (model_type bert), not {}",
-            config.model_type.as_str()
-        )));
-    }
+/// The label names of the job's ClassLabel column (at least two).
+pub(crate) fn class_labels(job: &TextClassificationJob) -> Result<Vec<String>> {
     let labels: Vec<String> = match job.train.features().get(&job.label_column) {
         Some(Feature::ClassLabel(names)) => names.clone(),
         Some(other) => {
@@ -211,6 +197,26 @@ pub fn train_text_classification(job: &TextClassificationJob) -> Result<TrainRep
             "a classifier needs at least two labels".into(),
         ));
     }
+    Ok(labels)
+}
+
+/// Trains, evaluates and writes the model (see the module documentation).
+pub fn train_text_classification(job: &TextClassificationJob) -> Result<TrainReport> {
+    let args = &job.args;
+    if args.per_device_train_batch_size == 0 || args.num_train_epochs == 0 {
+        return Err(TrainError::Config(
+            "batch size and epochs must be at least 1".into(),
+        ));
+    }
+    let base_dir = resolve_model_dir(&job.base_model)?;
+    let config = AutoConfig::from_file(&base_dir.join("config.json"))?;
+    if config.model_type != ModelType::Bert {
+        return Err(TrainError::Config(format!(
+            "head training supports BERT-family checkpoints (model_type bert), not {}",
+            config.model_type.as_str()
+        )));
+    }
+    let labels = class_labels(job)?;
     // One read of the weights serves the frozen encoder, the pretrained pooler and the output.
     let checkpoint = Checkpoint::from_dir(&base_dir)?;
     let model = Model::load(config.clone(), &checkpoint, Task::Base)?;
@@ -521,7 +527,7 @@ fn write_output(
     write_file(&out.join("README.md"), model_card(job, report).as_bytes())
 }
 
-fn model_card(job: &TextClassificationJob, report: &TrainReport) -> String {
+pub(crate) fn model_card(job: &TextClassificationJob, report: &TrainReport) -> String {
     let dataset = job.dataset_name.clone().unwrap_or_else(|| "custom".into());
     let mut metrics_yaml = String::new();
     let mut table = String::new();

@@ -13,6 +13,7 @@ pub mod args;
 pub mod autograd;
 pub mod classification;
 pub mod error;
+pub mod finetune;
 pub mod metrics;
 mod output;
 mod rng;
@@ -21,6 +22,7 @@ pub mod token_classification;
 pub use args::TrainingArguments;
 pub use classification::{TextClassificationJob, TrainReport, train_text_classification};
 pub use error::{Result, TrainError};
+pub use finetune::{Adaptation, fine_tune_text_classification};
 pub use metrics::ClassificationMetrics;
 pub use token_classification::{
     TaggedSentence, TokenClassificationJob, read_conll, train_token_classification,

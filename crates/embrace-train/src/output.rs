@@ -43,7 +43,8 @@ pub(crate) fn write_json(path: &Path, value: &Value) -> Result<()> {
     )
 }
 
-fn save_tensors(tensors: &HashMap<String, Tensor>, path: &Path) -> Result<()> {
+/// Writes tensors as safetensors through a temporary file and a rename.
+pub(crate) fn save_tensors(tensors: &HashMap<String, Tensor>, path: &Path) -> Result<()> {
     let temp = path.with_extension("safetensors.tmp");
     candle_core::safetensors::save(tensors, &temp)?;
     std::fs::rename(&temp, path).map_err(io_err(path))

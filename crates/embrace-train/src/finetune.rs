@@ -1,0 +1,370 @@
+//! Fine-tuning the encoder itself: every weight (full fine-tuning) or LoRA adapters (PEFT's
+//! format), on the differentiable BERT of [`crate::autograd`].
+//!
+//! Full fine-tuning writes a complete `BertForSequenceClassification` folder; LoRA writes a PEFT
+//! adapter folder (`adapter_config.json` + `adapter_model.safetensors`, keys
+//! `base_model.model.<name>`) that Python `peft` loads on top of the base model, and that
+//! Embrace's pipelines load by merging the update into the base weights.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Instant;
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+use embrace_models::{AutoConfig, ModelType, resolve_model_dir};
+use embrace_tokenizers::{Tokenizer, TruncationParams};
+use serde_json::{Value, json};
+
+use crate::autograd::{LoraSettings, TrainBatch, TrainableBert};
+use crate::classification::{
+    TextClassificationJob, TrainReport, class_labels, examples, model_card,
+};
+use crate::error::{Result, TrainError};
+use crate::metrics::ClassificationMetrics;
+use crate::output::{
+    copy_tokenizer_files, io_err, save_tensors, write_config, write_file, write_json,
+};
+use crate::rng::Rng;
+
+/// How the encoder is adapted.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Adaptation {
+    /// Every parameter trains.
+    Full,
+    /// LoRA adapters train (plus the classifier); the base weights stay frozen.
+    Lora(LoraSettings),
+}
+
+/// Tokenized examples: ids per text.
+struct Encoded {
+    ids: Vec<Vec<u32>>,
+    labels: Vec<usize>,
+}
+
+fn encode(tokenizer: &Tokenizer, texts: &[String], labels: Vec<usize>) -> Result<Encoded> {
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    Ok(Encoded {
+        ids: tokenizer.encode_ids_batch(&refs, true)?,
+        labels,
+    })
+}
+
+/// A padded batch of the given examples.
+fn batch_of(data: &Encoded, rows: &[usize], pad: u32) -> Result<(TrainBatch, Tensor)> {
+    let width = rows
+        .iter()
+        .map(|&i| data.ids[i].len())
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    let mut ids = Vec::with_capacity(rows.len() * width);
+    let mut mask = Vec::with_capacity(rows.len() * width);
+    for &i in rows {
+        let seq = &data.ids[i];
+        ids.extend_from_slice(seq);
+        ids.extend(std::iter::repeat_n(pad, width - seq.len()));
+        mask.extend(std::iter::repeat_n(1f32, seq.len()));
+        mask.extend(std::iter::repeat_n(0f32, width - seq.len()));
+    }
+    let dev = Device::Cpu;
+    let n = rows.len();
+    let batch = TrainBatch {
+        input_ids: Tensor::from_vec(ids, (n, width), &dev)?,
+        token_type_ids: Tensor::zeros((n, width), DType::U32, &dev)?,
+        attention_mask: Tensor::from_vec(mask, (n, width), &dev)?,
+    };
+    let labels = Tensor::from_vec(
+        rows.iter()
+            .map(|&i| data.labels[i] as u32)
+            .collect::<Vec<_>>(),
+        n,
+        &dev,
+    )?;
+    Ok((batch, labels))
+}
+
+fn predict(model: &TrainableBert, data: &Encoded, pad: u32) -> Result<Vec<usize>> {
+    let mut order: Vec<usize> = (0..data.ids.len()).collect();
+    order.sort_by_key(|&i| data.ids[i].len());
+    let mut out = vec![0usize; order.len()];
+    for chunk in order.chunks(64) {
+        let (batch, _) = batch_of(data, chunk, pad)?;
+        let logits = model.forward(&batch)?.detach();
+        let preds = logits.argmax(1)?.to_vec1::<u32>()?;
+        for (&i, p) in chunk.iter().zip(preds) {
+            out[i] = p as usize;
+        }
+    }
+    Ok(out)
+}
+
+/// Fine-tunes the encoder of a BERT checkpoint for text classification (full or LoRA),
+/// evaluates every epoch on the validation set (keeping the best by macro-F1), then on the
+/// test set, and writes the output folder.
+pub fn fine_tune_text_classification(
+    job: &TextClassificationJob,
+    adaptation: &Adaptation,
+) -> Result<TrainReport> {
+    let args = &job.args;
+    if args.per_device_train_batch_size == 0 || args.num_train_epochs == 0 {
+        return Err(TrainError::Config(
+            "batch size and epochs must be at least 1".into(),
+        ));
+    }
+    let base_dir = resolve_model_dir(&job.base_model)?;
+    let config = AutoConfig::from_file(&base_dir.join("config.json"))?;
+    if config.model_type != ModelType::Bert {
+        return Err(TrainError::Config(format!(
+            "fine-tuning supports BERT checkpoints (model_type bert), not {}",
+            config.model_type.as_str()
+        )));
+    }
+    if args.max_length > config.encoder.max_position_embeddings {
+        return Err(TrainError::Config(format!(
+            "max length {} is longer than the model's {} positions",
+            args.max_length, config.encoder.max_position_embeddings
+        )));
+    }
+    let labels = class_labels(job)?;
+    let k = labels.len();
+    let weights = base_dir.join("model.safetensors");
+    let mut model =
+        TrainableBert::from_safetensors(&weights, config.encoder.clone(), k, args.seed)?;
+    if let Adaptation::Lora(settings) = adaptation {
+        model.add_lora(settings.clone(), args.seed)?;
+    }
+    let mut tokenizer = Tokenizer::from_path(&base_dir)?;
+    tokenizer.with_padding(None);
+    tokenizer.with_truncation(Some(TruncationParams {
+        max_length: args.max_length,
+        direction: Default::default(),
+        strategy: Default::default(),
+        stride: 0,
+    }))?;
+    let pad = config.encoder.pad_token_id;
+    let started = Instant::now();
+    let (texts, train_labels) = examples(&job.train, &job.text_column, &job.label_column)?;
+    if texts.is_empty() {
+        return Err(TrainError::Config("the training set is empty".into()));
+    }
+    if let Some(bad) = train_labels.iter().find(|&&l| l >= k) {
+        return Err(TrainError::Config(format!(
+            "label index {bad} is outside the {k} classes"
+        )));
+    }
+    let train = encode(&tokenizer, &texts, train_labels)?;
+    let mut eval_sets = Vec::new();
+    for (name, ds) in [("validation", &job.validation), ("test", &job.test)] {
+        if let Some(ds) = ds {
+            let (t, l) = examples(ds, &job.text_column, &job.label_column)?;
+            eval_sets.push((name, encode(&tokenizer, &t, l)?));
+        }
+    }
+    let encode_seconds = started.elapsed().as_secs_f64();
+
+    let named: Vec<(String, candle_core::Var)> = model
+        .named_vars()
+        .map(|(n, v)| (n.to_string(), v.clone()))
+        .collect();
+    let no_decay = |n: &str| n.ends_with(".bias") || n.contains("LayerNorm");
+    let params = |wd: f64| ParamsAdamW {
+        lr: args.learning_rate,
+        beta1: args.adam_beta1,
+        beta2: args.adam_beta2,
+        eps: args.adam_epsilon,
+        weight_decay: wd,
+    };
+    let mut opt_decay = AdamW::new(
+        named
+            .iter()
+            .filter(|(n, _)| !no_decay(n))
+            .map(|(_, v)| v.clone())
+            .collect(),
+        params(args.weight_decay),
+    )?;
+    let mut opt_plain = AdamW::new(
+        named
+            .iter()
+            .filter(|(n, _)| no_decay(n))
+            .map(|(_, v)| v.clone())
+            .collect(),
+        params(0.0),
+    )?;
+
+    let n = train.ids.len();
+    let bs = args.per_device_train_batch_size;
+    let steps_per_epoch = n.div_ceil(bs);
+    let total = steps_per_epoch * args.num_train_epochs;
+    let mut rng = Rng::new(args.seed);
+    let mut log_history = Vec::new();
+    let mut best: Option<(f64, Vec<Tensor>, ClassificationMetrics, usize)> = None;
+    let (mut step, mut running, mut running_n) = (0usize, 0f64, 0usize);
+    let train_started = Instant::now();
+    for epoch in 0..args.num_train_epochs {
+        let order = rng.permutation(n);
+        for chunk in order.chunks(bs) {
+            let (batch, y) = batch_of(&train, chunk, pad)?;
+            let loss = model.loss(&batch, &y)?;
+            let mut grads = loss.backward()?;
+            if args.max_grad_norm > 0.0 {
+                let mut norm2 = 0f64;
+                for (_, v) in &named {
+                    if let Some(g) = grads.get(v.as_tensor()) {
+                        norm2 += g.sqr()?.sum_all()?.to_scalar::<f32>()? as f64;
+                    }
+                }
+                let norm = norm2.sqrt();
+                if norm > args.max_grad_norm {
+                    let scale = args.max_grad_norm / (norm + 1e-6);
+                    for (_, v) in &named {
+                        if let Some(g) = grads.get(v.as_tensor()) {
+                            let scaled = (g * scale)?;
+                            grads.insert(v.as_tensor(), scaled);
+                        }
+                    }
+                }
+            }
+            let lr = args.learning_rate_at(step, total);
+            opt_decay.set_learning_rate(lr);
+            opt_plain.set_learning_rate(lr);
+            opt_decay.step(&grads)?;
+            opt_plain.step(&grads)?;
+            running += loss.to_scalar::<f32>()? as f64;
+            running_n += 1;
+            step += 1;
+            if step % args.logging_steps.max(1) == 0 || step == total {
+                let elapsed = train_started.elapsed().as_secs_f64();
+                let entry = json!({"loss": running / running_n as f64, "learning_rate": lr,
+                    "epoch": step as f64 / steps_per_epoch as f64, "step": step,
+                    "steps_per_second": step as f64 / elapsed});
+                tracing::info!(%entry, "training");
+                log_history.push(entry);
+                running = 0.0;
+                running_n = 0;
+            }
+        }
+        if let Some((_, data)) = eval_sets.iter().find(|(name, _)| *name == "validation") {
+            let m = ClassificationMetrics::compute(&predict(&model, data, pad)?, &data.labels, k);
+            log_history.push(json!({"eval_accuracy": m.accuracy, "eval_f1_macro": m.macro_f1, "epoch": epoch + 1, "step": step}));
+            tracing::info!(
+                epoch = epoch + 1,
+                accuracy = m.accuracy,
+                f1_macro = m.macro_f1,
+                "validation"
+            );
+            if best.as_ref().is_none_or(|(score, ..)| m.macro_f1 > *score) {
+                let snapshot = named
+                    .iter()
+                    .map(|(_, v)| v.as_tensor().copy())
+                    .collect::<candle_core::Result<Vec<_>>>()?;
+                best = Some((m.macro_f1, snapshot, m, epoch + 1));
+            }
+        }
+    }
+    let train_seconds = train_started.elapsed().as_secs_f64();
+    let mut validation = None;
+    if let Some((_, snapshot, m, epoch)) = best {
+        for ((_, var), value) in named.iter().zip(snapshot) {
+            var.set(&value)?;
+        }
+        log_history.push(json!({"best_epoch": epoch}));
+        validation = Some(m);
+    }
+    let test = match eval_sets.iter().find(|(name, _)| *name == "test") {
+        Some((_, data)) => Some(ClassificationMetrics::compute(
+            &predict(&model, data, pad)?,
+            &data.labels,
+            k,
+        )),
+        None => None,
+    };
+    let report = TrainReport {
+        labels,
+        validation,
+        test,
+        log_history,
+        encode_seconds,
+        train_seconds,
+    };
+    write_finetuned(job, &base_dir, &config, &model, &report)?;
+    Ok(report)
+}
+
+fn write_finetuned(
+    job: &TextClassificationJob,
+    base_dir: &Path,
+    config: &AutoConfig,
+    model: &TrainableBert,
+    report: &TrainReport,
+) -> Result<()> {
+    let out = &job.output_dir;
+    std::fs::create_dir_all(out).map_err(io_err(out))?;
+    write_config(
+        out,
+        config,
+        "BertForSequenceClassification",
+        &report.labels,
+        Some("single_label_classification"),
+    )?;
+    let tensors = model.named_tensors();
+    match model.lora() {
+        None => {
+            let all: HashMap<String, Tensor> = tensors
+                .into_iter()
+                .filter(|(n, _)| !n.ends_with("position_ids"))
+                .collect();
+            save_tensors(&all, &out.join("model.safetensors"))?;
+        }
+        Some(lora) => {
+            let adapter: HashMap<String, Tensor> = tensors
+                .into_iter()
+                .filter(|(n, _)| n.contains(".lora_") || n.starts_with("classifier."))
+                .map(|(n, t)| (format!("base_model.model.{n}"), t))
+                .collect();
+            save_tensors(&adapter, &out.join("adapter_model.safetensors"))?;
+            write_json(
+                &out.join("adapter_config.json"),
+                &json!({
+                    "peft_type": "LORA",
+                    "task_type": "SEQ_CLS",
+                    "base_model_name_or_path": job.base_model,
+                    "r": lora.rank,
+                    "lora_alpha": lora.alpha,
+                    "lora_dropout": 0.0,
+                    "target_modules": lora.target_modules,
+                    "modules_to_save": ["classifier", "score"],
+                    "bias": "none",
+                    "fan_in_fan_out": false,
+                    "inference_mode": true,
+                    "init_lora_weights": true,
+                    "use_rslora": false,
+                    "use_dora": false,
+                }),
+            )?;
+        }
+    }
+    copy_tokenizer_files(base_dir, out)?;
+    let metrics_json =
+        |m: &Option<ClassificationMetrics>| m.as_ref().map(|m| m.to_json(&report.labels));
+    write_json(
+        &out.join("eval_results.json"),
+        &json!({"validation": metrics_json(&report.validation), "test": metrics_json(&report.test)}),
+    )?;
+    write_json(
+        &out.join("trainer_state.json"),
+        &json!({"log_history": report.log_history, "encode_seconds": report.encode_seconds, "train_seconds": report.train_seconds}),
+    )?;
+    write_json(
+        &out.join("training_args.json"),
+        &serde_json::to_value(&job.args).unwrap_or(Value::Null),
+    )?;
+    let card = model_card(job, report).replace(
+        "The encoder is frozen; the pooler and classifier were trained",
+        match model.lora() {
+            Some(_) => "LoRA adapters on the encoder and the classifier were trained (PEFT format: load with `peft`)",
+            None => "Every weight was fine-tuned",
+        },
+    );
+    write_file(&out.join("README.md"), card.as_bytes())
+}

@@ -1,0 +1,141 @@
+//! Fine-tuning a tiny BERT end to end, fully and with LoRA: the loss falls, a separable task is
+//! learnt, and the outputs have the layout `transformers` / `peft` load.
+#![allow(clippy::unwrap_used)]
+
+use std::path::PathBuf;
+
+use embrace_datasets::Dataset;
+use embrace_train::autograd::LoraSettings;
+use embrace_train::{
+    Adaptation, TextClassificationJob, TrainingArguments, fine_tune_text_classification,
+};
+use serde_json::json;
+
+fn base() -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/golden/pipelines/models/bert-cls")
+        .display()
+        .to_string()
+}
+
+fn toy(n: usize, offset: usize) -> Dataset {
+    let good = ["good", "great", "love", "happy"];
+    let bad = ["bad", "sad", "not good", "not happy"];
+    let rows: Vec<_> = (0..n)
+        .map(|i| {
+            let j = i + offset;
+            let positive = j.is_multiple_of(2);
+            let word = if positive { good[j / 2 % 4] } else { bad[j / 2 % 4] };
+            json!({ "text": format!("this movie is very {word}"), "label": if positive { "pos" } else { "neg" } })
+        })
+        .collect();
+    Dataset::from_json_rows(&rows)
+        .unwrap()
+        .class_encode_column("label")
+        .unwrap()
+}
+
+fn job(out: &std::path::Path) -> TextClassificationJob {
+    let args = TrainingArguments {
+        num_train_epochs: 8,
+        per_device_train_batch_size: 8,
+        learning_rate: 5e-3,
+        logging_steps: 4,
+        max_length: 32,
+        ..TrainingArguments::default()
+    };
+    TextClassificationJob {
+        base_model: base(),
+        train: toy(64, 0),
+        validation: Some(toy(16, 1)),
+        test: Some(toy(16, 3)),
+        text_column: "text".into(),
+        label_column: "label".into(),
+        args,
+        output_dir: out.to_path_buf(),
+        head_only: false,
+        dataset_name: Some("toy".into()),
+    }
+}
+
+fn losses(log: &[serde_json::Value]) -> Vec<f64> {
+    log.iter().filter_map(|e| e["loss"].as_f64()).collect()
+}
+
+#[test]
+fn full_fine_tuning_learns_and_writes_a_transformers_folder() {
+    let out = tempfile::tempdir().unwrap();
+    let report = fine_tune_text_classification(&job(out.path()), &Adaptation::Full).unwrap();
+    let l = losses(&report.log_history);
+    assert!(
+        l.last().unwrap() < &(l[0] * 0.5),
+        "loss did not fall: {l:?}"
+    );
+    assert!(
+        report.test.as_ref().unwrap().accuracy >= 0.9,
+        "{:?}",
+        report.test
+    );
+    for file in [
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "README.md",
+        "trainer_state.json",
+    ] {
+        assert!(out.path().join(file).is_file(), "{file}");
+    }
+    let tensors = candle_core::safetensors::load(
+        out.path().join("model.safetensors"),
+        &candle_core::Device::Cpu,
+    )
+    .unwrap();
+    assert!(tensors.contains_key("bert.encoder.layer.0.attention.self.query.weight"));
+    assert!(tensors.contains_key("classifier.weight"));
+}
+
+#[test]
+fn lora_fine_tuning_writes_a_peft_adapter() {
+    let out = tempfile::tempdir().unwrap();
+    let mut j = job(out.path());
+    j.args.learning_rate = 2e-2;
+    let lora = LoraSettings {
+        rank: 4,
+        alpha: 8.0,
+        target_modules: vec!["query".into(), "value".into()],
+    };
+    let report = fine_tune_text_classification(&j, &Adaptation::Lora(lora)).unwrap();
+    let l = losses(&report.log_history);
+    assert!(
+        l.last().unwrap() < &(l[0] * 0.7),
+        "loss did not fall: {l:?}"
+    );
+    assert!(
+        report.test.as_ref().unwrap().accuracy >= 0.8,
+        "{:?}",
+        report.test
+    );
+    let config: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.path().join("adapter_config.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(config["peft_type"], "LORA");
+    assert_eq!(config["r"], 4);
+    let adapter = candle_core::safetensors::load(
+        out.path().join("adapter_model.safetensors"),
+        &candle_core::Device::Cpu,
+    )
+    .unwrap();
+    // PEFT's key layout: base_model.model.<transformers name>, LoRA matrices and the classifier only.
+    assert!(
+        adapter.contains_key(
+            "base_model.model.bert.encoder.layer.1.attention.self.value.lora_B.weight"
+        )
+    );
+    assert!(adapter.contains_key("base_model.model.classifier.weight"));
+    assert_eq!(adapter.len(), 2 * 2 * 2 + 2);
+    assert!(
+        !out.path().join("model.safetensors").exists(),
+        "an adapter folder carries no base weights"
+    );
+}
