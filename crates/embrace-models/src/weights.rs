@@ -59,6 +59,24 @@ fn weight_error(path: &Path, message: impl std::fmt::Display) -> ModelError {
     }
 }
 
+/// The key under which a tensor named `name` (with or without the base-model prefix, e.g.
+/// `bert.`) lives in a checkpoint, so that a replacement takes the place of the base's tensor.
+fn base_key(entries: &BTreeMap<String, Entry>, name: String) -> String {
+    if entries.contains_key(&name) {
+        return name;
+    }
+    if let Some((_, rest)) = name.split_once('.')
+        && entries.contains_key(rest)
+    {
+        return rest.to_owned();
+    }
+    entries
+        .keys()
+        .find(|k| k.split_once('.').is_some_and(|(_, rest)| rest == name))
+        .cloned()
+        .unwrap_or(name)
+}
+
 fn read(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).map_err(|source| ModelError::Io {
         path: path.to_owned(),
@@ -79,6 +97,10 @@ impl Checkpoint {
         let head_meta = dir.join("embrace_head.json");
         if head_meta.is_file() {
             return Self::from_head_dir(dir, &head_meta);
+        }
+        let adapter = dir.join("adapter_config.json");
+        if adapter.is_file() && !dir.join("model.safetensors").is_file() {
+            return Self::from_lora_dir(dir, &adapter);
         }
         let single = dir.join("model.safetensors");
         if single.is_file() {
@@ -144,21 +166,149 @@ impl Checkpoint {
             entry.stored = Some(name.clone());
             // Store the head tensor under the base checkpoint's naming (with or without the
             // base-model prefix) so that it replaces the base's tensor of the same role.
-            let stripped = name.split_once('.').map(|(_, rest)| rest.to_owned());
-            let key = if entries.contains_key(&name) {
-                name
-            } else if let Some(s) = stripped.filter(|s| entries.contains_key(s)) {
-                s
-            } else if let Some(with) = entries.keys().find_map(|k| {
-                k.split_once('.')
-                    .filter(|(_, rest)| *rest == name)
-                    .map(|_| k.clone())
-            }) {
-                with
-            } else {
-                name
-            };
+            let key = base_key(&entries, name);
             entries.insert(key, entry);
+        }
+        Ok(Self {
+            files,
+            storage: Storage::Safetensors(buffers),
+            entries,
+        })
+    }
+
+    /// A PEFT LoRA adapter folder (`adapter_config.json` + `adapter_model.safetensors`): the base
+    /// model named by `base_model_name_or_path` with every LoRA update merged into its weight
+    /// (`W + scale · B·A`, `scale = lora_alpha / r`, or `/ sqrt(r)` with rsLoRA) and the adapter's
+    /// saved modules (the classifier) replacing the base's.
+    fn from_lora_dir(dir: &Path, config_path: &Path) -> Result<Self> {
+        let json_error = |message: String| ModelError::Json {
+            path: config_path.to_owned(),
+            message,
+        };
+        let text = std::fs::read_to_string(config_path).map_err(|source| ModelError::Io {
+            path: config_path.to_owned(),
+            source,
+        })?;
+        let config: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| json_error(e.to_string()))?;
+        if config["peft_type"].as_str() != Some("LORA") {
+            return Err(json_error(format!(
+                "peft_type {} is not supported (only LORA)",
+                config["peft_type"]
+            )));
+        }
+        if config["fan_in_fan_out"].as_bool() == Some(true) {
+            return Err(json_error(
+                "fan_in_fan_out adapters are not supported".into(),
+            ));
+        }
+        let base_name = config["base_model_name_or_path"]
+            .as_str()
+            .ok_or_else(|| json_error("no base_model_name_or_path".into()))?;
+        let rank = config["r"]
+            .as_f64()
+            .filter(|r| *r > 0.0)
+            .ok_or_else(|| json_error("no rank r".into()))?;
+        let alpha = config["lora_alpha"].as_f64().unwrap_or(rank);
+        let scale = if config["use_rslora"].as_bool() == Some(true) {
+            alpha / rank.sqrt()
+        } else {
+            alpha / rank
+        };
+        let base_dir = crate::model::resolve_model_dir(base_name)?;
+        let base = Self::from_dir(&base_dir)?;
+        let adapter = Self::from_safetensors(&[dir.join("adapter_model.safetensors")])?;
+        let mut merged: Vec<(String, Vec<usize>, Vec<f32>)> = Vec::new();
+        for name in adapter.names() {
+            let plain = name.strip_prefix("base_model.model.").unwrap_or(name);
+            if plain.contains(".lora_B.") || plain.contains(".lora_embedding_") {
+                continue;
+            }
+            if let Some(target) = plain.strip_suffix(".lora_A.weight") {
+                let b_name = name.replace(".lora_A.weight", ".lora_B.weight");
+                let a_shape = adapter.shape(name).unwrap_or_default().to_vec();
+                let b_shape = adapter.shape(&b_name).unwrap_or_default().to_vec();
+                let weight = base_key(&base.entries, format!("{target}.weight"));
+                let w_shape = base.shape(&weight).unwrap_or_default().to_vec();
+                let [r, input] = a_shape[..] else {
+                    return Err(weight_error(dir, format!("{name} is not a matrix")));
+                };
+                if b_shape != [w_shape.first().copied().unwrap_or(0), r]
+                    || w_shape.get(1) != Some(&input)
+                {
+                    return Err(weight_error(
+                        dir,
+                        format!(
+                            "LoRA shapes {a_shape:?} / {b_shape:?} do not fit {weight} {w_shape:?}"
+                        ),
+                    ));
+                }
+                let (a, b, mut w) = (
+                    adapter.read_f32(name)?,
+                    adapter.read_f32(&b_name)?,
+                    base.read_f32(&weight)?,
+                );
+                let out = w_shape[0];
+                for o in 0..out {
+                    for k in 0..r {
+                        let coef = (b[o * r + k] as f64 * scale) as f32;
+                        if coef == 0.0 {
+                            continue;
+                        }
+                        let row = &a[k * input..(k + 1) * input];
+                        for (wv, av) in w[o * input..(o + 1) * input].iter_mut().zip(row) {
+                            *wv += coef * av;
+                        }
+                    }
+                }
+                merged.push((weight, w_shape, w));
+            } else {
+                // A saved module (the classifier): replaces the base's tensor.
+                let plain = plain
+                    .replace(".modules_to_save.default", "")
+                    .replace(".modules_to_save", "");
+                let key = base_key(&base.entries, plain);
+                merged.push((
+                    key,
+                    adapter.shape(name).unwrap_or_default().to_vec(),
+                    adapter.read_f32(name)?,
+                ));
+            }
+        }
+        let bytes: Vec<Vec<u8>> = merged
+            .iter()
+            .map(|(_, _, data)| data.iter().flat_map(|v| v.to_le_bytes()).collect())
+            .collect();
+        let views = merged
+            .iter()
+            .zip(&bytes)
+            .map(|((name, shape, _), raw)| {
+                safetensors::tensor::TensorView::new(Dtype::F32, shape.clone(), raw)
+                    .map(|view| (name.clone(), view))
+                    .map_err(|e| weight_error(dir, e))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let buffer = safetensors::serialize(views, None).map_err(|e| weight_error(dir, e))?;
+        let Storage::Safetensors(mut buffers) = base.storage else {
+            return Err(weight_error(
+                &base_dir,
+                "a LoRA adapter needs a safetensors base model",
+            ));
+        };
+        let file = buffers.len();
+        buffers.push(buffer);
+        let mut files = base.files;
+        files.push(dir.join("adapter_model.safetensors"));
+        let mut entries = base.entries;
+        for (name, shape, _) in merged {
+            entries.insert(
+                name.clone(),
+                Entry {
+                    file,
+                    shape,
+                    stored: Some(name),
+                },
+            );
         }
         Ok(Self {
             files,

@@ -56,8 +56,8 @@ pub struct TrainBatch {
 
 impl TrainableBert {
     /// Loads every tensor of a BERT `model.safetensors` as a trainable variable (f32). A base
-    /// checkpoint without `classifier.*` gets a new classifier with `num_labels` outputs,
-    /// initialised as `transformers` does (normal(0, 0.02), zero bias).
+    /// checkpoint without a `classifier` for `num_labels` outputs gets a new one, initialised as
+    /// `transformers` does (normal(0, 0.02), zero bias).
     pub fn from_safetensors(
         path: &Path,
         config: EncoderConfig,
@@ -78,7 +78,11 @@ impl TrainableBert {
                 .replace("LayerNorm.beta", "LayerNorm.bias");
             params.insert(name, Var::from_tensor(&tensor.to_dtype(DType::F32)?)?);
         }
-        if !params.contains_key("classifier.weight") {
+        // A new classifier when the checkpoint has none, or one for another number of labels.
+        let fits = params
+            .get("classifier.weight")
+            .is_some_and(|w| w.as_tensor().dims().first() == Some(&num_labels));
+        if !fits {
             let h = config.hidden_size;
             let mut rng = crate::rng::Rng::new(seed);
             let w: Vec<f32> = (0..num_labels * h)
