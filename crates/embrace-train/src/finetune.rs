@@ -359,12 +359,22 @@ fn write_finetuned(
         &out.join("training_args.json"),
         &serde_json::to_value(&job.args).unwrap_or(Value::Null),
     )?;
-    let card = model_card(job, report).replace(
+    let mut card = model_card(job, report).replace(
         "The encoder is frozen; the pooler and classifier were trained",
         match model.lora() {
             Some(_) => "LoRA adapters on the encoder and the classifier were trained (PEFT format: load with `peft`)",
             None => "Every weight was fine-tuned",
         },
     );
+    if let Some(pos) = card.find("Encoding the data with the frozen encoder") {
+        card.truncate(pos);
+        card.push_str(&format!(
+            "Tokenizing took {:.0} s; training {:.0} s on the CPU.\n",
+            report.encode_seconds, report.train_seconds
+        ));
+    }
+    if model.lora().is_some() {
+        card = card.replacen("library_name: transformers", "library_name: peft", 1);
+    }
     write_file(&out.join("README.md"), card.as_bytes())
 }

@@ -4,7 +4,11 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use embrace_datasets::{Dataset, Feature, Loaded, load_path};
-use embrace_train::{TextClassificationJob, TrainingArguments, train_text_classification};
+use embrace_train::autograd::LoraSettings;
+use embrace_train::{
+    Adaptation, TextClassificationJob, TrainingArguments, fine_tune_text_classification,
+    train_text_classification,
+};
 use serde_json::json;
 
 /// Arguments of `embrace train`.
@@ -174,6 +178,24 @@ struct ClassificationArgs {
     /// Write only the trained tensors plus a pointer to --model (a few hundred KB).
     #[arg(long)]
     head_only: bool,
+    /// What trains: `head` (pooler and classifier on a frozen encoder, fast), `lora` (LoRA
+    /// adapters on the encoder plus the classifier; writes a PEFT adapter folder), or `full`
+    /// (every weight; writes a complete transformers folder).
+    #[arg(long, default_value = "head", value_parser = ["head", "lora", "full"])]
+    adapter: String,
+    /// LoRA rank.
+    #[arg(long, default_value_t = 8)]
+    lora_r: usize,
+    /// LoRA alpha (the update is scaled by alpha / r).
+    #[arg(long, default_value_t = 16.0)]
+    lora_alpha: f64,
+    /// LoRA target modules, comma-separated (query, key, value, attention.output.dense,
+    /// intermediate.dense, output.dense).
+    #[arg(long, default_value = "query,value")]
+    lora_targets: String,
+    /// Train on at most this many examples (a seeded sample), e.g. to fine-tune on a CPU quickly.
+    #[arg(long)]
+    max_train_samples: Option<usize>,
     /// Epochs.
     #[arg(long, default_value_t = 3)]
     epochs: usize,
@@ -251,7 +273,12 @@ pub fn run(args: Args) -> Result<()> {
             }
         }
     };
-    let train = classify(train, &a.label_column)?;
+    let mut train = classify(train, &a.label_column)?;
+    if let Some(n) = a.max_train_samples
+        && n < train.num_rows()
+    {
+        train = train.shuffle(a.seed)?.take(n)?;
+    }
     // Validation and test take the training labels' names (same ClassLabel).
     let align = |d: Option<Dataset>| -> Result<Option<Dataset>> {
         d.map(|d| classify(d, &a.label_column)).transpose()
@@ -283,7 +310,22 @@ pub fn run(args: Args) -> Result<()> {
         head_only: a.head_only,
         dataset_name: a.dataset_name.clone(),
     };
-    let report = train_text_classification(&job)?;
+    let report = match a.adapter.as_str() {
+        "lora" => {
+            let lora = LoraSettings {
+                rank: a.lora_r,
+                alpha: a.lora_alpha,
+                target_modules: a
+                    .lora_targets
+                    .split(',')
+                    .map(|t| t.trim().to_string())
+                    .collect(),
+            };
+            fine_tune_text_classification(&job, &Adaptation::Lora(lora))?
+        }
+        "full" => fine_tune_text_classification(&job, &Adaptation::Full)?,
+        _ => train_text_classification(&job)?,
+    };
     let m = |x: &Option<embrace_train::ClassificationMetrics>| {
         x.as_ref()
             .map(|m| json!({"accuracy": m.accuracy, "f1_macro": m.macro_f1}))
