@@ -36,6 +36,39 @@ pub struct TrainingArguments {
     /// cross-entropy).
     #[serde(default)]
     pub balanced_class_weights: bool,
+    /// The learning-rate schedule after the warm-up (`lr_scheduler_type`).
+    #[serde(default)]
+    pub lr_scheduler_type: SchedulerType,
+    /// Stop when the validation macro-F1 has not improved for this many epochs
+    /// (`EarlyStoppingCallback(early_stopping_patience=…)`); the best epoch is kept either way.
+    #[serde(default)]
+    pub early_stopping_patience: Option<usize>,
+}
+
+/// Learning-rate schedules, named as `transformers`' `SchedulerType`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SchedulerType {
+    /// Linear decay to 0 after the warm-up.
+    #[default]
+    Linear,
+    /// Half a cosine from the peak down to 0 after the warm-up.
+    Cosine,
+    /// The peak rate after the warm-up (`constant_with_warmup`).
+    #[serde(alias = "constant_with_warmup")]
+    Constant,
+}
+
+impl SchedulerType {
+    /// Parses `linear`, `cosine` or `constant` / `constant_with_warmup`.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "linear" => Some(Self::Linear),
+            "cosine" => Some(Self::Cosine),
+            "constant" | "constant_with_warmup" => Some(Self::Constant),
+            _ => None,
+        }
+    }
 }
 
 impl Default for TrainingArguments {
@@ -55,19 +88,73 @@ impl Default for TrainingArguments {
             logging_steps: 50,
             dropout: None,
             balanced_class_weights: false,
+            lr_scheduler_type: SchedulerType::Linear,
+            early_stopping_patience: None,
         }
     }
 }
 
 impl TrainingArguments {
-    /// The learning rate at `step` of `total` (linear warm-up, then linear decay to 0).
+    /// The learning rate at `step` of `total`: linear warm-up, then the schedule.
     pub fn learning_rate_at(&self, step: usize, total: usize) -> f64 {
         let warmup = (self.warmup_ratio * total as f64).ceil() as usize;
         if step < warmup {
             return self.learning_rate * (step + 1) as f64 / warmup as f64;
         }
-        let remaining = total.saturating_sub(step) as f64;
         let span = total.saturating_sub(warmup).max(1) as f64;
-        self.learning_rate * (remaining / span).max(0.0)
+        let progress = (step.saturating_sub(warmup) as f64 / span).min(1.0);
+        match self.lr_scheduler_type {
+            SchedulerType::Linear => {
+                let remaining = total.saturating_sub(step) as f64;
+                self.learning_rate * (remaining / span).max(0.0)
+            }
+            SchedulerType::Cosine => {
+                self.learning_rate * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos())
+            }
+            SchedulerType::Constant => self.learning_rate,
+        }
+    }
+
+    /// Whether training stops after an epoch, given the epochs since the best validation score.
+    pub fn should_stop(&self, epochs_without_improvement: usize) -> bool {
+        self.early_stopping_patience
+            .is_some_and(|patience| epochs_without_improvement >= patience.max(1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedules_follow_transformers() {
+        let mut args = TrainingArguments {
+            learning_rate: 1.0,
+            warmup_ratio: 0.1,
+            ..Default::default()
+        };
+        // 100 steps, 10 of warm-up.
+        assert!((args.learning_rate_at(0, 100) - 0.1).abs() < 1e-12);
+        assert!((args.learning_rate_at(9, 100) - 1.0).abs() < 1e-12);
+        assert!((args.learning_rate_at(55, 100) - 0.5).abs() < 1e-12);
+        args.lr_scheduler_type = SchedulerType::Cosine;
+        assert!((args.learning_rate_at(10, 100) - 1.0).abs() < 1e-12);
+        assert!((args.learning_rate_at(55, 100) - 0.5).abs() < 1e-12);
+        assert!(args.learning_rate_at(99, 100) < 0.001);
+        args.lr_scheduler_type = SchedulerType::Constant;
+        assert!((args.learning_rate_at(80, 100) - 1.0).abs() < 1e-12);
+        assert_eq!(
+            SchedulerType::parse("constant_with_warmup"),
+            Some(SchedulerType::Constant)
+        );
+    }
+
+    #[test]
+    fn early_stopping_counts_epochs() {
+        let mut args = TrainingArguments::default();
+        assert!(!args.should_stop(10));
+        args.early_stopping_patience = Some(2);
+        assert!(!args.should_stop(1));
+        assert!(args.should_stop(2));
     }
 }

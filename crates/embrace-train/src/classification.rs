@@ -333,6 +333,7 @@ pub fn train_text_classification(job: &TextClassificationJob) -> Result<TrainRep
     let mut running = 0.0f64;
     let mut running_n = 0usize;
     let train_started = Instant::now();
+    let mut since_best = 0usize;
     for epoch in 0..args.num_train_epochs {
         let order = rng.permutation(n);
         for chunk in order.chunks(bs) {
@@ -427,6 +428,17 @@ pub fn train_text_classification(job: &TextClassificationJob) -> Result<TrainRep
             );
             if best.as_ref().is_none_or(|(score, ..)| m.macro_f1 > *score) {
                 best = Some((m.macro_f1, head.snapshot()?, m, epoch + 1));
+                since_best = 0;
+            } else {
+                since_best += 1;
+            }
+            if args.should_stop(since_best) {
+                tracing::info!(
+                    epoch = epoch + 1,
+                    "early stopping: no validation improvement"
+                );
+                log_history.push(json!({"early_stopping": {"epoch": epoch + 1, "patience": args.early_stopping_patience}}));
+                break;
             }
         }
     }

@@ -200,6 +200,7 @@ pub fn fine_tune_text_classification(
     let mut log_history = Vec::new();
     let mut best: Option<(f64, Vec<Tensor>, ClassificationMetrics, usize)> = None;
     let (mut step, mut running, mut running_n) = (0usize, 0f64, 0usize);
+    let mut since_best = 0usize;
     let train_started = Instant::now();
     for epoch in 0..args.num_train_epochs {
         let order = rng.permutation(n);
@@ -259,6 +260,17 @@ pub fn fine_tune_text_classification(
                     .map(|(_, v)| v.as_tensor().copy())
                     .collect::<candle_core::Result<Vec<_>>>()?;
                 best = Some((m.macro_f1, snapshot, m, epoch + 1));
+                since_best = 0;
+            } else {
+                since_best += 1;
+            }
+            if args.should_stop(since_best) {
+                tracing::info!(
+                    epoch = epoch + 1,
+                    "early stopping: no validation improvement"
+                );
+                log_history.push(json!({"early_stopping": {"epoch": epoch + 1, "patience": args.early_stopping_patience}}));
+                break;
             }
         }
     }

@@ -19,7 +19,7 @@ mod output;
 mod rng;
 pub mod token_classification;
 
-pub use args::TrainingArguments;
+pub use args::{SchedulerType, TrainingArguments};
 pub use classification::{TextClassificationJob, TrainReport, train_text_classification};
 pub use error::{Result, TrainError};
 pub use finetune::{Adaptation, fine_tune_text_classification};

@@ -245,3 +245,24 @@ fn python_peft_adapter_loads_and_matches_peft() {
         "loss with the merged PEFT adapter {loss}, PEFT {want}"
     );
 }
+
+#[test]
+fn early_stopping_ends_training_when_validation_stalls() {
+    let out = tempfile::tempdir().unwrap();
+    let mut j = job(out.path());
+    j.args.num_train_epochs = 30;
+    j.args.early_stopping_patience = Some(2);
+    j.args.lr_scheduler_type = embrace_train::SchedulerType::Cosine;
+    let report = fine_tune_text_classification(&j, &Adaptation::Full).unwrap();
+    let stop = report
+        .log_history
+        .iter()
+        .find_map(|e| e["early_stopping"]["epoch"].as_u64());
+    let stopped_at = stop.expect("the toy task saturates long before 30 epochs");
+    let best = report
+        .log_history
+        .iter()
+        .find_map(|e| e["best_epoch"].as_u64())
+        .unwrap();
+    assert_eq!(stopped_at, best + 2, "stops two epochs after the best one");
+}

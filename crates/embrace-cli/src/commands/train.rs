@@ -6,8 +6,8 @@ use anyhow::{Context, Result, bail};
 use embrace_datasets::{Dataset, Feature, Loaded, load_path};
 use embrace_train::autograd::LoraSettings;
 use embrace_train::{
-    Adaptation, TextClassificationJob, TrainingArguments, fine_tune_text_classification,
-    train_text_classification,
+    Adaptation, SchedulerType, TextClassificationJob, TrainingArguments,
+    fine_tune_text_classification, train_text_classification,
 };
 use serde_json::json;
 
@@ -196,6 +196,12 @@ struct ClassificationArgs {
     /// Train on at most this many examples (a seeded sample), e.g. to fine-tune on a CPU quickly.
     #[arg(long)]
     max_train_samples: Option<usize>,
+    /// Learning-rate schedule after the warm-up.
+    #[arg(long, default_value = "linear", value_parser = ["linear", "cosine", "constant"])]
+    lr_scheduler: String,
+    /// Stop after this many epochs without a better validation macro-F1 (the best epoch is kept).
+    #[arg(long)]
+    early_stopping_patience: Option<usize>,
     /// Epochs.
     #[arg(long, default_value_t = 3)]
     epochs: usize,
@@ -304,6 +310,8 @@ pub fn run(args: Args) -> Result<()> {
             seed: a.seed,
             max_length: a.max_length,
             balanced_class_weights: a.balanced,
+            lr_scheduler_type: SchedulerType::parse(&a.lr_scheduler).unwrap_or_default(),
+            early_stopping_patience: a.early_stopping_patience,
             ..TrainingArguments::default()
         },
         output_dir: a.output.clone(),
