@@ -120,6 +120,21 @@ impl TrainingArguments {
         self.early_stopping_patience
             .is_some_and(|patience| epochs_without_improvement >= patience.max(1))
     }
+
+    /// [`Self::should_stop`], logging the decision (to `tracing` and the log history).
+    pub(crate) fn stop_early(
+        &self,
+        epochs_without_improvement: usize,
+        epoch: usize,
+        log_history: &mut Vec<serde_json::Value>,
+    ) -> bool {
+        let stop = self.should_stop(epochs_without_improvement);
+        if stop {
+            tracing::info!(epoch, "early stopping: no validation improvement");
+            log_history.push(serde_json::json!({"early_stopping": {"epoch": epoch, "patience": self.early_stopping_patience}}));
+        }
+        stop
+    }
 }
 
 #[cfg(test)]

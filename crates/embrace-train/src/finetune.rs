@@ -264,12 +264,7 @@ pub fn fine_tune_text_classification(
             } else {
                 since_best += 1;
             }
-            if args.should_stop(since_best) {
-                tracing::info!(
-                    epoch = epoch + 1,
-                    "early stopping: no validation improvement"
-                );
-                log_history.push(json!({"early_stopping": {"epoch": epoch + 1, "patience": args.early_stopping_patience}}));
+            if args.stop_early(since_best, epoch + 1, &mut log_history) {
                 break;
             }
         }
