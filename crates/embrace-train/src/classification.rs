@@ -16,7 +16,8 @@ use crate::args::TrainingArguments;
 use crate::error::{Result, TrainError};
 use crate::metrics::ClassificationMetrics;
 use crate::output::{
-    copy_tokenizer_files, io_err, write_config, write_file, write_json, write_weights,
+    append_log, copy_tokenizer_files, io_err, start_log, write_config, write_file, write_json,
+    write_weights,
 };
 use crate::rng::Rng;
 
@@ -332,6 +333,7 @@ pub fn train_text_classification(job: &TextClassificationJob) -> Result<TrainRep
     let mut step = 0;
     let mut running = 0.0f64;
     let mut running_n = 0usize;
+    start_log(&job.output_dir)?;
     let train_started = Instant::now();
     let mut since_best = 0usize;
     for epoch in 0..args.num_train_epochs {
@@ -408,6 +410,7 @@ pub fn train_text_classification(job: &TextClassificationJob) -> Result<TrainRep
             if step % args.logging_steps.max(1) == 0 {
                 let entry = json!({"loss": running / running_n as f64, "learning_rate": lr, "epoch": step as f64 / steps_per_epoch as f64, "step": step});
                 tracing::info!(%entry, "training");
+                append_log(&job.output_dir, &entry)?;
                 log_history.push(entry);
                 running = 0.0;
                 running_n = 0;

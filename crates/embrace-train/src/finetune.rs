@@ -23,7 +23,8 @@ use crate::classification::{
 use crate::error::{Result, TrainError};
 use crate::metrics::ClassificationMetrics;
 use crate::output::{
-    copy_tokenizer_files, io_err, save_tensors, write_config, write_file, write_json,
+    append_log, copy_tokenizer_files, io_err, save_tensors, start_log, write_config, write_file,
+    write_json,
 };
 use crate::rng::Rng;
 
@@ -201,6 +202,7 @@ pub fn fine_tune_text_classification(
     let mut best: Option<(f64, Vec<Tensor>, ClassificationMetrics, usize)> = None;
     let (mut step, mut running, mut running_n) = (0usize, 0f64, 0usize);
     let mut since_best = 0usize;
+    start_log(&job.output_dir)?;
     let train_started = Instant::now();
     for epoch in 0..args.num_train_epochs {
         let order = rng.permutation(n);
@@ -240,6 +242,7 @@ pub fn fine_tune_text_classification(
                     "epoch": step as f64 / steps_per_epoch as f64, "step": step,
                     "steps_per_second": step as f64 / elapsed});
                 tracing::info!(%entry, "training");
+                append_log(&job.output_dir, &entry)?;
                 log_history.push(entry);
                 running = 0.0;
                 running_n = 0;

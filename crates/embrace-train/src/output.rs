@@ -138,3 +138,24 @@ pub(crate) fn copy_tokenizer_files(base_dir: &Path, out: &Path) -> Result<()> {
     }
     Ok(())
 }
+
+/// Starts an empty `<out>/training_log.jsonl` (a rerun into the same folder starts over).
+pub(crate) fn start_log(out: &Path) -> Result<()> {
+    std::fs::create_dir_all(out).map_err(io_err(out))?;
+    let path = out.join("training_log.jsonl");
+    std::fs::write(&path, b"").map_err(io_err(&path))
+}
+
+/// Appends one JSON object as a line to `<out>/training_log.jsonl` (created with the folder),
+/// so a run can be followed with `tail -f` while it trains.
+pub(crate) fn append_log(out: &Path, entry: &Value) -> Result<()> {
+    use std::io::Write;
+    std::fs::create_dir_all(out).map_err(io_err(out))?;
+    let path = out.join("training_log.jsonl");
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .map_err(io_err(&path))?;
+    writeln!(file, "{entry}").map_err(io_err(&path))
+}

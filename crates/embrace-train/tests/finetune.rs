@@ -82,6 +82,7 @@ fn full_fine_tuning_learns_and_writes_a_transformers_folder() {
         "tokenizer.json",
         "README.md",
         "trainer_state.json",
+        "training_log.jsonl",
     ] {
         assert!(out.path().join(file).is_file(), "{file}");
     }
