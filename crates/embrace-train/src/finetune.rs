@@ -203,6 +203,16 @@ pub fn fine_tune_text_classification(
     let (mut step, mut running, mut running_n) = (0usize, 0f64, 0usize);
     let mut since_best = 0usize;
     start_log(&job.output_dir)?;
+    // A progress bar with the loss, learning rate and speed (drawn only on a terminal).
+    let bar = indicatif::ProgressBar::new(total as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{prefix} [{bar:30}] {pos}/{len} steps {per_sec} eta {eta} {msg}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    bar.set_prefix("training");
     let train_started = Instant::now();
     for epoch in 0..args.num_train_epochs {
         let order = rng.permutation(n);
@@ -233,9 +243,12 @@ pub fn fine_tune_text_classification(
             opt_plain.set_learning_rate(lr);
             opt_decay.step(&grads)?;
             opt_plain.step(&grads)?;
-            running += loss.to_scalar::<f32>()? as f64;
+            let loss_value = loss.to_scalar::<f32>()? as f64;
+            running += loss_value;
             running_n += 1;
             step += 1;
+            bar.inc(1);
+            bar.set_message(format!("loss {loss_value:.4} lr {lr:.2e}"));
             if step % args.logging_steps.max(1) == 0 || step == total {
                 let elapsed = train_started.elapsed().as_secs_f64();
                 let entry = json!({"loss": running / running_n as f64, "learning_rate": lr,
@@ -272,6 +285,7 @@ pub fn fine_tune_text_classification(
             }
         }
     }
+    bar.finish_and_clear();
     let train_seconds = train_started.elapsed().as_secs_f64();
     let mut validation = None;
     if let Some((_, snapshot, m, epoch)) = best {
