@@ -176,6 +176,20 @@ fn predict(head: &Head, features: &[f32], h: usize) -> Result<Vec<usize>> {
         .collect())
 }
 
+/// The base model's tokenizer as training uses it: no padding (batches pad themselves),
+/// truncation at `max_length`.
+pub(crate) fn training_tokenizer(base_dir: &Path, max_length: usize) -> Result<Tokenizer> {
+    let mut tokenizer = Tokenizer::from_path(base_dir)?;
+    tokenizer.with_padding(None);
+    tokenizer.with_truncation(Some(TruncationParams {
+        max_length,
+        direction: Default::default(),
+        strategy: Default::default(),
+        stride: 0,
+    }))?;
+    Ok(tokenizer)
+}
+
 /// The label names of the job's ClassLabel column (at least two).
 pub(crate) fn class_labels(job: &TextClassificationJob) -> Result<Vec<String>> {
     let labels: Vec<String> = match job.train.features().get(&job.label_column) {
@@ -221,14 +235,7 @@ pub fn train_text_classification(job: &TextClassificationJob) -> Result<TrainRep
     // One read of the weights serves the frozen encoder, the pretrained pooler and the output.
     let checkpoint = Checkpoint::from_dir(&base_dir)?;
     let model = Model::load(config.clone(), &checkpoint, Task::Base)?;
-    let mut tokenizer = Tokenizer::from_path(&base_dir)?;
-    tokenizer.with_padding(None);
-    tokenizer.with_truncation(Some(TruncationParams {
-        max_length: args.max_length,
-        direction: Default::default(),
-        strategy: Default::default(),
-        stride: 0,
-    }))?;
+    let tokenizer = training_tokenizer(&base_dir, args.max_length)?;
     let pad = config.encoder.pad_token_id;
     let h = config.encoder.hidden_size;
     let k = labels.len();
@@ -520,6 +527,27 @@ fn write_output(
         &["bert.pooler", "classifier"],
         job.head_only,
     )?;
+    let summary = TrainingSummary {
+        library: "transformers",
+        method: "The encoder is frozen; the pooler and classifier were trained",
+        timing: format!(
+            "Encoding the data with the frozen encoder took {:.0} s; training the head {:.0} s.",
+            report.encode_seconds, report.train_seconds
+        ),
+    };
+    write_classifier_files(job, base_dir, report, &summary)
+}
+
+/// The files of a trained classifier besides its weights (written first, with `config.json`):
+/// the base's tokenizer, `eval_results.json`, `trainer_state.json`, `training_args.json` and the
+/// model card.
+pub(crate) fn write_classifier_files(
+    job: &TextClassificationJob,
+    base_dir: &Path,
+    report: &TrainReport,
+    summary: &TrainingSummary,
+) -> Result<()> {
+    let out = &job.output_dir;
     copy_tokenizer_files(base_dir, out)?;
     let metrics_json =
         |m: &Option<ClassificationMetrics>| m.as_ref().map(|m| m.to_json(&report.labels));
@@ -534,10 +562,27 @@ fn write_output(
         &out.join("training_args.json"),
         &serde_json::to_value(&job.args).unwrap_or_default(),
     )?;
-    write_file(&out.join("README.md"), model_card(job, report).as_bytes())
+    write_file(
+        &out.join("README.md"),
+        model_card(job, report, summary).as_bytes(),
+    )
 }
 
-pub(crate) fn model_card(job: &TextClassificationJob, report: &TrainReport) -> String {
+/// What the model card says about how a classifier was trained.
+pub(crate) struct TrainingSummary {
+    /// `library_name` of the card (`transformers`, or `peft` for an adapter).
+    pub(crate) library: &'static str,
+    /// What was trained, e.g. "The encoder is frozen; the pooler and classifier were trained".
+    pub(crate) method: &'static str,
+    /// The closing sentence about time spent.
+    pub(crate) timing: String,
+}
+
+fn model_card(
+    job: &TextClassificationJob,
+    report: &TrainReport,
+    summary: &TrainingSummary,
+) -> String {
     let dataset = job.dataset_name.clone().unwrap_or_else(|| "custom".into());
     let mut metrics_yaml = String::new();
     let mut table = String::new();
@@ -554,7 +599,7 @@ pub(crate) fn model_card(job: &TextClassificationJob, report: &TrainReport) -> S
         }
     }
     format!(
-        "---\nbase_model: {base}\ndatasets:\n- {dataset}\nlibrary_name: transformers\npipeline_tag: text-classification\ntags:\n- embrace\n- text-classification\nmodel-index:\n- name: {name}\n  results:\n  - task:\n      type: text-classification\n    dataset:\n      name: {dataset}\n      type: {dataset}\n    metrics:\n{metrics_yaml}---\n\n# {name}\n\nA text classifier ({labels}) trained with Embrace (`embrace train text-classification`) from `{base}` on {dataset}.\nThe encoder is frozen; the pooler and classifier were trained ({epochs} epochs, batch {bs}, learning rate {lr}, seed {seed}, max length {maxlen}).\n\n| split | accuracy | macro F1 | weighted F1 |\n|---|---|---|---|\n{table}\nEncoding the data with the frozen encoder took {enc:.0} s; training the head {train:.0} s.\n",
+        "---\nbase_model: {base}\ndatasets:\n- {dataset}\nlibrary_name: {library}\npipeline_tag: text-classification\ntags:\n- embrace\n- text-classification\nmodel-index:\n- name: {name}\n  results:\n  - task:\n      type: text-classification\n    dataset:\n      name: {dataset}\n      type: {dataset}\n    metrics:\n{metrics_yaml}---\n\n# {name}\n\nA text classifier ({labels}) trained with Embrace (`embrace train text-classification`) from `{base}` on {dataset}.\n{method} ({epochs} epochs, batch {bs}, learning rate {lr}, seed {seed}, max length {maxlen}).\n\n| split | accuracy | macro F1 | weighted F1 |\n|---|---|---|---|\n{table}\n{timing}\n",
         base = job.base_model,
         name = job
             .output_dir
@@ -567,7 +612,8 @@ pub(crate) fn model_card(job: &TextClassificationJob, report: &TrainReport) -> S
         lr = job.args.learning_rate,
         seed = job.args.seed,
         maxlen = job.args.max_length,
-        enc = report.encode_seconds,
-        train = report.train_seconds,
+        library = summary.library,
+        method = summary.method,
+        timing = summary.timing,
     )
 }

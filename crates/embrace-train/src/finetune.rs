@@ -13,19 +13,17 @@ use std::time::Instant;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use embrace_models::{AutoConfig, ModelType, resolve_model_dir};
-use embrace_tokenizers::{Tokenizer, TruncationParams};
-use serde_json::{Value, json};
+use embrace_tokenizers::Tokenizer;
+use serde_json::json;
 
 use crate::autograd::{LoraSettings, TrainBatch, TrainableBert};
 use crate::classification::{
-    TextClassificationJob, TrainReport, class_labels, examples, model_card,
+    TextClassificationJob, TrainReport, TrainingSummary, class_labels, examples,
+    training_tokenizer, write_classifier_files,
 };
 use crate::error::{Result, TrainError};
 use crate::metrics::ClassificationMetrics;
-use crate::output::{
-    append_log, copy_tokenizer_files, io_err, save_tensors, start_log, write_config, write_file,
-    write_json,
-};
+use crate::output::{append_log, io_err, save_tensors, start_log, write_config, write_json};
 use crate::rng::Rng;
 
 /// How the encoder is adapted.
@@ -135,14 +133,7 @@ pub fn fine_tune_text_classification(
     if let Adaptation::Lora(settings) = adaptation {
         model.add_lora(settings.clone(), args.seed)?;
     }
-    let mut tokenizer = Tokenizer::from_path(&base_dir)?;
-    tokenizer.with_padding(None);
-    tokenizer.with_truncation(Some(TruncationParams {
-        max_length: args.max_length,
-        direction: Default::default(),
-        strategy: Default::default(),
-        stride: 0,
-    }))?;
+    let tokenizer = training_tokenizer(&base_dir, args.max_length)?;
     let pad = config.encoder.pad_token_id;
     let started = Instant::now();
     let (texts, train_labels) = examples(&job.train, &job.text_column, &job.label_column)?;
@@ -368,37 +359,22 @@ fn write_finetuned(
             )?;
         }
     }
-    copy_tokenizer_files(base_dir, out)?;
-    let metrics_json =
-        |m: &Option<ClassificationMetrics>| m.as_ref().map(|m| m.to_json(&report.labels));
-    write_json(
-        &out.join("eval_results.json"),
-        &json!({"validation": metrics_json(&report.validation), "test": metrics_json(&report.test)}),
-    )?;
-    write_json(
-        &out.join("trainer_state.json"),
-        &json!({"log_history": report.log_history, "encode_seconds": report.encode_seconds, "train_seconds": report.train_seconds}),
-    )?;
-    write_json(
-        &out.join("training_args.json"),
-        &serde_json::to_value(&job.args).unwrap_or(Value::Null),
-    )?;
-    let mut card = model_card(job, report).replace(
-        "The encoder is frozen; the pooler and classifier were trained",
-        match model.lora() {
-            Some(_) => "LoRA adapters on the encoder and the classifier were trained (PEFT format: load with `peft`)",
+    let summary = TrainingSummary {
+        library: if model.lora().is_some() {
+            "peft"
+        } else {
+            "transformers"
+        },
+        method: match model.lora() {
+            Some(_) => {
+                "LoRA adapters on the encoder and the classifier were trained (PEFT format: load with `peft`)"
+            }
             None => "Every weight was fine-tuned",
         },
-    );
-    if let Some(pos) = card.find("Encoding the data with the frozen encoder") {
-        card.truncate(pos);
-        card.push_str(&format!(
-            "Tokenizing took {:.0} s; training {:.0} s on the CPU.\n",
+        timing: format!(
+            "Tokenizing took {:.0} s; training {:.0} s on the CPU.",
             report.encode_seconds, report.train_seconds
-        ));
-    }
-    if model.lora().is_some() {
-        card = card.replacen("library_name: transformers", "library_name: peft", 1);
-    }
-    write_file(&out.join("README.md"), card.as_bytes())
+        ),
+    };
+    write_classifier_files(job, base_dir, report, &summary)
 }

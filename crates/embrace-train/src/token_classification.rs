@@ -9,7 +9,7 @@ use std::time::Instant;
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use embrace_models::{AutoConfig, Batch, Checkpoint, Model, ModelType, Task, resolve_model_dir};
-use embrace_tokenizers::{Tokenizer, TruncationParams};
+use embrace_tokenizers::Tokenizer;
 use serde_json::{Value, json};
 
 use crate::args::TrainingArguments;
@@ -253,14 +253,7 @@ pub fn train_token_classification(job: &TokenClassificationJob) -> Result<TokenR
     }
     let checkpoint = Checkpoint::from_dir(&base_dir)?;
     let model = Model::load(config.clone(), &checkpoint, Task::Base)?;
-    let mut tokenizer = Tokenizer::from_path(&base_dir)?;
-    tokenizer.with_padding(None);
-    tokenizer.with_truncation(Some(TruncationParams {
-        max_length: args.max_length,
-        direction: Default::default(),
-        strategy: Default::default(),
-        stride: 0,
-    }))?;
+    let tokenizer = crate::classification::training_tokenizer(&base_dir, args.max_length)?;
     let (h, k, pad) = (
         config.encoder.hidden_size,
         job.labels.len(),
