@@ -44,13 +44,16 @@ pub struct WhoAmI {
 
 impl HubClient {
     /// GETs a JSON API URL, mapping errors for `repo` / `revision`.
-    pub(crate) fn get_json(
+    /// Sends a request about `repo` and returns the answer's body and headers, mapping an error
+    /// answer (status and `X-Error-Code`) to a [`HubError`].
+    pub(crate) fn exchange(
         &self,
+        request: reqwest::blocking::RequestBuilder,
         url: &str,
         repo: &RepoId,
         revision: &str,
-    ) -> Result<(Value, reqwest::header::HeaderMap), HubError> {
-        let response = self.send(self.authorize(self.http.get(url)), url)?;
+    ) -> Result<(String, reqwest::header::HeaderMap), HubError> {
+        let response = self.send(self.authorize(request), url)?;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let body = response.text().map_err(|source| HubError::Network {
@@ -58,19 +61,24 @@ impl HubClient {
             source,
         })?;
         if status >= 400 {
-            return Err(error_for(
-                status,
-                &headers,
-                &body,
-                url,
-                &Target {
-                    repo,
-                    revision,
-                    path: None,
-                    endpoint: &self.config.endpoint,
-                },
-            ));
+            let target = Target {
+                repo,
+                revision,
+                path: None,
+                endpoint: &self.config.endpoint,
+            };
+            return Err(error_for(status, &headers, &body, url, &target));
         }
+        Ok((body, headers))
+    }
+
+    pub(crate) fn get_json(
+        &self,
+        url: &str,
+        repo: &RepoId,
+        revision: &str,
+    ) -> Result<(Value, reqwest::header::HeaderMap), HubError> {
+        let (body, headers) = self.exchange(self.http.get(url), url, repo, revision)?;
         let value = serde_json::from_str(&body)
             .map_err(|e| HubError::Invalid(format!("{url} answered invalid JSON: {e}")))?;
         Ok((value, headers))
@@ -245,25 +253,11 @@ impl HubClient {
         revision: &str,
     ) -> Result<Value, HubError> {
         let request = self
-            .authorize(self.http.request(method, url))
+            .http
+            .request(method, url)
             .header("content-type", "application/json")
             .body(body.to_string());
-        let response = self.send(request, url)?;
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let text = response.text().map_err(|source| HubError::Network {
-            url: url.to_string(),
-            source,
-        })?;
-        if status >= 400 {
-            let target = Target {
-                repo,
-                revision,
-                path: None,
-                endpoint: &self.config.endpoint,
-            };
-            return Err(error_for(status, &headers, &text, url, &target));
-        }
+        let (text, _) = self.exchange(request, url, repo, revision)?;
         Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 

@@ -8,7 +8,7 @@ use base64::Engine;
 use serde_json::{Value, json};
 use sha1::Digest;
 
-use super::{HubClient, HubError, Target, encode_segment, error_for, io_err};
+use super::{HubClient, HubError, encode_segment, io_err};
 use crate::layout::{fnmatch, hex, walk};
 use crate::repo::{RepoId, RepoType};
 
@@ -325,30 +325,11 @@ impl HubClient {
         }
         let commit_url = format!("{}/commit/{}", self.api_url(repo), encode_segment(revision));
         let request = self
-            .authorize(self.http.post(&commit_url))
+            .http
+            .post(&commit_url)
             .header("content-type", "application/x-ndjson")
             .body(lines.join("\n"));
-        let response = self.send(request, &commit_url)?;
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let text = response.text().map_err(|source| HubError::Network {
-            url: commit_url.clone(),
-            source,
-        })?;
-        if status >= 400 {
-            return Err(error_for(
-                status,
-                &headers,
-                &text,
-                &commit_url,
-                &Target {
-                    repo,
-                    revision,
-                    path: None,
-                    endpoint: &self.config.endpoint,
-                },
-            ));
-        }
+        let (text, _) = self.exchange(request, &commit_url, repo, revision)?;
         let answer: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
         Ok(CommitInfo {
             commit_oid: answer["commitOid"].as_str().unwrap_or_default().to_string(),
