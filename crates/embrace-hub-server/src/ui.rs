@@ -319,7 +319,7 @@ async fn repo_page(
     let (files, (history, _)) = ctx
         .db(move |db| Ok((db.files(&c)?, db.history(&c, 0, 5)?)))
         .await?;
-    let meta = crate::http::read_meta(ctx, &repo, &commit, &files).await?;
+    let meta = crate::http::read_meta(ctx, &repo, &commit, Some(&files)).await?;
     let base = repo_href(repo_type, repo_id);
     let mut body = format!("<h1>{}</h1><div>", esc(&repo_id.to_string()));
     body.push_str(&format!(

@@ -112,12 +112,13 @@ pub(super) async fn resolve(
     Ok(response)
 }
 
-/// Derived metadata of a commit, cached in the database after the first computation.
+/// Derived metadata of a commit, cached in the database after the first computation. The file
+/// list is read only when the metadata has to be computed and the caller did not have it.
 pub(crate) async fn repo_meta(
     ctx: &Ctx,
     repo: &Repo,
     commit: &str,
-    files: &[FileEntry],
+    files: Option<&[FileEntry]>,
 ) -> Result<RepoMeta, ApiError> {
     let c = commit.to_string();
     if let Some(json) = ctx.db(move |db| db.commit_meta(&c)).await?
@@ -125,6 +126,15 @@ pub(crate) async fn repo_meta(
     {
         return Ok(meta);
     }
+    let loaded;
+    let files = match files {
+        Some(files) => files,
+        None => {
+            let c = commit.to_string();
+            loaded = ctx.db(move |db| db.files(&c)).await?;
+            &loaded[..]
+        }
+    };
     let mut readme = None;
     let mut config = None;
     for file in files {
@@ -236,7 +246,7 @@ pub(super) async fn repo_info(
         .db(move |db| Ok((db.commit_info(&c)?, db.files(&c)?)))
         .await?;
     let commit = commit.ok_or_else(|| ApiError::revision_not_found(revision.unwrap_or("main")))?;
-    let meta = repo_meta(ctx, &repo, &commit_id, &files).await?;
+    let meta = repo_meta(ctx, &repo, &commit_id, Some(&files)).await?;
     let blobs = ctx.query.flag("blobs", false);
     let mut v = repo_json(&repo, Some(&commit), Some(&files), Some(&meta), blobs);
     if ctx.query.all("expand").contains(&"xetEnabled") {
@@ -266,16 +276,20 @@ pub(super) async fn list(ctx: &Ctx, repo_type: RepoType) -> Result<Response, Api
     let with_card = q.flag("cardData", false) || full;
     let mut items = Vec::with_capacity(rows.len());
     for (repo, head) in rows {
+        // The file list only when `full` asks for siblings; the tags come from cached metadata.
         let (commit, files) = match &head {
             Some((id, _)) => {
                 let c = id.clone();
-                ctx.db(move |db| Ok((db.commit_info(&c)?, db.files(&c)?)))
-                    .await?
+                ctx.db(move |db| {
+                    let files = if full { db.files(&c)? } else { Vec::new() };
+                    Ok((db.commit_info(&c)?, files))
+                })
+                .await?
             }
             None => (None, Vec::new()),
         };
         let meta = match &commit {
-            Some(c) => Some(repo_meta(ctx, &repo, &c.id, &files).await?),
+            Some(c) => Some(repo_meta(ctx, &repo, &c.id, full.then_some(&files[..])).await?),
             None => None,
         };
         let tags = meta.as_ref().map(|m| m.tags.clone()).unwrap_or_default();
