@@ -47,8 +47,11 @@ enum Command {
     Datasets(commands::datasets::Args),
     /// Manage the Hugging Face cache shared with Python (import local folders).
     Cache(commands::cache::Args),
-    /// Run a task on texts: sentiment, NER, fill-mask, QA, zero-shot, embeddings, similarity.
+    /// Run a task on texts: sentiment, NER, fill-mask, QA, zero-shot, embeddings, similarity,
+    /// text generation.
     Pipeline(Box<commands::pipeline::Args>),
+    /// Chat with a language model (GGUF or transformers folder), replies streamed.
+    Chat(commands::chat::Args),
     /// Run a self-hosted model and dataset hub that Hugging Face clients use unchanged.
     Hub(commands::hub::Args),
     /// Download a repository or some of its files into the Hugging Face cache (resumable).
@@ -92,6 +95,7 @@ fn main() -> ExitCode {
         Command::Tokenize(args) => commands::tokenize::run(args),
         Command::Decode(args) => commands::decode::run(args),
         Command::Pipeline(args) => commands::pipeline::run(*args),
+        Command::Chat(args) => commands::chat::run(args),
         Command::Cache(args) => commands::cache::run(args),
         Command::Datasets(args) => commands::datasets::run(args),
         Command::Train(args) => commands::train::run(args),

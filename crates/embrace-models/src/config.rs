@@ -208,20 +208,25 @@ pub struct AutoConfig {
     pub raw: Map<String, Value>,
 }
 
+/// Reads a JSON file of the model with `parse`; configuration errors name the file.
+pub(crate) fn read_json_file<T>(path: &Path, parse: impl FnOnce(&str) -> Result<T>) -> Result<T> {
+    let text = std::fs::read_to_string(path).map_err(|source| ModelError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    parse(&text).map_err(|e| match e {
+        ModelError::Config(message) => ModelError::Json {
+            path: path.to_owned(),
+            message,
+        },
+        other => other,
+    })
+}
+
 impl AutoConfig {
     /// Reads `config.json` from a file.
     pub fn from_file(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|source| ModelError::Io {
-            path: path.to_owned(),
-            source,
-        })?;
-        Self::from_json_str(&text).map_err(|e| match e {
-            ModelError::Config(message) => ModelError::Json {
-                path: path.to_owned(),
-                message,
-            },
-            other => other,
-        })
+        read_json_file(path, Self::from_json_str)
     }
 
     /// Parses the text of a `config.json`.

@@ -10,7 +10,9 @@
 //!   DistilBERT, ModernBERT) with the head of a [`Task`] (the `AutoModelFor…` classes), from a
 //!   directory or a repo id in the Hugging Face cache;
 //! - [`sentence_transformers::SentenceTransformer`] runs `modules.json` pipelines (pooling,
-//!   dense, normalize) for sentence embeddings.
+//!   dense, normalize) for sentence embeddings;
+//! - [`causal`] holds decoder-only LMs (GPT-2, Llama, Mistral, Qwen2/3, Gemma 3; safetensors or
+//!   GGUF) and [`generation`] decodes with them (greedy, sampling, beam search).
 //!
 //! ```no_run
 //! use embrace_models::{Batch, Model, Task};
@@ -26,9 +28,11 @@
 #![deny(missing_docs)]
 
 pub mod activation;
+pub mod causal;
 pub mod config;
 mod encoder;
 pub mod error;
+pub mod generation;
 mod heads;
 pub mod input;
 mod kernels;

@@ -9,12 +9,14 @@
 //! ```
 //!
 //! Tasks: feature-extraction, sentence-similarity, text-classification (alias
-//! sentiment-analysis), token-classification (alias ner), fill-mask, question-answering and
-//! zero-shot-classification. Outputs are `serde_json::Value`s with exactly the keys, nesting and
+//! sentiment-analysis), token-classification (alias ner), fill-mask, question-answering,
+//! zero-shot-classification and text-generation (text or chat messages, with streaming through
+//! [`Pipeline::generator`]). Outputs are `serde_json::Value`s with exactly the keys, nesting and
 //! order transformers returns, so that scripts written against one work with the other.
 #![deny(missing_docs)]
 
 mod bundle;
+pub mod chat;
 pub mod error;
 pub mod options;
 mod tasks;
@@ -25,8 +27,10 @@ use std::path::PathBuf;
 use serde_json::Value;
 
 pub use bundle::Bundle;
+pub use chat::ChatTemplate;
 pub use error::{PipelineError, Result};
 pub use options::{Aggregation, Options, ScoreFunction, TopK};
+pub use tasks::text_generation::{Generator, parse_generate_overrides};
 pub use trace::Trace;
 
 /// Builds a pipeline for a task with its default model (`pipeline("fill-mask")`), as
@@ -67,11 +71,13 @@ pub enum PipelineTask {
     QuestionAnswering,
     /// Labels chosen at run time, through an NLI model.
     ZeroShotClassification,
+    /// A continuation of a prompt, or a chat reply, from a causal LM.
+    TextGeneration,
 }
 
 impl PipelineTask {
     /// Task names and aliases accepted by [`PipelineTask::parse`].
-    pub const NAMES: [&'static str; 9] = [
+    pub const NAMES: [&'static str; 10] = [
         "feature-extraction",
         "sentence-similarity",
         "text-classification",
@@ -81,6 +87,7 @@ impl PipelineTask {
         "fill-mask",
         "question-answering",
         "zero-shot-classification",
+        "text-generation",
     ];
 
     /// Parses a task name as transformers accepts it (with its aliases).
@@ -93,6 +100,7 @@ impl PipelineTask {
             "fill-mask" => Self::FillMask,
             "question-answering" => Self::QuestionAnswering,
             "zero-shot-classification" => Self::ZeroShotClassification,
+            "text-generation" => Self::TextGeneration,
             other => {
                 return Err(PipelineError::UnknownTask {
                     found: other.to_owned(),
@@ -112,6 +120,7 @@ impl PipelineTask {
             Self::FillMask => "fill-mask",
             Self::QuestionAnswering => "question-answering",
             Self::ZeroShotClassification => "zero-shot-classification",
+            Self::TextGeneration => "text-generation",
         }
     }
 
@@ -124,6 +133,8 @@ impl PipelineTask {
             Self::TokenClassification => Task::TokenClassification,
             Self::FillMask => Task::MaskedLm,
             Self::QuestionAnswering => Task::QuestionAnswering,
+            // Causal LMs are loaded by `embrace_models::causal`, not as an encoder head.
+            Self::TextGeneration => Task::Base,
         }
     }
 
@@ -166,6 +177,8 @@ pub enum Input {
         /// The context that holds the answer.
         context: String,
     },
+    /// A conversation: messages with `role` and `content` (text-generation with a chat template).
+    Chat(Vec<Value>),
     /// A source sentence compared with others (`{"source_sentence", "sentences"}`).
     Similarity {
         /// The sentence to compare.
@@ -181,12 +194,17 @@ impl Input {
         Self::Text(text.into())
     }
 
-    /// Reads an input from JSON: a string, or an object with `text`/`text_pair`,
-    /// `question`/`context` or `source_sentence`/`sentences`.
+    /// Reads an input from JSON: a string, a list of chat messages (`{"role", "content"}`), or
+    /// an object with `text`/`text_pair`, `question`/`context` or `source_sentence`/`sentences`.
     pub fn from_json(value: &Value) -> Result<Self> {
         let field = |k: &str| value.get(k).and_then(Value::as_str).map(str::to_owned);
         match value {
             Value::String(s) => Ok(Self::Text(s.clone())),
+            Value::Array(messages)
+                if !messages.is_empty() && messages.iter().all(|m| m.get("role").is_some()) =>
+            {
+                Ok(Self::Chat(messages.clone()))
+            }
             Value::Object(_) => {
                 if let (Some(question), Some(context)) = (field("question"), field("context")) {
                     return Ok(Self::Question { question, context });
@@ -371,6 +389,11 @@ impl Pipeline {
             }
             pending.pop_front()
         })
+    }
+
+    /// The causal LM of a text-generation pipeline (for streaming and chat).
+    pub fn generator(&self) -> Option<&Generator> {
+        self.engine.generator()
     }
 
     /// Runs inputs like [`Pipeline::run_many`] and also returns the evidence card.

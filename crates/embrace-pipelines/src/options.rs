@@ -93,6 +93,13 @@ pub struct Options {
     pub sentence_embeddings: Option<bool>,
     /// QA: widen answers to whole words (transformers' `align_to_words`, default true).
     pub align_to_words: bool,
+    /// text-generation: `generate()` settings (`max_new_tokens`, `do_sample`, `temperature`,
+    /// `top_k`, `top_p`, `min_p`, `repetition_penalty`, `num_beams`, `seed`, `stop_strings` …)
+    /// over the model's `generation_config.json`.
+    pub generate: serde_json::Map<String, serde_json::Value>,
+    /// text-generation: return the prompt followed by the continuation (default), or the
+    /// continuation alone.
+    pub return_full_text: Option<bool>,
 }
 
 impl Options {
@@ -130,6 +137,10 @@ impl Options {
                 "hypothesis_template": self.hypothesis_template,
                 "multi_label": self.multi_label,
             }),
+            T::TextGeneration => json!({
+                "generate": self.generate,
+                "return_full_text": self.return_full_text.unwrap_or(true),
+            }),
             T::FeatureExtraction | T::SentenceSimilarity => json!({
                 "max_length": self.max_length,
                 "sentence_embeddings": self.sentence_embeddings,
@@ -158,6 +169,8 @@ impl Default for Options {
             align_to_words: true,
             max_length: None,
             sentence_embeddings: None,
+            generate: serde_json::Map::new(),
+            return_full_text: None,
         }
     }
 }

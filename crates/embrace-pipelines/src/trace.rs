@@ -132,6 +132,11 @@ fn input_text(input: &crate::Input) -> String {
         crate::Input::Similarity {
             source_sentence, ..
         } => source_sentence.clone(),
+        crate::Input::Chat(messages) => messages
+            .iter()
+            .filter_map(|m| m.get("content").and_then(Value::as_str))
+            .collect::<Vec<_>>()
+            .join("\n"),
     }
 }
 
@@ -235,6 +240,11 @@ fn validate(
                     .any(|s| !s.is_finite() || *s < 0.0 || *s > 1.0 + 1e-6)
                 {
                     problems.push(format!("{at}: scores outside [0, 1]"));
+                }
+            }
+            PipelineTask::TextGeneration => {
+                if item.get("generated_text").is_none() {
+                    problems.push(format!("{at}: generated_text is missing"));
                 }
             }
             PipelineTask::FeatureExtraction | PipelineTask::SentenceSimilarity => {}

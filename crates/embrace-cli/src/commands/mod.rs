@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod cache;
+pub mod chat;
 pub mod datasets;
 pub mod decode;
 pub mod hub;

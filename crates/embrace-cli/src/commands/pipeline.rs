@@ -18,7 +18,7 @@ use serde_json::Value;
 pub struct Args {
     /// The task: feature-extraction, sentence-similarity, text-classification (or
     /// sentiment-analysis), token-classification (or ner), fill-mask, question-answering,
-    /// zero-shot-classification.
+    /// zero-shot-classification, text-generation.
     task: String,
     /// A model folder or a repo id in the Hugging Face cache (org/name). Without it, the task's
     /// default model is used, where one exists offline.
@@ -70,6 +70,48 @@ pub struct Args {
     /// question-answering: allow "no answer".
     #[arg(long)]
     handle_impossible_answer: bool,
+    /// text-generation: new tokens to generate at most (default: the model's setting, else 256).
+    #[arg(long, help_heading = "Generation")]
+    max_new_tokens: Option<usize>,
+    /// text-generation: sample instead of taking the most likely token (see --temperature,
+    /// --top-k, --top-p, --min-p, --seed).
+    #[arg(long, help_heading = "Generation")]
+    do_sample: bool,
+    /// text-generation: sampling temperature.
+    #[arg(long, help_heading = "Generation")]
+    temperature: Option<f64>,
+    /// text-generation: nucleus sampling probability mass.
+    #[arg(long, help_heading = "Generation")]
+    top_p: Option<f64>,
+    /// text-generation: drop tokens less likely than this times the most likely one.
+    #[arg(long, help_heading = "Generation")]
+    min_p: Option<f64>,
+    /// text-generation: > 1 discourages repeating tokens.
+    #[arg(long, help_heading = "Generation")]
+    repetition_penalty: Option<f64>,
+    /// text-generation: beam search with this many beams.
+    #[arg(long, help_heading = "Generation")]
+    num_beams: Option<usize>,
+    /// text-generation: seed of the sampler (same seed, same text).
+    #[arg(long, help_heading = "Generation")]
+    seed: Option<u64>,
+    /// text-generation: stop after this text (repeatable).
+    #[arg(long = "stop", help_heading = "Generation")]
+    stop_strings: Vec<String>,
+    /// text-generation: any other generate() setting, as KEY=VALUE with a JSON value
+    /// (e.g. --generate no_repeat_ngram_size=3); repeatable.
+    #[arg(
+        long = "generate",
+        value_name = "KEY=VALUE",
+        help_heading = "Generation"
+    )]
+    generate: Vec<String>,
+    /// text-generation: return only the continuation, not the prompt followed by it.
+    #[arg(long, help_heading = "Generation")]
+    no_full_text: bool,
+    /// text-generation: print the text to standard output as it is generated, instead of JSON.
+    #[arg(long, help_heading = "Generation")]
+    stream: bool,
     /// Output: json (one document) or jsonl (one line per input, streamed).
     #[arg(long, default_value = "json")]
     format: String,
@@ -90,9 +132,48 @@ pub struct Args {
     texts: Vec<String>,
 }
 
+/// The generate() overrides of the command line.
+fn generation_options(args: &Args) -> Result<serde_json::Map<String, Value>> {
+    use serde_json::json;
+    let mut map = embrace_pipelines::parse_generate_overrides(&args.generate)?;
+    let mut set = |key: &str, value: Option<Value>| {
+        if let Some(v) = value {
+            map.insert(key.to_owned(), v);
+        }
+    };
+    set("max_new_tokens", args.max_new_tokens.map(|v| json!(v)));
+    set("do_sample", args.do_sample.then(|| json!(true)));
+    set("temperature", args.temperature.map(|v| json!(v)));
+    set("top_p", args.top_p.map(|v| json!(v)));
+    set("min_p", args.min_p.map(|v| json!(v)));
+    set(
+        "repetition_penalty",
+        args.repetition_penalty.map(|v| json!(v)),
+    );
+    set("num_beams", args.num_beams.map(|v| json!(v)));
+    set("seed", args.seed.map(|v| json!(v)));
+    set(
+        "stop_strings",
+        (!args.stop_strings.is_empty()).then(|| json!(args.stop_strings)),
+    );
+    if let Some(k) = args
+        .top_k
+        .as_deref()
+        .filter(|_| args.task == "text-generation")
+    {
+        let k: usize = k
+            .parse()
+            .with_context(|| format!("--top-k {k:?} is not a number"))?;
+        map.insert("top_k".into(), json!(k));
+    }
+    Ok(map)
+}
+
 fn options(args: &Args) -> Result<Options> {
+    let generating = args.task == "text-generation";
     let mut o = Options {
         top_k: match args.top_k.as_deref() {
+            _ if generating => TopK::Default,
             None => TopK::Default,
             Some("all") => TopK::All,
             Some(k) => TopK::K(
@@ -118,6 +199,8 @@ fn options(args: &Args) -> Result<Options> {
         max_answer_len: args.max_answer_len,
         max_seq_len: args.max_seq_len,
         handle_impossible_answer: args.handle_impossible_answer,
+        generate: generation_options(args)?,
+        return_full_text: args.no_full_text.then_some(false),
         ..Options::default()
     };
     o.function_to_apply = match args.function_to_apply.as_deref() {
@@ -166,6 +249,21 @@ pub fn run(args: Args) -> Result<()> {
     };
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
+    if args.stream {
+        let Some(generator) = pipeline.generator() else {
+            bail!("--stream applies to text-generation only");
+        };
+        let inputs = collect_inputs(&args)?;
+        let options = options(&args)?;
+        for input in &inputs {
+            generator.generate_one(input, &options, &mut |piece| {
+                // Best effort: a closed pipe ends the program on the next write anyway.
+                let _ = write!(out, "{piece}").and_then(|()| out.flush());
+            })?;
+            writeln!(out)?;
+        }
+        return Ok(out.flush()?);
+    }
 
     if task == PipelineTask::SentenceSimilarity && !args.json_input && args.file.is_none() {
         let Some((source, others)) = args.texts.split_first() else {

@@ -5,6 +5,7 @@ mod classification;
 mod features;
 mod fill_mask;
 mod question_answering;
+pub(crate) mod text_generation;
 mod token_classification;
 mod zero_shot;
 
@@ -32,6 +33,7 @@ pub(crate) enum Engine {
     FillMask(Bundle),
     Qa(Bundle),
     ZeroShot(Bundle),
+    Generation(Box<text_generation::Generator>),
 }
 
 impl Engine {
@@ -52,6 +54,9 @@ impl Engine {
             PipelineTask::FillMask => Self::FillMask(bundle()?),
             PipelineTask::QuestionAnswering => Self::Qa(bundle()?),
             PipelineTask::ZeroShotClassification => Self::ZeroShot(zero_shot::check(bundle()?)?),
+            PipelineTask::TextGeneration => {
+                Self::Generation(Box::new(text_generation::Generator::load(dir)?))
+            }
         })
     }
 
@@ -74,6 +79,7 @@ impl Engine {
             Self::FillMask(b) => fill_mask::run(b, &texts(inputs)?, options, batch_size),
             Self::Qa(b) => question_answering::run(b, inputs, options),
             Self::ZeroShot(b) => zero_shot::run(b, &texts(inputs)?, options, batch_size),
+            Self::Generation(g) => g.run(inputs, options),
         }
     }
 
@@ -86,7 +92,15 @@ impl Engine {
             | Self::FillMask(b)
             | Self::Qa(b)
             | Self::ZeroShot(b) => Some(b),
-            Self::SentenceFeatures(_) | Self::Similarity(_) => None,
+            Self::SentenceFeatures(_) | Self::Similarity(_) | Self::Generation(_) => None,
+        }
+    }
+
+    /// The causal LM of text-generation.
+    pub(crate) fn generator(&self) -> Option<&text_generation::Generator> {
+        match self {
+            Self::Generation(g) => Some(g),
+            _ => None,
         }
     }
 
