@@ -393,3 +393,114 @@ fn cache_ls_verify_and_rm() {
     );
     assert!(!out.status.success());
 }
+
+fn smollm2() -> String {
+    embrace_assets::require(
+        "smollm2-135m-instruct-q4_1",
+        "SmolLM2-135M-Instruct.Q4_1.gguf",
+    )
+    .display()
+    .to_string()
+}
+
+#[test]
+fn text_generation_from_gguf_text_chat_and_stream() {
+    let home = tempfile::tempdir().unwrap();
+    let model = smollm2();
+    // A plain prompt: the prompt followed by the continuation.
+    let out = embrace(
+        &[
+            "pipeline",
+            "text-generation",
+            "-m",
+            &model,
+            "--max-new-tokens",
+            "3",
+            "The capital of France is",
+        ],
+        home.path(),
+    );
+    let value = stdout_json(&out);
+    let text = value[0]["generated_text"].as_str().unwrap();
+    assert!(text.starts_with("The capital of France is"), "{value}");
+    assert!(text.len() > "The capital of France is".len(), "{value}");
+    // Chat messages: the conversation with the assistant's reply appended.
+    let out = embrace(
+        &[
+            "pipeline",
+            "text-generation",
+            "-m",
+            &model,
+            "--max-new-tokens",
+            "6",
+            "--json-input",
+            r#"[{"role": "user", "content": "What is the capital of France?"}]"#,
+        ],
+        home.path(),
+    );
+    let value = stdout_json(&out);
+    let conversation = value[0]["generated_text"].as_array().unwrap();
+    assert_eq!(conversation.len(), 2, "{value}");
+    assert_eq!(conversation[1]["role"], "assistant");
+    // Streaming prints plain text; the same greedy tokens as the JSON run.
+    let out = embrace(
+        &[
+            "pipeline",
+            "text-generation",
+            "-m",
+            &model,
+            "--max-new-tokens",
+            "3",
+            "--stream",
+            "The capital of France is",
+        ],
+        home.path(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim_end(),
+        &text["The capital of France is".len()..]
+    );
+    // Bad input: a chat template is needed for messages; unknown GGUF files are refused clearly.
+    let bad = home.path().join("broken.gguf");
+    std::fs::write(&bad, b"GGUF\x03\x00\x00\x00").unwrap();
+    let out = embrace(
+        &[
+            "pipeline",
+            "text-generation",
+            "-m",
+            bad.to_str().unwrap(),
+            "hi",
+        ],
+        home.path(),
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("broken.gguf"));
+}
+
+#[test]
+fn chat_answers_from_standard_input() {
+    let home = tempfile::tempdir().unwrap();
+    let out = embrace(
+        &[
+            "chat",
+            "-m",
+            &smollm2(),
+            "--max-new-tokens",
+            "4",
+            "--message",
+            "Hello!",
+        ],
+        home.path(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!String::from_utf8_lossy(&out.stdout).trim().is_empty());
+}

@@ -12,7 +12,8 @@
 //! - [`sentence_transformers::SentenceTransformer`] runs `modules.json` pipelines (pooling,
 //!   dense, normalize) for sentence embeddings;
 //! - [`causal`] holds decoder-only LMs (GPT-2, Llama, Mistral, Qwen2/3, Gemma 3; safetensors or
-//!   GGUF) and [`generation`] decodes with them (greedy, sampling, beam search).
+//!   GGUF), [`seq2seq`] encoder-decoders (T5, BART), and [`generation`] decodes with both
+//!   (greedy, sampling, beam search).
 //!
 //! ```no_run
 //! use embrace_models::{Batch, Model, Task};
@@ -40,6 +41,7 @@ mod layers;
 mod model;
 mod modernbert;
 pub mod sentence_transformers;
+pub mod seq2seq;
 pub mod weights;
 
 pub use activation::Activation;

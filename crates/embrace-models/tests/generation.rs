@@ -5,43 +5,15 @@
 //! outputs must be token-identical.
 #![allow(clippy::unwrap_used)]
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+mod common;
 
-use candle_core::{DType, Device, Tensor};
+use common::{dir, golden, ids, max_diff, rows};
 use embrace_models::causal::{CausalLm, load_causal_lm};
 use embrace_models::generation::{
     Control, EarlyStopping, GenerationConfig, generate, generate_batch,
 };
 
 const ARCHES: [&str; 6] = ["gpt2", "llama", "mistral", "qwen2", "qwen3", "gemma3"];
-
-fn dir(arch: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/golden/generation/tiny")
-        .join(arch)
-}
-
-fn golden(arch: &str) -> HashMap<String, Tensor> {
-    candle_core::safetensors::load(dir(arch).join("golden.safetensors"), &Device::Cpu).unwrap()
-}
-
-fn ids(t: &Tensor) -> Vec<u32> {
-    t.to_dtype(DType::I64)
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .to_vec1::<i64>()
-        .unwrap()
-        .into_iter()
-        .map(|x| x as u32)
-        .collect()
-}
-
-fn rows(t: &Tensor) -> Vec<Vec<u32>> {
-    let n = t.dim(0).unwrap();
-    (0..n).map(|i| ids(&t.get(i).unwrap())).collect()
-}
 
 fn model(arch: &str) -> CausalLm {
     load_causal_lm(dir(arch).to_str().unwrap()).unwrap().model
@@ -88,16 +60,7 @@ fn logits_match_transformers() {
             let mut cache = m.new_cache();
             let got = m.forward(&prompt, &mut cache, true).unwrap();
             let want = &g[&format!("logits_{i}")];
-            let diff = (got - want)
-                .unwrap()
-                .abs()
-                .unwrap()
-                .flatten_all()
-                .unwrap()
-                .max(0)
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap();
+            let diff = max_diff(&got, want);
             assert!(diff < 1e-4, "{arch} logits_{i}: max abs diff {diff}");
         }
         // Token by token through the cache gives the same last logits as one pass.
@@ -108,14 +71,7 @@ fn logits_match_transformers() {
             last = Some(m.forward(&[t], &mut cache, false).unwrap());
         }
         let want = g["logits_0"].get(prompt.len() - 1).unwrap();
-        let diff = (last.unwrap() - want)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max(0)
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap();
+        let diff = max_diff(&last.unwrap(), &want);
         assert!(
             diff < 1e-4,
             "{arch} incremental logits: max abs diff {diff}"

@@ -73,11 +73,17 @@ pub enum PipelineTask {
     ZeroShotClassification,
     /// A continuation of a prompt, or a chat reply, from a causal LM.
     TextGeneration,
+    /// A summary, from an encoder-decoder model.
+    Summarization,
+    /// A translation (`translation_en_to_de` picks T5's prefix), from an encoder-decoder model.
+    Translation,
+    /// Text to text with an encoder-decoder model (the model's own prefix, if any).
+    Text2TextGeneration,
 }
 
 impl PipelineTask {
     /// Task names and aliases accepted by [`PipelineTask::parse`].
-    pub const NAMES: [&'static str; 10] = [
+    pub const NAMES: [&'static str; 13] = [
         "feature-extraction",
         "sentence-similarity",
         "text-classification",
@@ -88,6 +94,9 @@ impl PipelineTask {
         "question-answering",
         "zero-shot-classification",
         "text-generation",
+        "summarization",
+        "translation",
+        "text2text-generation",
     ];
 
     /// Parses a task name as transformers accepts it (with its aliases).
@@ -101,6 +110,10 @@ impl PipelineTask {
             "question-answering" => Self::QuestionAnswering,
             "zero-shot-classification" => Self::ZeroShotClassification,
             "text-generation" => Self::TextGeneration,
+            "summarization" => Self::Summarization,
+            "translation" => Self::Translation,
+            name if name.starts_with("translation_") && name.contains("_to_") => Self::Translation,
+            "text2text-generation" => Self::Text2TextGeneration,
             other => {
                 return Err(PipelineError::UnknownTask {
                     found: other.to_owned(),
@@ -121,6 +134,9 @@ impl PipelineTask {
             Self::QuestionAnswering => "question-answering",
             Self::ZeroShotClassification => "zero-shot-classification",
             Self::TextGeneration => "text-generation",
+            Self::Summarization => "summarization",
+            Self::Translation => "translation",
+            Self::Text2TextGeneration => "text2text-generation",
         }
     }
 
@@ -133,8 +149,12 @@ impl PipelineTask {
             Self::TokenClassification => Task::TokenClassification,
             Self::FillMask => Task::MaskedLm,
             Self::QuestionAnswering => Task::QuestionAnswering,
-            // Causal LMs are loaded by `embrace_models::causal`, not as an encoder head.
-            Self::TextGeneration => Task::Base,
+            // Generative models are loaded by `embrace_models::causal` / `seq2seq`, not as an
+            // encoder head.
+            Self::TextGeneration
+            | Self::Summarization
+            | Self::Translation
+            | Self::Text2TextGeneration => Task::Base,
         }
     }
 
@@ -283,7 +303,7 @@ impl PipelineBuilder {
             tracing::info!(task = task.name(), model = %spec, "no model given; using the task's default");
         }
         let dir = embrace_models::resolve_model_dir(&spec)?;
-        let engine = tasks::Engine::load(task, &dir, &self.options)?;
+        let engine = tasks::Engine::load(task, &self.task, &dir, &self.options)?;
         Ok(Pipeline {
             task,
             model: spec,

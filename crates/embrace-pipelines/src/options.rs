@@ -137,6 +137,9 @@ impl Options {
                 "hypothesis_template": self.hypothesis_template,
                 "multi_label": self.multi_label,
             }),
+            T::Summarization | T::Translation | T::Text2TextGeneration => json!({
+                "generate": self.generate,
+            }),
             T::TextGeneration => json!({
                 "generate": self.generate,
                 "return_full_text": self.return_full_text.unwrap_or(true),

@@ -242,9 +242,17 @@ fn validate(
                     problems.push(format!("{at}: scores outside [0, 1]"));
                 }
             }
-            PipelineTask::TextGeneration => {
-                if item.get("generated_text").is_none() {
-                    problems.push(format!("{at}: generated_text is missing"));
+            PipelineTask::TextGeneration
+            | PipelineTask::Summarization
+            | PipelineTask::Translation
+            | PipelineTask::Text2TextGeneration => {
+                let key = match task {
+                    PipelineTask::Summarization => "summary_text",
+                    PipelineTask::Translation => "translation_text",
+                    _ => "generated_text",
+                };
+                if item.get(key).is_none() {
+                    problems.push(format!("{at}: {key} is missing"));
                 }
             }
             PipelineTask::FeatureExtraction | PipelineTask::SentenceSimilarity => {}

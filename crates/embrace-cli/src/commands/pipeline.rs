@@ -18,7 +18,8 @@ use serde_json::Value;
 pub struct Args {
     /// The task: feature-extraction, sentence-similarity, text-classification (or
     /// sentiment-analysis), token-classification (or ner), fill-mask, question-answering,
-    /// zero-shot-classification, text-generation.
+    /// zero-shot-classification, text-generation, summarization, translation (or
+    /// translation_xx_to_yy), text2text-generation.
     task: String,
     /// A model folder or a repo id in the Hugging Face cache (org/name). Without it, the task's
     /// default model is used, where one exists offline.
@@ -169,8 +170,16 @@ fn generation_options(args: &Args) -> Result<serde_json::Map<String, Value>> {
     Ok(map)
 }
 
+/// Whether the task decodes text (its --top-k is a sampling setting, not a label count).
+fn generates(task: &str) -> bool {
+    matches!(
+        task,
+        "text-generation" | "summarization" | "text2text-generation"
+    ) || task.starts_with("translation")
+}
+
 fn options(args: &Args) -> Result<Options> {
-    let generating = args.task == "text-generation";
+    let generating = generates(&args.task);
     let mut o = Options {
         top_k: match args.top_k.as_deref() {
             _ if generating => TopK::Default,

@@ -11,9 +11,9 @@
 mod config;
 mod gguf;
 mod gguf_vocab;
-mod layers;
+pub(crate) mod layers;
 mod model;
-mod weights;
+pub(crate) mod weights;
 
 use std::path::{Path, PathBuf};
 

@@ -125,11 +125,19 @@ impl<'a> CheckpointWeights<'a> {
                 transformers_name(self.family, logical)
             ))
         })?;
-        let found = self.checkpoint.shape(&name).unwrap_or_default().to_vec();
-        check_shape(&name, &found, shape)?;
-        let data = self.checkpoint.read_f32(&name)?;
-        Ok(Tensor::from_vec(data, shape, &Device::Cpu)?)
+        read_tensor(self.checkpoint, &name, shape)
     }
+}
+
+/// Reads a checkpoint tensor as f32, checking its shape.
+pub(crate) fn read_tensor(checkpoint: &Checkpoint, name: &str, shape: &[usize]) -> Result<Tensor> {
+    let found = checkpoint
+        .shape(name)
+        .ok_or_else(|| missing(name.to_owned()))?
+        .to_vec();
+    check_shape(name, &found, shape)?;
+    let data = checkpoint.read_f32(name)?;
+    Ok(Tensor::from_vec(data, shape, &Device::Cpu)?)
 }
 
 impl DecoderWeights for CheckpointWeights<'_> {

@@ -58,6 +58,12 @@ pub struct GenerationConfig {
     pub bos_token_id: Option<u32>,
     /// Seed of the sampler (`None`: seeded from the clock).
     pub seed: Option<u64>,
+    /// Token forced as the first generated one (BART-style models).
+    pub forced_bos_token_id: Option<u32>,
+    /// Token forced when the length limit is reached (BART-style models).
+    pub forced_eos_token_id: Option<u32>,
+    /// The first decoder token of an encoder-decoder model.
+    pub decoder_start_token_id: Option<u32>,
 }
 
 impl Default for GenerationConfig {
@@ -81,6 +87,9 @@ impl Default for GenerationConfig {
             pad_token_id: None,
             bos_token_id: None,
             seed: None,
+            forced_bos_token_id: None,
+            forced_eos_token_id: None,
+            decoder_start_token_id: None,
         }
     }
 }
@@ -177,6 +186,11 @@ impl GenerationConfig {
                 "pad_token_id" => self.pad_token_id = v.as_u64().map(|n| n as u32),
                 "bos_token_id" => self.bos_token_id = v.as_u64().map(|n| n as u32),
                 "seed" => self.seed = v.as_u64(),
+                "forced_bos_token_id" => self.forced_bos_token_id = v.as_u64().map(|n| n as u32),
+                "forced_eos_token_id" => self.forced_eos_token_id = v.as_u64().map(|n| n as u32),
+                "decoder_start_token_id" => {
+                    self.decoder_start_token_id = v.as_u64().map(|n| n as u32)
+                }
                 _ => {}
             }
         }

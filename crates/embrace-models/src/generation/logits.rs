@@ -7,11 +7,13 @@ use super::config::GenerationConfig;
 
 /// Applies the processors that shape scores before any decoding strategy.
 ///
-/// `ids` is the whole sequence so far (prompt included); `new_tokens` how many were generated.
+/// `ids` is the whole sequence so far (prompt included); `new_tokens` how many were generated;
+/// `max_length` the length at which the sequence will be cut.
 pub(crate) fn process(
     config: &GenerationConfig,
     ids: &[u32],
     new_tokens: usize,
+    max_length: usize,
     scores: &mut [f32],
 ) {
     if config.repetition_penalty != 1.0 {
@@ -36,6 +38,16 @@ pub(crate) fn process(
                 *s = f32::NEG_INFINITY;
             }
         }
+    }
+    // Forced first / last tokens (BART's forced_bos_token_id / forced_eos_token_id).
+    let forced = match (config.forced_bos_token_id, config.forced_eos_token_id) {
+        (Some(bos), _) if ids.len() == 1 => Some(bos),
+        (_, Some(eos)) if ids.len() + 1 == max_length => Some(eos),
+        _ => None,
+    };
+    if let Some(token) = forced.filter(|&t| (t as usize) < scores.len()) {
+        scores.iter_mut().for_each(|s| *s = f32::NEG_INFINITY);
+        scores[token as usize] = 0.0;
     }
 }
 
@@ -195,7 +207,7 @@ mod tests {
             ..Default::default()
         };
         let mut scores = vec![1.0, -1.0, 4.0];
-        process(&config, &[0, 1], 2, &mut scores);
+        process(&config, &[0, 1], 2, 10, &mut scores);
         assert_eq!(scores, vec![0.5, -2.0, 4.0]);
     }
 

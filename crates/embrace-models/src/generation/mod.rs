@@ -23,9 +23,8 @@ mod logits;
 mod search;
 
 pub use config::{EarlyStopping, GenerationConfig};
-pub use search::{Control, FinishReason, Generated};
+pub use search::{Control, Decoding, FinishReason, Generated};
 
-use crate::causal::CausalLm;
 use crate::error::Result;
 
 /// Generates continuations of `prompt`.
@@ -34,8 +33,8 @@ use crate::error::Result;
 /// draws) and beam search (the best hypotheses, best first). `hook` is called with the new tokens
 /// after every step of greedy search and sampling (for streaming), and with every candidate in
 /// beam search; returning [`Control::Stop`] ends that sequence.
-pub fn generate(
-    model: &CausalLm,
+pub fn generate<M: Decoding>(
+    model: &M,
     prompt: &[u32],
     config: &GenerationConfig,
     hook: &mut dyn FnMut(&[u32]) -> Control,
@@ -56,8 +55,8 @@ pub fn generate(
 }
 
 /// Generates for several prompts, in order (one result list per prompt).
-pub fn generate_batch(
-    model: &CausalLm,
+pub fn generate_batch<M: Decoding>(
+    model: &M,
     prompts: &[Vec<u32>],
     config: &GenerationConfig,
 ) -> Result<Vec<Vec<Generated>>> {

@@ -9,6 +9,39 @@ use super::logits::{Sampler, argmax, log_softmax, process, warp};
 use crate::causal::{CausalLm, KvCache};
 use crate::error::{ModelError, Result};
 
+/// A model that decodes token by token: what the search strategies need.
+///
+/// `prefill` runs the prompt (the decoder's start ids for a seq2seq model) and returns the
+/// state after it with the next-token logits; `step` advances a state by one token.
+pub trait Decoding {
+    /// Everything a sequence carries between steps (its KV caches).
+    type State: Clone;
+    /// Runs the prompt; returns the state and the logits of the next token.
+    fn prefill(&self, prompt: &[u32]) -> Result<(Self::State, Vec<f32>)>;
+    /// Feeds one token; returns the logits of the next one.
+    fn step(&self, state: &mut Self::State, token: u32) -> Result<Vec<f32>>;
+    /// The most positions a sequence may have.
+    fn context_length(&self) -> usize;
+}
+
+impl Decoding for CausalLm {
+    type State = KvCache;
+
+    fn prefill(&self, prompt: &[u32]) -> Result<(KvCache, Vec<f32>)> {
+        let mut cache = self.new_cache();
+        let logits = self.forward(prompt, &mut cache, false)?.to_vec1()?;
+        Ok((cache, logits))
+    }
+
+    fn step(&self, cache: &mut KvCache, token: u32) -> Result<Vec<f32>> {
+        Ok(self.forward(&[token], cache, false)?.to_vec1()?)
+    }
+
+    fn context_length(&self) -> usize {
+        self.config().max_position_embeddings
+    }
+}
+
 /// What the caller's hook says after each new token (or, in beam search, each candidate).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Control {
@@ -49,13 +82,13 @@ pub enum FinishReason {
     Stopped,
 }
 
-fn check_prompt(model: &CausalLm, prompt: &[u32], budget: usize) -> Result<()> {
+fn check_prompt<M: Decoding>(model: &M, prompt: &[u32], budget: usize) -> Result<()> {
     if prompt.is_empty() {
         return Err(ModelError::Input(
             "the prompt is empty: generation needs at least one token (e.g. BOS)".into(),
         ));
     }
-    let context = model.config().max_position_embeddings;
+    let context = model.context_length();
     if prompt.len() >= context {
         return Err(ModelError::Input(format!(
             "the prompt has {} tokens, but the model's context is {context}; shorten it",
@@ -82,8 +115,8 @@ fn seed_of(config: &GenerationConfig) -> u64 {
 }
 
 /// Greedy search or sampling for one prompt; `hook` sees the new tokens after each step.
-pub(crate) fn sample_or_greedy(
-    model: &CausalLm,
+pub(crate) fn sample_or_greedy<M: Decoding>(
+    model: &M,
     prompt: &[u32],
     config: &GenerationConfig,
     sampler: &mut Sampler,
@@ -91,7 +124,7 @@ pub(crate) fn sample_or_greedy(
 ) -> Result<Generated> {
     let budget = config.new_token_budget(prompt.len());
     check_prompt(model, prompt, budget)?;
-    let context = model.config().max_position_embeddings;
+    let context = model.context_length();
     let budget = budget.min(context - prompt.len());
     let mut ids = prompt.to_vec();
     let mut finish = FinishReason::Length;
@@ -103,11 +136,10 @@ pub(crate) fn sample_or_greedy(
             finish,
         });
     }
-    let mut cache = model.new_cache();
-    let mut logits = model.forward(prompt, &mut cache, false)?;
+    let (mut state, mut scores_next) = model.prefill(prompt)?;
     for step in 0..budget {
-        let mut scores: Vec<f32> = logits.to_vec1()?;
-        process(config, &ids, step, &mut scores);
+        let mut scores = std::mem::take(&mut scores_next);
+        process(config, &ids, step, prompt.len() + budget, &mut scores);
         let next = if config.do_sample {
             warp(config, &mut scores, 1);
             sampler.sample(&scores)
@@ -125,7 +157,7 @@ pub(crate) fn sample_or_greedy(
             break;
         }
         if step + 1 < budget {
-            logits = model.forward(&[next], &mut cache, false)?;
+            scores_next = model.step(&mut state, next)?;
         }
     }
     Ok(Generated {
@@ -138,10 +170,10 @@ pub(crate) fn sample_or_greedy(
 
 /// A running beam.
 #[derive(Clone)]
-struct Beam {
+struct Beam<S> {
     ids: Vec<u32>,
     score: f32,
-    cache: KvCache,
+    state: S,
     logits: Vec<f32>,
 }
 
@@ -165,8 +197,8 @@ fn top_k_indices(values: &[f32], k: usize) -> Vec<usize> {
 }
 
 /// Beam search (optionally with sampling) for one prompt.
-pub(crate) fn beam_search(
-    model: &CausalLm,
+pub(crate) fn beam_search<M: Decoding>(
+    model: &M,
     prompt: &[u32],
     config: &GenerationConfig,
     sampler: &mut Sampler,
@@ -175,7 +207,7 @@ pub(crate) fn beam_search(
     let num_beams = config.num_beams;
     let budget = config.new_token_budget(prompt.len());
     check_prompt(model, prompt, budget)?;
-    let context = model.config().max_position_embeddings;
+    let context = model.context_length();
     let budget = budget.min(context - prompt.len());
     let prompt_len = prompt.len();
     let max_length = prompt_len + budget;
@@ -190,15 +222,14 @@ pub(crate) fn beam_search(
     let beams_to_keep = 2.max(1 + config.eos_token_ids.len()) * num_beams;
     let lp = config.length_penalty;
 
-    let mut cache = model.new_cache();
-    let logits: Vec<f32> = model.forward(prompt, &mut cache, false)?.to_vec1()?;
+    let (state, logits) = model.prefill(prompt)?;
     let vocab = logits.len();
     // Beam 0 is live; the others start at -1e9 so that the first step expands beam 0 only.
-    let mut running: Vec<Beam> = (0..num_beams)
+    let mut running: Vec<Beam<M::State>> = (0..num_beams)
         .map(|b| Beam {
             ids: prompt.to_vec(),
             score: if b == 0 { 0.0 } else { MASKED },
-            cache: cache.clone(),
+            state: state.clone(),
             logits: logits.clone(),
         })
         .collect();
@@ -218,7 +249,13 @@ pub(crate) fn beam_search(
         let mut accumulated = Vec::with_capacity(num_beams * vocab);
         for beam in &running {
             let mut lp_beam = log_softmax(&beam.logits);
-            process(config, &beam.ids, cur_len - prompt_len, &mut lp_beam);
+            process(
+                config,
+                &beam.ids,
+                cur_len - prompt_len,
+                max_length,
+                &mut lp_beam,
+            );
             if config.do_sample {
                 warp(config, &mut lp_beam, 2);
             }
@@ -316,13 +353,13 @@ pub(crate) fn beam_search(
         let mut next_running = Vec::with_capacity(num_beams);
         for i in next {
             let (parent, ids, _, _, _) = &candidates[i];
-            let mut cache = running[*parent].cache.clone();
+            let mut state = running[*parent].state.clone();
             let token = ids[ids.len() - 1];
-            let logits: Vec<f32> = model.forward(&[token], &mut cache, false)?.to_vec1()?;
+            let logits = model.step(&mut state, token)?;
             next_running.push(Beam {
                 ids: ids.clone(),
                 score: running_scores[i],
-                cache,
+                state,
                 logits,
             });
         }

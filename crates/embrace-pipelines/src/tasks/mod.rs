@@ -5,6 +5,7 @@ mod classification;
 mod features;
 mod fill_mask;
 mod question_answering;
+mod text2text;
 pub(crate) mod text_generation;
 mod token_classification;
 mod zero_shot;
@@ -34,10 +35,16 @@ pub(crate) enum Engine {
     Qa(Bundle),
     ZeroShot(Bundle),
     Generation(Box<text_generation::Generator>),
+    Text2Text(Box<text2text::Text2Text>),
 }
 
 impl Engine {
-    pub(crate) fn load(task: PipelineTask, dir: &Path, options: &Options) -> Result<Self> {
+    pub(crate) fn load(
+        task: PipelineTask,
+        task_name: &str,
+        dir: &Path,
+        options: &Options,
+    ) -> Result<Self> {
         let sentence_transformers =
             dir.join("modules.json").is_file() && options.sentence_embeddings.unwrap_or(true);
         let bundle = || Bundle::load(dir, task.model_task());
@@ -56,6 +63,11 @@ impl Engine {
             PipelineTask::ZeroShotClassification => Self::ZeroShot(zero_shot::check(bundle()?)?),
             PipelineTask::TextGeneration => {
                 Self::Generation(Box::new(text_generation::Generator::load(dir)?))
+            }
+            PipelineTask::Summarization
+            | PipelineTask::Translation
+            | PipelineTask::Text2TextGeneration => {
+                Self::Text2Text(Box::new(text2text::Text2Text::load(dir, task_name)?))
             }
         })
     }
@@ -80,6 +92,7 @@ impl Engine {
             Self::Qa(b) => question_answering::run(b, inputs, options),
             Self::ZeroShot(b) => zero_shot::run(b, &texts(inputs)?, options, batch_size),
             Self::Generation(g) => g.run(inputs, options),
+            Self::Text2Text(t) => t.run(inputs, options),
         }
     }
 
@@ -92,7 +105,10 @@ impl Engine {
             | Self::FillMask(b)
             | Self::Qa(b)
             | Self::ZeroShot(b) => Some(b),
-            Self::SentenceFeatures(_) | Self::Similarity(_) | Self::Generation(_) => None,
+            Self::SentenceFeatures(_)
+            | Self::Similarity(_)
+            | Self::Generation(_)
+            | Self::Text2Text(_) => None,
         }
     }
 
