@@ -43,6 +43,28 @@ pub struct TrainingArguments {
     /// (`EarlyStoppingCallback(early_stopping_patience=…)`); the best epoch is kept either way.
     #[serde(default)]
     pub early_stopping_patience: Option<usize>,
+    /// Micro-batches whose gradients are summed (each loss divided by this) before one
+    /// optimizer update: the effective batch is this times the batch size.
+    #[serde(default = "one")]
+    pub gradient_accumulation_steps: usize,
+    /// Save a checkpoint (`checkpoint-<step>/`) every this many optimizer updates.
+    #[serde(default)]
+    pub save_steps: Option<usize>,
+    /// Keep at most this many checkpoints (the oldest are deleted).
+    #[serde(default)]
+    pub save_total_limit: Option<usize>,
+    /// Resume from this checkpoint folder, or `last` for the newest one in the output folder.
+    #[serde(default)]
+    pub resume_from_checkpoint: Option<String>,
+    /// Stop (with [`crate::TrainError::Interrupted`]) after this many updates, as if the
+    /// process had been killed there; for tests of resuming.
+    #[doc(hidden)]
+    #[serde(skip)]
+    pub interrupt_after_steps: Option<usize>,
+}
+
+fn one() -> usize {
+    1
 }
 
 /// Learning-rate schedules, named as `transformers`' `SchedulerType`.
@@ -90,6 +112,11 @@ impl Default for TrainingArguments {
             balanced_class_weights: false,
             lr_scheduler_type: SchedulerType::Linear,
             early_stopping_patience: None,
+            gradient_accumulation_steps: 1,
+            save_steps: None,
+            save_total_limit: None,
+            resume_from_checkpoint: None,
+            interrupt_after_steps: None,
         }
     }
 }

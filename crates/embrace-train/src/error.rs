@@ -18,6 +18,9 @@ pub enum TrainError {
     /// The job is misconfigured (missing column, too few labels, …).
     #[error("{0}")]
     Config(String),
+    /// Training stopped at `interrupt_after_steps` (a simulated crash, for tests).
+    #[error("training interrupted after step {0}")]
+    Interrupted(usize),
     /// Writing the output failed.
     #[error("{path}: {source}")]
     Io {

@@ -11,18 +11,19 @@ use std::path::Path;
 use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor};
-use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use embrace_models::{AutoConfig, ModelType, resolve_model_dir};
 use embrace_tokenizers::Tokenizer;
 use serde_json::json;
 
 use crate::autograd::{LoraSettings, TrainBatch, TrainableBert};
+use crate::checkpoint::{self, TrainerState};
 use crate::classification::{
     TextClassificationJob, TrainReport, TrainingSummary, class_labels, examples,
     training_tokenizer, write_classifier_files,
 };
 use crate::error::{Result, TrainError};
 use crate::metrics::ClassificationMetrics;
+use crate::optim::{AdamW, AdamWParams};
 use crate::output::{append_log, io_err, save_tensors, start_log, write_config, write_json};
 use crate::rng::Rng;
 
@@ -160,40 +161,80 @@ pub fn fine_tune_text_classification(
         .map(|(n, v)| (n.to_string(), v.clone()))
         .collect();
     let no_decay = |n: &str| n.ends_with(".bias") || n.contains("LayerNorm");
-    let params = |wd: f64| ParamsAdamW {
-        lr: args.learning_rate,
+    let group = |name: &str| AdamWParams {
         beta1: args.adam_beta1,
         beta2: args.adam_beta2,
         eps: args.adam_epsilon,
-        weight_decay: wd,
+        weight_decay: if no_decay(name) {
+            0.0
+        } else {
+            args.weight_decay
+        },
     };
-    let mut opt_decay = AdamW::new(
+    let mut optimizer = AdamW::new(
         named
             .iter()
-            .filter(|(n, _)| !no_decay(n))
-            .map(|(_, v)| v.clone())
+            .map(|(n, v)| (n.clone(), v.clone(), group(n)))
             .collect(),
-        params(args.weight_decay),
-    )?;
-    let mut opt_plain = AdamW::new(
-        named
-            .iter()
-            .filter(|(n, _)| no_decay(n))
-            .map(|(_, v)| v.clone())
-            .collect(),
-        params(0.0),
     )?;
 
     let n = train.ids.len();
     let bs = args.per_device_train_batch_size;
-    let steps_per_epoch = n.div_ceil(bs);
+    let accumulation = args.gradient_accumulation_steps.max(1);
+    let batches_per_epoch = n.div_ceil(bs);
+    let steps_per_epoch = batches_per_epoch.div_ceil(accumulation);
     let total = steps_per_epoch * args.num_train_epochs;
     let mut rng = Rng::new(args.seed);
-    let mut log_history = Vec::new();
-    let mut best: Option<(f64, Vec<Tensor>, ClassificationMetrics, usize)> = None;
-    let (mut step, mut running, mut running_n) = (0usize, 0f64, 0usize);
-    let mut since_best = 0usize;
-    start_log(&job.output_dir)?;
+    let mut state = TrainerState {
+        global_step: 0,
+        epoch: 0,
+        batches_done_in_epoch: 0,
+        rng_at_epoch_start: rng.state(),
+        running_loss: 0.0,
+        running_batches: 0,
+        best_metric: None,
+        best_epoch: None,
+        best_metrics: None,
+        epochs_since_best: 0,
+        log_history: Vec::new(),
+    };
+    let mut best_weights: Option<Vec<Tensor>> = None;
+    let mut resumed = false;
+    if let Some(spec) = &args.resume_from_checkpoint {
+        let dir = checkpoint::resolve(spec, &job.output_dir)?;
+        let loaded = checkpoint::load(&dir)?;
+        for (name, var) in &named {
+            let value = loaded.weights.get(name).ok_or_else(|| {
+                TrainError::Config(format!("{} lacks the weight {name}", dir.display()))
+            })?;
+            var.set(value)?;
+        }
+        optimizer.load_state(&loaded.optimizer, loaded.state.global_step)?;
+        best_weights = match loaded.best {
+            Some(best) => Some(
+                named
+                    .iter()
+                    .map(|(name, _)| {
+                        best.get(name).cloned().ok_or_else(|| {
+                            TrainError::Config(format!("{} lacks the best {name}", dir.display()))
+                        })
+                    })
+                    .collect::<Result<Vec<_>>>()?,
+            ),
+            None => None,
+        };
+        state = loaded.state;
+        resumed = true;
+        tracing::info!(checkpoint = %dir.display(), step = state.global_step, "resuming");
+    } else {
+        start_log(&job.output_dir)?;
+    }
+    let snapshot = |named: &[(String, candle_core::Var)]| -> HashMap<String, Tensor> {
+        named
+            .iter()
+            .map(|(n, v)| (n.clone(), v.as_tensor().clone()))
+            .collect()
+    };
     // A progress bar with the loss, learning rate and speed (drawn only on a terminal).
     let bar = indicatif::ProgressBar::new(total as u64);
     bar.set_style(
@@ -204,87 +245,147 @@ pub fn fine_tune_text_classification(
         .progress_chars("=> "),
     );
     bar.set_prefix("training");
+    bar.set_position(state.global_step as u64);
     let train_started = Instant::now();
-    for epoch in 0..args.num_train_epochs {
+    let first_step = state.global_step;
+    let first_epoch = state.epoch;
+    for epoch in first_epoch..args.num_train_epochs {
+        // The epoch's order comes from the generator's state at its start, so that a resumed
+        // epoch sees the same order and skips the batches already done.
+        let resuming_epoch = resumed && epoch == first_epoch;
+        if !resuming_epoch {
+            state.rng_at_epoch_start = rng.state();
+            state.batches_done_in_epoch = 0;
+        }
+        rng = Rng::from_state(state.rng_at_epoch_start);
         let order = rng.permutation(n);
-        for chunk in order.chunks(bs) {
+        let chunks: Vec<&[usize]> = order.chunks(bs).collect();
+        let mut accumulated: Option<candle_core::backprop::GradStore> = None;
+        for (b, chunk) in chunks.iter().enumerate().skip(state.batches_done_in_epoch) {
             let (batch, y) = batch_of(&train, chunk, pad)?;
             let loss = model.loss(&batch, &y)?;
-            let mut grads = loss.backward()?;
-            if args.max_grad_norm > 0.0 {
-                let mut norm2 = 0f64;
-                for (_, v) in &named {
-                    if let Some(g) = grads.get(v.as_tensor()) {
-                        norm2 += g.sqr()?.sum_all()?.to_scalar::<f32>()? as f64;
-                    }
-                }
-                let norm = norm2.sqrt();
-                if norm > args.max_grad_norm {
-                    let scale = args.max_grad_norm / (norm + 1e-6);
+            let grads = if accumulation > 1 {
+                (&loss / accumulation as f64)?.backward()?
+            } else {
+                loss.backward()?
+            };
+            accumulated = Some(match accumulated.take() {
+                None => grads,
+                Some(mut sum) => {
                     for (_, v) in &named {
                         if let Some(g) = grads.get(v.as_tensor()) {
-                            let scaled = (g * scale)?;
-                            grads.insert(v.as_tensor(), scaled);
+                            let total_g = match sum.get(v.as_tensor()) {
+                                Some(prev) => (prev + g)?,
+                                None => g.clone(),
+                            };
+                            sum.insert(v.as_tensor(), total_g);
                         }
                     }
+                    sum
                 }
+            });
+            state.running_loss += loss.to_scalar::<f32>()? as f64;
+            state.running_batches += 1;
+            let boundary = (b + 1) % accumulation == 0 || b + 1 == chunks.len();
+            if !boundary {
+                continue;
             }
-            let lr = args.learning_rate_at(step, total);
-            opt_decay.set_learning_rate(lr);
-            opt_plain.set_learning_rate(lr);
-            opt_decay.step(&grads)?;
-            opt_plain.step(&grads)?;
-            let loss_value = loss.to_scalar::<f32>()? as f64;
-            running += loss_value;
-            running_n += 1;
-            step += 1;
+            let Some(mut grads) = accumulated.take() else {
+                continue;
+            };
+            if args.max_grad_norm > 0.0 {
+                clip_gradients(&named, &mut grads, args.max_grad_norm)?;
+            }
+            let lr = args.learning_rate_at(state.global_step, total);
+            optimizer.step(&grads, lr)?;
+            state.global_step += 1;
+            state.batches_done_in_epoch = b + 1;
+            let step = state.global_step;
             bar.inc(1);
-            bar.set_message(format!("loss {loss_value:.4} lr {lr:.2e}"));
-            if step % args.logging_steps.max(1) == 0 || step == total {
+            bar.set_message(format!(
+                "loss {:.4} lr {lr:.2e}",
+                state.running_loss / state.running_batches.max(1) as f64
+            ));
+            if step.is_multiple_of(args.logging_steps.max(1)) || step == total {
                 let elapsed = train_started.elapsed().as_secs_f64();
-                let entry = json!({"loss": running / running_n as f64, "learning_rate": lr,
-                    "epoch": step as f64 / steps_per_epoch as f64, "step": step,
-                    "steps_per_second": step as f64 / elapsed});
+                let entry = json!({"loss": state.running_loss / state.running_batches.max(1) as f64,
+                    "learning_rate": lr, "epoch": step as f64 / steps_per_epoch as f64, "step": step,
+                    "steps_per_second": (step - first_step) as f64 / elapsed});
                 tracing::info!(%entry, "training");
                 append_log(&job.output_dir, &entry)?;
-                log_history.push(entry);
-                running = 0.0;
-                running_n = 0;
+                state.log_history.push(entry);
+                state.running_loss = 0.0;
+                state.running_batches = 0;
+            }
+            if args
+                .save_steps
+                .is_some_and(|every| step.is_multiple_of(every.max(1)))
+            {
+                let best = best_weights.as_ref().map(|w| {
+                    named
+                        .iter()
+                        .map(|(n, _)| n.clone())
+                        .zip(w.iter().cloned())
+                        .collect::<HashMap<_, _>>()
+                });
+                let dir = checkpoint::save(
+                    &job.output_dir,
+                    &state,
+                    &snapshot(&named),
+                    &optimizer.state_tensors(),
+                    best.as_ref(),
+                    args.save_total_limit,
+                )?;
+                tracing::info!(checkpoint = %dir.display(), "saved");
+            }
+            if args.interrupt_after_steps == Some(step) {
+                bar.finish_and_clear();
+                return Err(TrainError::Interrupted(step));
             }
         }
         if let Some((_, data)) = eval_sets.iter().find(|(name, _)| *name == "validation") {
             let m = ClassificationMetrics::compute(&predict(&model, data, pad)?, &data.labels, k);
-            log_history.push(json!({"eval_accuracy": m.accuracy, "eval_f1_macro": m.macro_f1, "epoch": epoch + 1, "step": step}));
+            state.log_history.push(json!({"eval_accuracy": m.accuracy, "eval_f1_macro": m.macro_f1, "epoch": epoch + 1, "step": state.global_step}));
             tracing::info!(
                 epoch = epoch + 1,
                 accuracy = m.accuracy,
                 f1_macro = m.macro_f1,
                 "validation"
             );
-            if best.as_ref().is_none_or(|(score, ..)| m.macro_f1 > *score) {
-                let snapshot = named
-                    .iter()
-                    .map(|(_, v)| v.as_tensor().copy())
-                    .collect::<candle_core::Result<Vec<_>>>()?;
-                best = Some((m.macro_f1, snapshot, m, epoch + 1));
-                since_best = 0;
+            if state.best_metric.is_none_or(|score| m.macro_f1 > score) {
+                best_weights = Some(
+                    named
+                        .iter()
+                        .map(|(_, v)| v.as_tensor().copy())
+                        .collect::<candle_core::Result<Vec<_>>>()?,
+                );
+                state.best_metric = Some(m.macro_f1);
+                state.best_epoch = Some(epoch + 1);
+                state.best_metrics = serde_json::to_value(&m).ok();
+                state.epochs_since_best = 0;
             } else {
-                since_best += 1;
+                state.epochs_since_best += 1;
             }
-            if args.stop_early(since_best, epoch + 1, &mut log_history) {
+            if args.stop_early(state.epochs_since_best, epoch + 1, &mut state.log_history) {
+                state.epoch = epoch + 1;
                 break;
             }
         }
+        state.epoch = epoch + 1;
+        state.batches_done_in_epoch = 0;
     }
     bar.finish_and_clear();
     let train_seconds = train_started.elapsed().as_secs_f64();
+    let mut log_history = state.log_history;
     let mut validation = None;
-    if let Some((_, snapshot, m, epoch)) = best {
-        for ((_, var), value) in named.iter().zip(snapshot) {
+    if let (Some(weights), Some(epoch)) = (best_weights, state.best_epoch) {
+        for ((_, var), value) in named.iter().zip(weights) {
             var.set(&value)?;
         }
         log_history.push(json!({"best_epoch": epoch}));
-        validation = Some(m);
+        validation = state
+            .best_metrics
+            .and_then(|m| serde_json::from_value::<ClassificationMetrics>(m).ok());
     }
     let test = match eval_sets.iter().find(|(name, _)| *name == "test") {
         Some((_, data)) => Some(ClassificationMetrics::compute(
@@ -304,6 +405,32 @@ pub fn fine_tune_text_classification(
     };
     write_finetuned(job, &base_dir, &config, &model, &report)?;
     Ok(report)
+}
+
+/// Scales the gradients so that their global L2 norm is at most `max_norm`
+/// (`torch.nn.utils.clip_grad_norm_`).
+fn clip_gradients(
+    named: &[(String, candle_core::Var)],
+    grads: &mut candle_core::backprop::GradStore,
+    max_norm: f64,
+) -> Result<()> {
+    let mut norm2 = 0f64;
+    for (_, v) in named {
+        if let Some(g) = grads.get(v.as_tensor()) {
+            norm2 += g.sqr()?.sum_all()?.to_scalar::<f32>()? as f64;
+        }
+    }
+    let norm = norm2.sqrt();
+    if norm > max_norm {
+        let scale = max_norm / (norm + 1e-6);
+        for (_, v) in named {
+            if let Some(g) = grads.get(v.as_tensor()) {
+                let scaled = (g * scale)?;
+                grads.insert(v.as_tensor(), scaled);
+            }
+        }
+    }
+    Ok(())
 }
 
 fn write_finetuned(

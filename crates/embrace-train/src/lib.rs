@@ -11,10 +11,12 @@
 
 pub mod args;
 pub mod autograd;
+pub mod checkpoint;
 pub mod classification;
 pub mod error;
 pub mod finetune;
 pub mod metrics;
+pub mod optim;
 mod output;
 mod rng;
 pub mod token_classification;

@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 /// Metrics of predictions against references over `num_labels` classes.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ClassificationMetrics {
     /// Fraction of correct predictions.
     pub accuracy: f64,

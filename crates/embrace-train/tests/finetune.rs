@@ -267,3 +267,80 @@ fn early_stopping_ends_training_when_validation_stalls() {
         .unwrap();
     assert_eq!(stopped_at, best + 2, "stops two epochs after the best one");
 }
+
+/// The trainable weights of an output folder.
+fn weights(
+    dir: &std::path::Path,
+    file: &str,
+) -> std::collections::HashMap<String, candle_core::Tensor> {
+    candle_core::safetensors::load(dir.join(file), &candle_core::Device::Cpu).unwrap()
+}
+
+#[test]
+fn resuming_a_killed_run_reaches_the_same_weights() {
+    // 64 examples, batch 8, accumulation 2: 4 updates per epoch, 3 epochs; checkpoints every 3.
+    let configure = |out: &std::path::Path| {
+        let mut j = job(out);
+        j.args.num_train_epochs = 3;
+        j.args.gradient_accumulation_steps = 2;
+        j.args.save_steps = Some(3);
+        j.args.save_total_limit = Some(2);
+        j
+    };
+    let straight = tempfile::tempdir().unwrap();
+    let full =
+        fine_tune_text_classification(&configure(straight.path()), &Adaptation::Full).unwrap();
+
+    // The same run, "killed" after update 7 (checkpoints 3 and 6 exist; 7 is lost), then resumed.
+    let broken = tempfile::tempdir().unwrap();
+    let mut killed = configure(broken.path());
+    killed.args.interrupt_after_steps = Some(7);
+    let e = fine_tune_text_classification(&killed, &Adaptation::Full).unwrap_err();
+    assert!(e.to_string().contains("interrupted after step 7"), "{e}");
+    assert!(
+        broken
+            .path()
+            .join("checkpoint-6/optimizer.safetensors")
+            .is_file()
+    );
+    assert!(broken.path().join("checkpoint-3").is_dir());
+    let mut resumed = configure(broken.path());
+    resumed.args.resume_from_checkpoint = Some("last".into());
+    let again = fine_tune_text_classification(&resumed, &Adaptation::Full).unwrap();
+
+    let (a, b) = (
+        weights(straight.path(), "model.safetensors"),
+        weights(broken.path(), "model.safetensors"),
+    );
+    assert_eq!(a.len(), b.len());
+    for (name, t) in &a {
+        let diff = (t - &b[name])
+            .unwrap()
+            .abs()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .max(0)
+            .unwrap();
+        assert_eq!(
+            diff.to_scalar::<f32>().unwrap(),
+            0.0,
+            "{name} differs after resuming"
+        );
+    }
+    assert_eq!(full.test, again.test);
+    assert_eq!(losses(&full.log_history), losses(&again.log_history));
+    // save_total_limit 2 keeps the two newest checkpoints (9 and 12 after the resumed run).
+    let mut kept: Vec<String> = std::fs::read_dir(broken.path())
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.starts_with("checkpoint-"))
+        .collect();
+    kept.sort();
+    assert_eq!(kept, ["checkpoint-12", "checkpoint-9"]);
+    // A bad checkpoint path is a clear error before training.
+    let mut bad = configure(broken.path());
+    bad.args.resume_from_checkpoint = Some(broken.path().join("nope").display().to_string());
+    let e = fine_tune_text_classification(&bad, &Adaptation::Full).unwrap_err();
+    assert!(e.to_string().contains("not a checkpoint"), "{e}");
+}

@@ -202,6 +202,19 @@ struct ClassificationArgs {
     /// Stop after this many epochs without a better validation macro-F1 (the best epoch is kept).
     #[arg(long)]
     early_stopping_patience: Option<usize>,
+    /// --adapter lora|full: sum the gradients of this many batches per optimizer update.
+    #[arg(long, default_value_t = 1)]
+    gradient_accumulation_steps: usize,
+    /// --adapter lora|full: save a checkpoint (OUTPUT/checkpoint-STEP) every this many updates.
+    #[arg(long)]
+    save_steps: Option<usize>,
+    /// Keep only this many checkpoints (the oldest are deleted).
+    #[arg(long)]
+    save_total_limit: Option<usize>,
+    /// --adapter lora|full: continue from a checkpoint folder, or `last` for the newest one in
+    /// --output (same data and options as the interrupted run).
+    #[arg(long, value_name = "DIR|last")]
+    resume_from_checkpoint: Option<String>,
     /// Epochs.
     #[arg(long, default_value_t = 3)]
     epochs: usize,
@@ -312,6 +325,10 @@ pub fn run(args: Args) -> Result<()> {
             balanced_class_weights: a.balanced,
             lr_scheduler_type: SchedulerType::parse(&a.lr_scheduler).unwrap_or_default(),
             early_stopping_patience: a.early_stopping_patience,
+            gradient_accumulation_steps: a.gradient_accumulation_steps.max(1),
+            save_steps: a.save_steps,
+            save_total_limit: a.save_total_limit,
+            resume_from_checkpoint: a.resume_from_checkpoint.clone(),
             ..TrainingArguments::default()
         },
         output_dir: a.output.clone(),
