@@ -37,20 +37,45 @@ pub(crate) fn fnv(parts: &[&str]) -> String {
     format!("{h:016x}")
 }
 
-/// A seeded random permutation of `0..n` (SplitMix64 + Fisher-Yates): the same seed gives the
-/// same order on every machine.
-pub(crate) fn permutation(n: usize, seed: u64) -> Vec<usize> {
-    let mut state = seed ^ 0x9E37_79B9_7F4A_7C15;
-    let mut next = move || {
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
+/// SplitMix64: a small seeded generator whose stream is the same on every machine.
+#[derive(Debug, Clone)]
+pub(crate) struct SplitMix64(u64);
+
+impl SplitMix64 {
+    pub(crate) fn new(seed: u64) -> Self {
+        Self(seed ^ 0x9E37_79B9_7F4A_7C15)
+    }
+
+    /// Continues from a saved [`SplitMix64::state`].
+    pub(crate) fn from_state(state: u64) -> Self {
+        Self(state)
+    }
+
+    pub(crate) fn state(&self) -> u64 {
+        self.0
+    }
+
+    pub(crate) fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^ (z >> 31)
-    };
+    }
+
+    /// A uniform index below `n` (n > 0).
+    pub(crate) fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n as u64) as usize
+    }
+}
+
+/// A seeded random permutation of `0..n` (SplitMix64 + Fisher-Yates): the same seed gives the
+/// same order on every machine.
+pub(crate) fn permutation(n: usize, seed: u64) -> Vec<usize> {
+    let mut rng = SplitMix64::new(seed);
     let mut order: Vec<usize> = (0..n).collect();
     for i in (1..n).rev() {
-        let j = (next() % (i as u64 + 1)) as usize;
+        let j = rng.below(i + 1);
         order.swap(i, j);
     }
     order

@@ -6,6 +6,8 @@
 //! - loaders for CSV / TSV, JSON Lines and JSON arrays, Parquet and plain text ([`load_file`]);
 //! - transforms (select, take / skip, seeded shuffle, filter, batched map, select / remove /
 //!   rename columns, unique, class_encode_column, train_test_split), each with a fingerprint;
+//! - [`IterableDataset`]: streaming over files larger than memory (map, filter, skip / take,
+//!   buffered shuffle, batches) with a resumable position;
 //! - export to Parquet, CSV and JSON Lines, and [`Dataset::save_to_disk`] /
 //!   [`load_from_disk`] in the folder format of `datasets` (Python reads ours, we read its).
 //!
@@ -24,6 +26,7 @@ pub mod error;
 pub mod features;
 mod hub;
 mod io;
+pub mod streaming;
 mod tokenize;
 
 pub use dataset::{Dataset, DatasetDict};
@@ -32,3 +35,4 @@ pub use error::{DatasetError, Result};
 pub use features::{Feature, Features};
 pub use hub::{load_hub_dataset, parse_hub_uri, push_to_hub};
 pub use io::{load_file, read_csv, read_csv_lossy, read_json, read_parquet, read_text};
+pub use streaming::{Example, IterableDataset, StreamIter};
