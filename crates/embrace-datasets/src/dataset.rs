@@ -414,6 +414,118 @@ impl Dataset {
         self.derive(out, features, &["class_encode_column", column])
     }
 
+    /// Casts a column to another feature (`datasets`' `cast_column`): numbers and strings
+    /// convert as Arrow casts them, text labels become a `ClassLabel`'s ids. A value that does
+    /// not convert is an error naming its row, never a silent null.
+    pub fn cast_column(&self, column: &str, feature: Feature) -> Result<Self> {
+        let i = self.column_index(column)?;
+        let batch = self.to_batch()?;
+        let source = batch.column(i);
+        let fail = |row: usize, why: String| {
+            DatasetError::Argument(format!("cast_column: column `{column}` row {row}: {why}"))
+        };
+        let cast: ArrayRef = match &feature {
+            Feature::ClassLabel(names) => {
+                if source.data_type() == &DataType::Utf8
+                    || source.data_type() == &DataType::LargeUtf8
+                {
+                    let text = compute::cast(source, &DataType::Utf8)
+                        .map_err(|e| DatasetError::arrow("cast_column", e))?;
+                    let text = text.as_any().downcast_ref::<StringArray>().ok_or_else(|| {
+                        DatasetError::Column(format!("column `{column}` is not text"))
+                    })?;
+                    let ids = text
+                        .iter()
+                        .enumerate()
+                        .map(|(row, v)| match v {
+                            None => Ok(None),
+                            Some(v) => names
+                                .iter()
+                                .position(|n| n == v)
+                                .map(|id| Some(id as i64))
+                                .ok_or_else(|| {
+                                    fail(row, format!("{v:?} is not one of the labels {names:?}"))
+                                }),
+                        })
+                        .collect::<Result<Int64Array>>()?;
+                    Arc::new(ids)
+                } else {
+                    let ints = compute::cast(source, &DataType::Int64)
+                        .map_err(|e| DatasetError::arrow("cast_column", e))?;
+                    let ints = ints.as_any().downcast_ref::<Int64Array>().ok_or_else(|| {
+                        DatasetError::Column(format!("column `{column}` is not numeric"))
+                    })?;
+                    if let Some((row, v)) = ints.iter().enumerate().find_map(|(row, v)| {
+                        v.filter(|&v| v < 0 || v as usize >= names.len())
+                            .map(|v| (row, v))
+                    }) {
+                        return Err(fail(
+                            row,
+                            format!("{v} is not a class index below {}", names.len()),
+                        ));
+                    }
+                    Arc::new(ints.clone())
+                }
+            }
+            other => {
+                let target = other.arrow_type()?;
+                // A safe cast turns failures into nulls: the first new null is the bad row.
+                let cast = compute::cast(source, &target).map_err(|e| {
+                    DatasetError::Argument(format!(
+                        "cast_column: column `{column}` ({}) cannot be cast to {target}: {e}",
+                        source.data_type()
+                    ))
+                })?;
+                if let Some(row) = (0..cast.len()).find(|&r| cast.is_null(r) && !source.is_null(r))
+                {
+                    let shown = arrow::util::display::array_value_to_string(source, row)
+                        .unwrap_or_default();
+                    return Err(fail(row, format!("{shown:?} cannot be cast to {target}")));
+                }
+                cast
+            }
+        };
+        let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
+        columns[i] = cast;
+        let fields: Vec<Field> = batch
+            .schema()
+            .fields()
+            .iter()
+            .zip(&columns)
+            .map(|(f, c)| Field::new(f.name(), c.data_type().clone(), true))
+            .collect();
+        let out = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
+            .map_err(|e| DatasetError::arrow("cast_column", e))?;
+        let mut features = self.features.clone();
+        let described = format!("{feature:?}");
+        features.0[i].1 = feature;
+        self.derive(out, features, &["cast_column", column, &described])
+    }
+
+    /// Casts every column whose feature differs from `features` (`datasets`' `cast`); the
+    /// column names must be the same.
+    pub fn cast(&self, features: &Features) -> Result<Self> {
+        let ours = self.features.names();
+        let theirs = features.names();
+        if ours != theirs {
+            return Err(DatasetError::Argument(format!(
+                "cast: the features name columns {theirs:?}, the dataset has {ours:?}"
+            )));
+        }
+        let mut out = self.clone();
+        for (name, feature) in &features.0 {
+            if out
+                .features
+                .0
+                .iter()
+                .any(|(n, f)| n == name && f != feature)
+            {
+                out = out.cast_column(name, feature.clone())?;
+            }
+        }
+        Ok(out)
+    }
+
     /// Splits into train and test sets as `datasets` does: a seeded permutation, the test rows
     /// first. `test_size` below 1 is a fraction (rounded up), otherwise a row count.
     pub fn train_test_split(&self, test_size: f64, seed: Option<u64>) -> Result<(Self, Self)> {
