@@ -25,16 +25,21 @@ pub struct Dataset {
     fingerprint: String,
 }
 
-/// 64-bit FNV-1a, a stable hash for fingerprints.
-pub(crate) fn fnv(parts: &[&str]) -> String {
+/// 64-bit FNV-1a over byte strings, each followed by a 0xff separator.
+pub(crate) fn fnv_bytes<'a>(parts: impl IntoIterator<Item = &'a [u8]>) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for part in parts {
-        for b in part.bytes().chain([0xff]) {
+        for &b in part.iter().chain(&[0xff]) {
             h ^= b as u64;
             h = h.wrapping_mul(0x0000_0100_0000_01b3);
         }
     }
-    format!("{h:016x}")
+    h
+}
+
+/// 64-bit FNV-1a, a stable hash for fingerprints.
+pub(crate) fn fnv(parts: &[&str]) -> String {
+    format!("{:016x}", fnv_bytes(parts.iter().map(|p| p.as_bytes())))
 }
 
 /// SplitMix64: a small seeded generator whose stream is the same on every machine.

@@ -5,7 +5,9 @@
 //!   them;
 //! - loaders for CSV / TSV, JSON Lines and JSON arrays, Parquet and plain text ([`load_file`]);
 //! - transforms (select, take / skip, seeded shuffle, filter, batched map, select / remove /
-//!   rename columns, unique, class_encode_column, train_test_split), each with a fingerprint;
+//!   rename columns, unique, class_encode_column, cast, train_test_split), each with a
+//!   fingerprint, and a [`TransformCache`] that stores results by fingerprint (corrupt entries
+//!   are detected and recomputed);
 //! - [`IterableDataset`]: streaming over files larger than memory (map, filter, skip / take,
 //!   buffered shuffle, batches) with a resumable position;
 //! - export to Parquet, CSV and JSON Lines, and [`Dataset::save_to_disk`] /
@@ -20,6 +22,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod cache;
 mod dataset;
 mod disk;
 pub mod error;
@@ -29,6 +32,7 @@ mod io;
 pub mod streaming;
 mod tokenize;
 
+pub use cache::TransformCache;
 pub use dataset::{Dataset, DatasetDict};
 pub use disk::{Loaded, load_from_disk, load_path};
 pub use error::{DatasetError, Result};
