@@ -302,3 +302,41 @@ fn bad_inputs_are_errors() {
     let e = load_causal_lm(bad.to_str().unwrap()).unwrap_err();
     assert!(e.to_string().contains("broken.gguf"), "{e}");
 }
+
+/// A GGUF file with one tensor of ggml type `dtype`.
+fn gguf_with_tensor_type(dtype: u32) -> Vec<u8> {
+    let mut f = Vec::new();
+    let string = |f: &mut Vec<u8>, s: &str| {
+        f.extend((s.len() as u64).to_le_bytes());
+        f.extend(s.as_bytes());
+    };
+    f.extend(b"GGUF");
+    f.extend(3u32.to_le_bytes());
+    f.extend(1u64.to_le_bytes()); // tensors
+    f.extend(1u64.to_le_bytes()); // metadata entries
+    string(&mut f, "general.architecture");
+    f.extend(8u32.to_le_bytes()); // string
+    string(&mut f, "llama");
+    string(&mut f, "token_embd.weight");
+    f.extend(2u32.to_le_bytes());
+    f.extend(256u64.to_le_bytes());
+    f.extend(4u64.to_le_bytes());
+    f.extend(dtype.to_le_bytes());
+    f.extend(0u64.to_le_bytes());
+    f.resize(f.len().div_ceil(32) * 32 + 4096, 0);
+    f
+}
+
+#[test]
+fn unsupported_gguf_quantization_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("iq2.gguf");
+    std::fs::write(&path, gguf_with_tensor_type(16)).unwrap();
+    let e = load_causal_lm(path.to_str().unwrap())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("IQ2_XXS") && e.contains("not supported") && e.contains("Q4_K"),
+        "{e}"
+    );
+}

@@ -147,6 +147,16 @@ pub struct GgufModel {
     pub metadata: GgufMetadata,
 }
 
+/// ggml's tensor type names by id (for messages about types this crate cannot read).
+fn ggml_type_name(id: u32) -> &'static str {
+    const NAMES: [&str; 31] = [
+        "F32", "F16", "Q4_0", "Q4_1", "Q4_2", "Q4_3", "Q5_0", "Q5_1", "Q8_0", "Q8_1", "Q2_K",
+        "Q3_K", "Q4_K", "Q5_K", "Q6_K", "Q8_K", "IQ2_XXS", "IQ2_XS", "IQ3_XXS", "IQ1_S", "IQ4_NL",
+        "IQ3_S", "IQ2_S", "IQ4_XS", "I8", "I16", "I32", "I64", "F64", "IQ1_M", "BF16",
+    ];
+    NAMES.get(id as usize).copied().unwrap_or("unknown")
+}
+
 /// Reads a GGUF file's metadata and tensor directory.
 fn read_content(path: &Path) -> Result<(Content, BufReader<File>)> {
     let file = File::open(path).map_err(|source| ModelError::Io {
@@ -154,7 +164,26 @@ fn read_content(path: &Path) -> Result<(Content, BufReader<File>)> {
         source,
     })?;
     let mut reader = BufReader::new(file);
-    let content = Content::read(&mut reader).map_err(|e| gguf_error(path, e))?;
+    let content = Content::read(&mut reader).map_err(|e| {
+        let message = e.to_string();
+        // candle names an unreadable tensor type by its number only.
+        match message
+            .strip_prefix("unknown dtype for tensor ")
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|n| n.parse::<u32>().ok())
+        {
+            Some(id) => gguf_error(
+                path,
+                format!(
+                    "tensor type {id} ({}) is not supported; supported: F32, F16, BF16, Q4_0, \
+                     Q4_1, Q5_0, Q5_1, Q8_0, Q8_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, Q8_K \
+                     (re-quantize the model with one of them)",
+                    ggml_type_name(id)
+                ),
+            ),
+            None => gguf_error(path, message.lines().next().unwrap_or_default()),
+        }
+    })?;
     Ok((content, reader))
 }
 
