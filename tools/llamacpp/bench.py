@@ -117,6 +117,7 @@ def main() -> int:
         return 0
 
     import llama_cpp
+    load0 = [round(x, 2) for x in os.getloadavg()]
     results = []
     for model in args.models:
         for threads in args.threads:
@@ -130,6 +131,7 @@ def main() -> int:
         "llama_cpp_python": llama_cpp.__version__,
         "system_info": llama_cpp.llama_cpp.llama_print_system_info().decode().strip(),
         "cpu_count": os.cpu_count(),
+        "loadavg_at_start": load0,
         "loadavg_at_end": [round(x, 2) for x in os.getloadavg()],
         "results": results,
     }, indent=1))

@@ -107,7 +107,11 @@ META_ARCH_SUFFIXES = [
     "attention.key_length",
     "attention.sliding_window",
     "attention.sliding_window_pattern",
+    "attention.layer_norm_rms_epsilon",
+    "feed_forward_length",
     "rope.freq_base",
+    "rope.freq_base_swa",
+    "rope.dimension_count",
     "final_logit_softcapping",
     "attn_logit_softcapping",
 ]
@@ -167,19 +171,33 @@ def model_info(llm: llama_cpp.Llama) -> dict:
     def tok(t):
         return None if t < 0 else int(t)
 
-    return {
+    def piece(t):
+        return llm.detokenize([t], special=True).decode("utf-8", errors="replace")
+
+    n_layer = int(ll.llama_model_n_layer(model))
+    n_swa = int(ll.llama_model_n_swa(model))
+    info = {
         "metadata": {k: meta[k] for k in keys if k in meta},
         "n_vocab": int(n_vocab),
         "n_ctx_train": int(ll.llama_model_n_ctx_train(model)),
-        "n_layer": int(ll.llama_model_n_layer(model)),
-        "n_swa": int(ll.llama_model_n_swa(model)),
+        "n_layer": n_layer,
+        "n_swa": n_swa,
         "add_bos": bool(ll.llama_vocab_get_add_bos(vocab)),
         "add_eos": bool(ll.llama_vocab_get_add_eos(vocab)),
         "bos_id": tok(ll.llama_vocab_bos(vocab)),
         "eos_id": tok(ll.llama_vocab_eos(vocab)),
         "eot_id": tok(ll.llama_vocab_eot(vocab)),
         "eog_ids": eog,
+        "special_pieces": {str(t): piece(t) for t in sorted({*eog, *(x for x in (
+            ll.llama_vocab_bos(vocab), ll.llama_vocab_eos(vocab), ll.llama_vocab_eot(vocab)) if x >= 0)})},
     }
+    if arch == "gemma3" and n_swa > 0 and f"{arch}.attention.sliding_window_pattern" not in meta:
+        # Not exposed by the C API: llama.cpp's rule (src/models/gemma3.cpp, load_swa_pattern(ml, 6)) when
+        # the GGUF has no sliding_window_pattern key (an array key would not show in llm.metadata either;
+        # this GGUF has none): every 6th layer (il % 6 == 5) is global, the others use the window, with
+        # rope.freq_base_swa defaulting to 10000 for the sliding layers.
+        info["swa_layers_llama_cpp_rule"] = [il for il in range(n_layer) if il % 6 < 5]
+    return info
 
 
 def last_logits(llm: llama_cpp.Llama) -> np.ndarray:
@@ -238,10 +256,12 @@ def run_model(name: str, path: Path) -> dict:
         print(f"  {name}/{case_name}: {len(ids)} prompt ids, {len(res['generated_ids'])} generated"
               f"{' (EOG)' if res['stopped_on_eog'] else ''}, min margin {min(res['margins']):.4f}: "
               f"{out_cases[-1]['generated_text']!r}")
+    swa_full = llm.context_params.swa_full
     llm.close()
     return {
         "model": {"file": MODELS[name], "sha256": sha256_file(path), "size": path.stat().st_size, **info},
         "settings": {**SETTINGS, "max_new_tokens": MAX_NEW_TOKENS, "kv_cache_type": "f16",
+                     "swa_full": bool(swa_full),
                      "sampling": "argmax of the last position's logits (lowest id on ties), no penalties",
                      "stop": "after an end-of-generation token (llama_vocab_is_eog), included"},
         "cases": out_cases,
@@ -249,10 +269,11 @@ def run_model(name: str, path: Path) -> dict:
 
 
 def dumps(obj) -> str:
-    """JSON with indent 1, but lists of numbers (ids, logits) kept on one line."""
+    """JSON with indent 1, but lists of numbers and {id, logit} pairs kept on one line."""
     s = json.dumps(obj, indent=1, ensure_ascii=False, sort_keys=True)
-    return re.sub(r"\[\s*(-?[0-9][^\[\]{}\"]*?)\s*\]",
-                  lambda m: "[" + ", ".join(x.strip() for x in m.group(1).split(",")) + "]", s)
+    s = re.sub(r"\[\s*(-?[0-9][^\[\]{}\"]*?)\s*\]",
+               lambda m: "[" + ", ".join(x.strip() for x in m.group(1).split(",")) + "]", s)
+    return re.sub(r'\{\s*"id": (\d+),\s*"logit": ([^\s{}]+)\s*\}', r'{"id": \1, "logit": \2}', s)
 
 
 def main() -> int:

@@ -30,7 +30,19 @@ impl Linear {
     }
 
     /// A projection from a GGUF tensor (dequantized once when it is f32 / f16 / bf16).
+    ///
+    /// candle multiplies Q4_0, Q8_0 and the K-quants with AVX2 but Q4_1, Q5_0, Q5_1 and Q8_1 with
+    /// scalar code (about 10x slower); those are re-quantized once to Q8_0, whose 8-bit blocks
+    /// hold the 4- and 5-bit values with an error far below their own quantization step.
     pub(crate) fn quantized(weight: Arc<QTensor>, bias: Option<Tensor>) -> Result<Self> {
+        use candle_core::quantized::GgmlDType;
+        let weight = match weight.dtype() {
+            GgmlDType::Q4_1 | GgmlDType::Q5_0 | GgmlDType::Q5_1 | GgmlDType::Q8_1 => {
+                let dense = weight.dequantize(&Device::Cpu)?;
+                Arc::new(QTensor::quantize(&dense, GgmlDType::Q8_0)?)
+            }
+            _ => weight,
+        };
         Ok(Self {
             weight: QMatMul::from_arc(weight)?,
             bias,
