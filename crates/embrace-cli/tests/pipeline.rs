@@ -461,9 +461,10 @@ fn text_generation_from_gguf_text_chat_and_stream() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // The stream is the continuation followed by a newline of its own.
     assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim_end(),
-        &text["The capital of France is".len()..]
+        String::from_utf8_lossy(&out.stdout),
+        format!("{}\n", &text["The capital of France is".len()..])
     );
     // Bad input: a chat template is needed for messages; unknown GGUF files are refused clearly.
     let bad = home.path().join("broken.gguf");
