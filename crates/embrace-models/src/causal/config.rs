@@ -164,7 +164,7 @@ pub struct DecoderConfig {
 
 /// Typed access to a JSON object's fields, with the file path for messages.
 pub(crate) struct Fields<'a> {
-    map: &'a Map<String, Value>,
+    pub(crate) map: &'a Map<String, Value>,
 }
 
 impl<'a> Fields<'a> {
@@ -172,7 +172,7 @@ impl<'a> Fields<'a> {
         self.map.get(key).filter(|v| !v.is_null())
     }
 
-    fn usize(&self, key: &str) -> Result<Option<usize>> {
+    pub(crate) fn usize(&self, key: &str) -> Result<Option<usize>> {
         match self.get(key) {
             None => Ok(None),
             Some(v) => v.as_u64().map(|n| Some(n as usize)).ok_or_else(|| {
@@ -199,7 +199,7 @@ impl<'a> Fields<'a> {
         }
     }
 
-    fn bool(&self, key: &str, default: bool) -> Result<bool> {
+    pub(crate) fn bool(&self, key: &str, default: bool) -> Result<bool> {
         match self.get(key) {
             None => Ok(default),
             Some(v) => v
@@ -208,7 +208,7 @@ impl<'a> Fields<'a> {
         }
     }
 
-    fn ids(&self, key: &str) -> Result<Vec<u32>> {
+    pub(crate) fn ids(&self, key: &str) -> Result<Vec<u32>> {
         let bad = || ModelError::Config(format!("`{key}` must be a token id or a list of them"));
         match self.get(key) {
             None => Ok(Vec::new()),

@@ -8,7 +8,7 @@
 //!
 //! Generation (greedy, sampling, beam search) is in [`crate::generation`].
 
-mod config;
+pub(crate) mod config;
 mod gguf;
 mod gguf_vocab;
 pub(crate) mod layers;

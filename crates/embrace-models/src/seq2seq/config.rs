@@ -3,6 +3,7 @@
 
 use serde_json::{Map, Value};
 
+use crate::causal::config::Fields;
 use crate::error::{ModelError, Result};
 
 /// The encoder-decoder families.
@@ -101,33 +102,15 @@ pub struct Seq2SeqConfig {
 }
 
 fn field_usize(map: &Map<String, Value>, key: &str, default: usize) -> Result<usize> {
-    match map.get(key).filter(|v| !v.is_null()) {
-        None => Ok(default),
-        Some(v) => v
-            .as_u64()
-            .map(|n| n as usize)
-            .ok_or_else(|| ModelError::Config(format!("`{key}` must be a non-negative integer"))),
-    }
+    Ok(Fields { map }.usize(key)?.unwrap_or(default))
 }
 
 fn field_id(map: &Map<String, Value>, key: &str) -> Result<Option<u32>> {
-    match map.get(key).filter(|v| !v.is_null()) {
-        None => Ok(None),
-        Some(Value::Array(a)) => Ok(a.first().and_then(Value::as_u64).map(|n| n as u32)),
-        Some(v) => v
-            .as_u64()
-            .map(|n| Some(n as u32))
-            .ok_or_else(|| ModelError::Config(format!("`{key}` must be a token id"))),
-    }
+    Ok(Fields { map }.ids(key)?.first().copied())
 }
 
 fn field_bool(map: &Map<String, Value>, key: &str, default: bool) -> Result<bool> {
-    match map.get(key).filter(|v| !v.is_null()) {
-        None => Ok(default),
-        Some(v) => v
-            .as_bool()
-            .ok_or_else(|| ModelError::Config(format!("`{key}` must be true or false"))),
-    }
+    Fields { map }.bool(key, default)
 }
 
 impl Seq2SeqConfig {
