@@ -12,14 +12,18 @@
 
 use std::path::{Path, PathBuf};
 
-use arrow::ipc::reader::StreamReader;
 use arrow::ipc::writer::StreamWriter;
 use serde_json::{Value, json};
 
-use crate::dataset::{Dataset, fnv, fnv_bytes};
+use crate::dataset::{Dataset, FNV_START, fnv, fnv_extend};
+use crate::disk::WRITER_BATCH_ROWS;
 use crate::error::{DatasetError, Result};
 use crate::features::Features;
 use crate::io::write_atomic;
+use crate::mapped::{MappedFile, read_ipc_stream_mapped};
+
+/// Bytes hashed between page releases when checking an entry.
+const CHECKSUM_CHUNK: usize = 16 << 20;
 
 /// Where transform results are cached, or nowhere.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,13 +92,7 @@ impl TransformCache {
                 }
             }
         }
-        let result = transform(input)?;
-        let result = Dataset::with_features(
-            result.schema().clone(),
-            result.batches().to_vec(),
-            result.features().clone(),
-            fingerprint.clone(),
-        )?;
+        let result = transform(input)?.with_fingerprint(fingerprint.clone());
         write_entry(&result, &data, &sidecar, description)?;
         Ok(result)
     }
@@ -119,30 +117,70 @@ impl TransformCache {
     }
 }
 
+/// Passes writes through to a file while counting and hashing them (the sidecar's size and
+/// checksum), so a result is never held twice in memory.
+struct HashingWriter<W> {
+    inner: W,
+    hash: u64,
+    len: u64,
+}
+
+impl<W: std::io::Write> std::io::Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hash = fnv_extend(self.hash, &buf[..n]);
+        self.len += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// The checksum the sidecar records: FNV-1a of the whole file followed by a 0xff separator.
+fn checksum_text(hash: u64) -> String {
+    format!("{:016x}", fnv_extend(hash, &[0xff]))
+}
+
 fn write_entry(result: &Dataset, data: &Path, sidecar: &Path, description: &str) -> Result<()> {
     let origin = data.display().to_string();
-    let mut bytes = Vec::new();
-    {
-        let mut writer = StreamWriter::try_new(&mut bytes, result.schema())
-            .map_err(|e| DatasetError::arrow(&origin, e))?;
-        for batch in result.batches() {
+    let (mut hash, mut len) = (FNV_START, 0);
+    write_atomic(data, |f| {
+        let mut out = HashingWriter {
+            inner: std::io::BufWriter::new(f),
+            hash: FNV_START,
+            len: 0,
+        };
+        {
+            let mut writer = StreamWriter::try_new(&mut out, result.schema())
+                .map_err(|e| DatasetError::arrow(&origin, e))?;
+            for (i, batch) in result
+                .slices(0, result.num_rows(), WRITER_BATCH_ROWS)
+                .iter()
+                .enumerate()
+            {
+                writer
+                    .write(batch)
+                    .map_err(|e| DatasetError::arrow(&origin, e))?;
+                if i % 64 == 63 {
+                    result.release_pages();
+                }
+            }
             writer
-                .write(batch)
+                .finish()
                 .map_err(|e| DatasetError::arrow(&origin, e))?;
         }
-        writer
-            .finish()
-            .map_err(|e| DatasetError::arrow(&origin, e))?;
-    }
-    write_atomic(data, |f| {
-        std::io::Write::write_all(f, &bytes).map_err(DatasetError::io(data))
+        std::io::Write::flush(&mut out).map_err(DatasetError::io(data))?;
+        (hash, len) = (out.hash, out.len);
+        Ok(())
     })?;
     let meta = json!({
         "fingerprint": result.fingerprint(),
         "transform": description,
         "rows": result.num_rows(),
-        "bytes": bytes.len(),
-        "checksum": format!("{:016x}", fnv_bytes([bytes.as_slice()])),
+        "bytes": len,
+        "checksum": checksum_text(hash),
         "features": result.features().to_json(),
     });
     let text = serde_json::to_string_pretty(&meta).unwrap_or_default();
@@ -151,31 +189,31 @@ fn write_entry(result: &Dataset, data: &Path, sidecar: &Path, description: &str)
     })
 }
 
+/// Loads an entry through a memory mapping after checking its size and checksum against the
+/// sidecar (the checksum pass releases the pages it reads, so a large entry stays mapped, not
+/// resident).
 fn read_entry(data: &Path, sidecar: &Path, fingerprint: &str) -> Result<Dataset> {
     let bad = |why: &str| DatasetError::Metadata(format!("{}: {why}", data.display()));
     let meta: Value =
         serde_json::from_slice(&std::fs::read(sidecar).map_err(DatasetError::io(sidecar))?)
             .map_err(|_| bad("unreadable sidecar"))?;
-    let bytes = std::fs::read(data).map_err(DatasetError::io(data))?;
-    if meta["bytes"].as_u64() != Some(bytes.len() as u64) {
+    let file = MappedFile::open(data)?;
+    if meta["bytes"].as_u64() != Some(file.bytes().len() as u64) {
         return Err(bad("size differs from the sidecar"));
     }
-    if meta["checksum"].as_str() != Some(format!("{:016x}", fnv_bytes([bytes.as_slice()])).as_str())
-    {
+    let mut hash = FNV_START;
+    file.for_each_chunk(CHECKSUM_CHUNK, |chunk| hash = fnv_extend(hash, chunk));
+    if meta["checksum"].as_str() != Some(checksum_text(hash).as_str()) {
         return Err(bad("checksum differs from the sidecar"));
     }
-    let reader = StreamReader::try_new(std::io::Cursor::new(bytes), None)
-        .map_err(|e| DatasetError::arrow(data.display().to_string(), e))?;
-    let schema = reader.schema();
-    let batches = reader
-        .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|e| DatasetError::arrow(data.display().to_string(), e))?;
+    let (schema, batches) = read_ipc_stream_mapped(&file, data)?;
     let dataset = Dataset::with_features(
         schema,
         batches,
         Features::from_json(&meta["features"])?,
         fingerprint.to_owned(),
-    )?;
+    )?
+    .with_pages([file.pages()]);
     if meta["rows"].as_u64() != Some(dataset.num_rows() as u64) {
         return Err(bad("row count differs from the sidecar"));
     }

@@ -2,39 +2,58 @@
 
 use std::sync::Arc;
 
-use arrow::array::{
-    Array, ArrayRef, BooleanArray, Int64Array, RecordBatch, StringArray, UInt32Array,
-};
+use arrow::array::{Array, ArrayRef, BooleanArray, Int64Array, RecordBatch, StringArray};
 use arrow::compute;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use serde_json::Value;
 
 use crate::error::{DatasetError, Result};
 use crate::features::{Feature, Features};
+use crate::mapped::MappedPages;
+use crate::spill::{BatchSink, Collected};
 
 /// A table: Arrow record batches with `datasets` features and a fingerprint.
 ///
 /// Transforms return new datasets; each new fingerprint hashes the previous one with the
 /// transform and its arguments, as `datasets` does, so a pipeline of transforms has a stable
 /// identity.
+///
+/// Batches may point into memory-mapped Arrow files (a loaded `save_to_disk` folder, a cache
+/// entry, or a large result spilled to disk); `pages` lists those
+/// mappings so that passes over the data can release the pages they have read.
 #[derive(Debug, Clone)]
 pub struct Dataset {
     schema: SchemaRef,
     batches: Vec<RecordBatch>,
     features: Features,
     fingerprint: String,
+    pages: Vec<MappedPages>,
+}
+
+/// Batches processed in parallel between two releases of the input's mapped pages, per thread.
+const GROUP_BATCHES_PER_THREAD: usize = 2;
+
+fn group_len() -> usize {
+    (rayon::current_num_threads() * GROUP_BATCHES_PER_THREAD).max(1)
+}
+
+/// The FNV-1a offset basis: the hash of nothing.
+pub(crate) const FNV_START: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// Continues a 64-bit FNV-1a hash `h` over `bytes` (for hashing a file chunk by chunk).
+pub(crate) fn fnv_extend(mut h: u64, bytes: &[u8]) -> u64 {
+    for &b in bytes {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
 }
 
 /// 64-bit FNV-1a over byte strings, each followed by a 0xff separator.
-pub(crate) fn fnv_bytes<'a>(parts: impl IntoIterator<Item = &'a [u8]>) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for part in parts {
-        for &b in part.iter().chain(&[0xff]) {
-            h ^= b as u64;
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    }
-    h
+fn fnv_bytes<'a>(parts: impl IntoIterator<Item = &'a [u8]>) -> u64 {
+    parts.into_iter().fold(FNV_START, |h, part| {
+        fnv_extend(fnv_extend(h, part), &[0xff])
+    })
 }
 
 /// 64-bit FNV-1a, a stable hash for fingerprints.
@@ -85,6 +104,10 @@ pub(crate) fn permutation(n: usize, seed: u64) -> Vec<usize> {
     }
     order
 }
+
+/// Rows per output batch of [`Dataset::select`] (and so of shuffle and the splits): small
+/// enough for parallel transforms afterwards, large enough to keep per-batch overhead low.
+const SELECT_BATCH_ROWS: usize = 8192;
 
 /// The number of test rows of a split of `n` rows: `test_size` below 1 is a fraction (rounded
 /// up), otherwise a count; both splits must keep at least one row.
@@ -150,7 +173,62 @@ impl Dataset {
             batches,
             features,
             fingerprint,
+            pages: Vec::new(),
         })
+    }
+
+    /// The same dataset under another fingerprint.
+    pub(crate) fn with_fingerprint(mut self, fingerprint: String) -> Self {
+        self.fingerprint = fingerprint;
+        self
+    }
+
+    /// Also lists `pages` among the mappings this dataset's batches point into.
+    pub(crate) fn with_pages(mut self, pages: impl IntoIterator<Item = MappedPages>) -> Self {
+        self.pages.extend(pages);
+        self.pages.retain(MappedPages::is_alive);
+        self
+    }
+
+    /// Releases the resident pages of the mapped files behind this dataset (they are read
+    /// back from the page cache on the next access). Passes over large data call this as they
+    /// go, so memory use stays bounded by what is being processed, not by the data's size.
+    pub(crate) fn release_pages(&self) {
+        for p in &self.pages {
+            p.release();
+        }
+    }
+
+    /// Runs `f` on every batch, in parallel a group at a time and in order, collecting the
+    /// outputs in a [`BatchSink`] (spilled to disk when large) and releasing the input's pages
+    /// after each group. `schema` is the outputs' schema, or `None` to take the first one's.
+    fn transform_batches(
+        &self,
+        schema: Option<SchemaRef>,
+        f: impl Fn(&RecordBatch) -> Result<RecordBatch> + Sync,
+    ) -> Result<(Option<SchemaRef>, Collected)> {
+        use rayon::prelude::*;
+        let mut sink: Option<BatchSink> = schema.map(BatchSink::new);
+        let mut out_schema = None;
+        for group in self.batches.chunks(group_len()) {
+            let outputs = group.par_iter().map(&f).collect::<Result<Vec<_>>>()?;
+            for batch in outputs {
+                let sink = sink.get_or_insert_with(|| {
+                    BatchSink::new(Arc::new(Schema::new(batch.schema().fields().clone())))
+                });
+                out_schema.get_or_insert_with(|| batch.schema());
+                sink.push(batch)?;
+            }
+            self.release_pages();
+        }
+        let collected = match sink {
+            Some(sink) => sink.finish()?,
+            None => Collected {
+                batches: Vec::new(),
+                pages: None,
+            },
+        };
+        Ok((out_schema, collected))
     }
 
     /// A dataset from JSON rows (objects), with inferred types.
@@ -193,45 +271,133 @@ impl Dataset {
             .collect()
     }
 
+    /// The rows `start..end` as slices of the stored batches (no copy), each at most
+    /// `max_rows` long.
+    pub(crate) fn slices(&self, start: usize, end: usize, max_rows: usize) -> Vec<RecordBatch> {
+        let mut out = Vec::new();
+        let mut offset = 0;
+        for batch in &self.batches {
+            let (b_start, b_end) = (offset, offset + batch.num_rows());
+            offset = b_end;
+            let (from, to) = (start.max(b_start), end.min(b_end));
+            let mut row = from;
+            while row < to {
+                let n = (to - row).min(max_rows.max(1));
+                out.push(batch.slice(row - b_start, n));
+                row += n;
+            }
+        }
+        out
+    }
+
     /// All rows in one batch.
     pub fn to_batch(&self) -> Result<RecordBatch> {
         compute::concat_batches(&self.schema, &self.batches)
             .map_err(|e| DatasetError::arrow("concat", e))
     }
 
-    fn derive(&self, batch: RecordBatch, features: Features, step: &[&str]) -> Result<Self> {
+    /// A dataset made from this one by `step` (the fingerprint's transform and arguments).
+    fn derive(
+        &self,
+        schema: SchemaRef,
+        batches: Vec<RecordBatch>,
+        features: Features,
+        step: &[&str],
+    ) -> Result<Self> {
         let mut parts = vec![self.fingerprint.as_str()];
         parts.extend_from_slice(step);
-        let schema = batch.schema();
-        Self::with_features(schema, vec![batch], features, fnv(&parts))
+        Ok(Self::with_features(schema, batches, features, fnv(&parts))?
+            .with_pages(self.pages.iter().cloned()))
     }
 
-    /// The rows at `indices`, in that order.
+    /// The rows at `indices`, in that order. Rows are gathered straight from the stored
+    /// batches (no concatenation first) into batches of at most 1024 rows, in
+    /// parallel.
     pub fn select(&self, indices: &[usize]) -> Result<Self> {
+        use rayon::prelude::*;
         let n = self.num_rows();
         if let Some(bad) = indices.iter().find(|&&i| i >= n) {
             return Err(DatasetError::Argument(format!(
                 "index {bad} is out of range for {n} rows"
             )));
         }
-        let batch = self.to_batch()?;
-        let idx = UInt32Array::from(indices.iter().map(|&i| i as u32).collect::<Vec<_>>());
-        let columns = batch
-            .columns()
+        // starts[b] is the first row of batch b.
+        let starts: Vec<usize> = self
+            .batches
             .iter()
-            .map(|c| compute::take(c.as_ref(), &idx, None))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| DatasetError::arrow("select", e))?;
-        let out = RecordBatch::try_new(batch.schema(), columns)
-            .map_err(|e| DatasetError::arrow("select", e))?;
-        let key = fnv(&indices
-            .iter()
-            .map(|i| i.to_string())
-            .collect::<Vec<_>>()
-            .iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>());
-        self.derive(out, self.features.clone(), &["select", &key])
+            .scan(0, |row, b| {
+                let start = *row;
+                *row += b.num_rows();
+                Some(start)
+            })
+            .collect();
+        let locate = |i: usize| {
+            let b = starts.partition_point(|&s| s <= i) - 1;
+            (b, i - starts[b])
+        };
+        let columns: Vec<Vec<&dyn Array>> = (0..self.schema.fields().len())
+            .map(|c| self.batches.iter().map(|b| b.column(c).as_ref()).collect())
+            .collect();
+        // Random rows touch pages all over a mapped input (and the kernel maps whole folios
+        // around each touch), so rows are gathered one column at a time, each column into its
+        // own sink, releasing the input's pages after every round: what is resident is at most
+        // about one input column, not the whole table.
+        let chunks: Vec<&[usize]> = indices.chunks(SELECT_BATCH_ROWS).collect();
+        let mut gathered: Vec<Vec<ArrayRef>> = Vec::with_capacity(columns.len());
+        let mut pages = Vec::new();
+        for (c, sources) in columns.iter().enumerate() {
+            let schema = Arc::new(Schema::new(vec![self.schema.field(c).clone()]));
+            let mut sink = BatchSink::new(schema.clone());
+            for round in chunks.chunks(group_len()) {
+                let outputs = round
+                    .par_iter()
+                    .map(|chunk| {
+                        let pairs: Vec<(usize, usize)> = chunk.iter().map(|&i| locate(i)).collect();
+                        let array = compute::interleave(sources, &pairs)
+                            .map_err(|e| DatasetError::arrow("select", e))?;
+                        RecordBatch::try_new(schema.clone(), vec![array])
+                            .map_err(|e| DatasetError::arrow("select", e))
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                for batch in outputs {
+                    sink.push(batch)?;
+                }
+                self.release_pages();
+            }
+            let collected = sink.finish()?;
+            pages.extend(collected.pages);
+            gathered.push(
+                collected
+                    .batches
+                    .iter()
+                    .map(|b| b.column(0).clone())
+                    .collect(),
+            );
+        }
+        // Every column's sink holds one batch per chunk, in order.
+        let batches = (0..chunks.len())
+            .map(|k| {
+                RecordBatch::try_new(
+                    self.schema.clone(),
+                    gathered.iter().map(|column| column[k].clone()).collect(),
+                )
+                .map_err(|e| DatasetError::arrow("select", e))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let key = format!(
+            "{:016x}",
+            indices
+                .iter()
+                .fold(FNV_START, |h, &i| fnv_extend(h, &(i as u64).to_le_bytes()))
+        );
+        Ok(self
+            .derive(
+                self.schema.clone(),
+                batches,
+                self.features.clone(),
+                &["select", &key],
+            )?
+            .with_pages(pages))
     }
 
     /// The first `n` rows.
@@ -256,10 +422,55 @@ impl Dataset {
             .iter()
             .map(|r| r.as_object().is_some_and(&keep))
             .collect();
-        let batch = self.to_batch()?;
-        let out = compute::filter_record_batch(&batch, &BooleanArray::from(mask))
-            .map_err(|e| DatasetError::arrow("filter", e))?;
-        self.derive(out, self.features.clone(), &["filter"])
+        let mut rows_before = 0;
+        let batches = self
+            .batches
+            .iter()
+            .map(|b| {
+                let keep =
+                    BooleanArray::from(mask[rows_before..rows_before + b.num_rows()].to_vec());
+                rows_before += b.num_rows();
+                compute::filter_record_batch(b, &keep).map_err(|e| DatasetError::arrow("filter", e))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        self.derive(
+            self.schema.clone(),
+            batches,
+            self.features.clone(),
+            &["filter"],
+        )
+    }
+
+    /// Batched filter (`datasets`' `filter(batched=True)`): `keep` returns one boolean per row
+    /// of a record batch (null drops the row). Batches are filtered in parallel; `name`
+    /// identifies the predicate in the fingerprint.
+    pub fn filter_batches(
+        &self,
+        name: &str,
+        keep: impl Fn(&RecordBatch) -> Result<BooleanArray> + Sync,
+    ) -> Result<Self> {
+        let (_, collected) = self.transform_batches(Some(self.schema.clone()), |b| {
+            let mask = keep(b)?;
+            if mask.len() != b.num_rows() {
+                return Err(DatasetError::Argument(format!(
+                    "filter `{name}` returned {} values for a batch of {} rows",
+                    mask.len(),
+                    b.num_rows()
+                )));
+            }
+            if mask.null_count() == 0 && mask.true_count() == b.num_rows() {
+                return Ok(b.clone()); // every row kept: share the batch
+            }
+            compute::filter_record_batch(b, &mask).map_err(|e| DatasetError::arrow("filter", e))
+        })?;
+        Ok(self
+            .derive(
+                self.schema.clone(),
+                collected.batches,
+                self.features.clone(),
+                &["filter", name],
+            )?
+            .with_pages(collected.pages))
     }
 
     /// Applies `f` to every record batch (batched map): it may add, replace or remove columns.
@@ -269,16 +480,9 @@ impl Dataset {
         name: &str,
         f: impl Fn(&RecordBatch) -> Result<RecordBatch> + Sync,
     ) -> Result<Self> {
-        use rayon::prelude::*;
-        let batches = self
-            .batches
-            .par_iter()
-            .map(&f)
-            .collect::<Result<Vec<_>>>()?;
-        let schema = match batches.first() {
-            Some(b) => b.schema(),
-            None => self.schema.clone(),
-        };
+        let (schema, collected) = self.transform_batches(None, f)?;
+        let batches = collected.batches;
+        let schema = schema.unwrap_or_else(|| self.schema.clone());
         let mut features = Features::from_schema(&schema)?;
         // Columns that kept their type keep their feature (ClassLabel names survive a map).
         for (n, f) in features.0.iter_mut() {
@@ -291,7 +495,10 @@ impl Dataset {
         let fingerprint = fnv(&[&self.fingerprint, "map", name]);
         // `with_features` re-labels the batches with the features' schema.
         let stripped = Arc::new(Schema::new(schema.fields().clone()));
-        Self::with_features(stripped, batches, features, fingerprint)
+        Ok(
+            Self::with_features(stripped, batches, features, fingerprint)?
+                .with_pages(self.pages.iter().cloned().chain(collected.pages)),
+        )
     }
 
     fn column_index(&self, name: &str) -> Result<usize> {
@@ -303,18 +510,76 @@ impl Dataset {
         })
     }
 
+    /// Column `i` over all rows, as one array.
+    fn concat_column(&self, i: usize) -> Result<ArrayRef> {
+        let parts: Vec<&dyn Array> = self.batches.iter().map(|b| b.column(i).as_ref()).collect();
+        if parts.is_empty() {
+            return Ok(arrow::array::new_empty_array(
+                self.schema.field(i).data_type(),
+            ));
+        }
+        compute::concat(&parts).map_err(|e| DatasetError::arrow("concat", e))
+    }
+
+    /// The schema (without metadata) with field `i` replaced by `field`.
+    fn schema_with_field(&self, i: usize, field: Field) -> SchemaRef {
+        let mut fields: Vec<Field> = self
+            .schema
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
+        fields[i] = field;
+        Arc::new(Schema::new(fields))
+    }
+
+    /// The batches with column `i` replaced by `column` (all rows, in order), which is cut
+    /// into the batches' row ranges; the other columns are shared, not copied. The new column
+    /// is nullable and typed as `column`.
+    fn replace_column(&self, i: usize, column: ArrayRef) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+        let name = self.schema.field(i).name();
+        let schema = self.schema_with_field(i, Field::new(name, column.data_type().clone(), true));
+        let mut offset = 0;
+        let batches = self
+            .batches
+            .iter()
+            .map(|b| {
+                let mut columns = b.columns().to_vec();
+                columns[i] = column.slice(offset, b.num_rows());
+                offset += b.num_rows();
+                RecordBatch::try_new(schema.clone(), columns)
+                    .map_err(|e| DatasetError::arrow("replace column", e))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok((schema, batches))
+    }
+
     /// Only these columns, in this order.
     pub fn select_columns(&self, names: &[&str]) -> Result<Self> {
         let idx = names
             .iter()
             .map(|n| self.column_index(n))
             .collect::<Result<Vec<_>>>()?;
-        let batch = self
-            .to_batch()?
-            .project(&idx)
-            .map_err(|e| DatasetError::arrow("select_columns", e))?;
+        let batches = self
+            .batches
+            .iter()
+            .map(|b| {
+                b.project(&idx)
+                    .map_err(|e| DatasetError::arrow("select_columns", e))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let schema = Arc::new(
+            self.schema
+                .project(&idx)
+                .map_err(|e| DatasetError::arrow("select_columns", e))?,
+        );
         let features = Features(idx.iter().map(|&i| self.features.0[i].clone()).collect());
-        self.derive(batch, features, &["select_columns", &names.join(",")])
+        self.derive(
+            schema,
+            batches,
+            features,
+            &["select_columns", &names.join(",")],
+        )
     }
 
     /// Without these columns.
@@ -339,25 +604,18 @@ impl Dataset {
                 "column `{to}` already exists"
             )));
         }
-        let batch = self.to_batch()?;
-        let fields: Vec<Field> = batch
-            .schema()
-            .fields()
+        let schema = self.schema_with_field(i, self.schema.field(i).clone().with_name(to));
+        let batches = self
+            .batches
             .iter()
-            .enumerate()
-            .map(|(j, f)| {
-                if j == i {
-                    f.as_ref().clone().with_name(to)
-                } else {
-                    f.as_ref().clone()
-                }
+            .map(|b| {
+                RecordBatch::try_new(schema.clone(), b.columns().to_vec())
+                    .map_err(|e| DatasetError::arrow("rename_column", e))
             })
-            .collect();
-        let out = RecordBatch::try_new(Arc::new(Schema::new(fields)), batch.columns().to_vec())
-            .map_err(|e| DatasetError::arrow("rename_column", e))?;
+            .collect::<Result<Vec<_>>>()?;
         let mut features = self.features.clone();
         features.0[i].0 = to.to_owned();
-        self.derive(out, features, &["rename_column", from, to])
+        self.derive(schema, batches, features, &["rename_column", from, to])
     }
 
     /// The distinct values of a column, in order of first appearance (as JSON).
@@ -376,8 +634,7 @@ impl Dataset {
     /// Turns a string column into a `ClassLabel` column (names sorted, as `datasets` does).
     pub fn class_encode_column(&self, column: &str) -> Result<Self> {
         let i = self.column_index(column)?;
-        let batch = self.to_batch()?;
-        let values = compute::cast(batch.column(i), &DataType::Utf8)
+        let values = compute::cast(&self.concat_column(i)?, &DataType::Utf8)
             .map_err(|e| DatasetError::arrow("class_encode_column", e))?;
         let strings = values
             .as_any()
@@ -397,26 +654,10 @@ impl Dataset {
                 })
             })
             .collect();
-        let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
-        columns[i] = Arc::new(ids);
-        let fields: Vec<Field> = batch
-            .schema()
-            .fields()
-            .iter()
-            .enumerate()
-            .map(|(j, f)| {
-                if j == i {
-                    Field::new(f.name(), DataType::Int64, true)
-                } else {
-                    f.as_ref().clone()
-                }
-            })
-            .collect();
-        let out = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
-            .map_err(|e| DatasetError::arrow("class_encode_column", e))?;
+        let (schema, batches) = self.replace_column(i, Arc::new(ids))?;
         let mut features = self.features.clone();
         features.0[i].1 = Feature::ClassLabel(names);
-        self.derive(out, features, &["class_encode_column", column])
+        self.derive(schema, batches, features, &["class_encode_column", column])
     }
 
     /// Casts a column to another feature (`datasets`' `cast_column`): numbers and strings
@@ -424,8 +665,7 @@ impl Dataset {
     /// not convert is an error naming its row, never a silent null.
     pub fn cast_column(&self, column: &str, feature: Feature) -> Result<Self> {
         let i = self.column_index(column)?;
-        let batch = self.to_batch()?;
-        let source = batch.column(i);
+        let source = &self.concat_column(i)?;
         let fail = |row: usize, why: String| {
             DatasetError::Argument(format!("cast_column: column `{column}` row {row}: {why}"))
         };
@@ -490,21 +730,16 @@ impl Dataset {
                 cast
             }
         };
-        let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
-        columns[i] = cast;
-        let fields: Vec<Field> = batch
-            .schema()
-            .fields()
-            .iter()
-            .zip(&columns)
-            .map(|(f, c)| Field::new(f.name(), c.data_type().clone(), true))
-            .collect();
-        let out = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
-            .map_err(|e| DatasetError::arrow("cast_column", e))?;
+        let (schema, batches) = self.replace_column(i, cast)?;
         let mut features = self.features.clone();
         let described = format!("{feature:?}");
         features.0[i].1 = feature;
-        self.derive(out, features, &["cast_column", column, &described])
+        self.derive(
+            schema,
+            batches,
+            features,
+            &["cast_column", column, &described],
+        )
     }
 
     /// Casts every column whose feature differs from `features` (`datasets`' `cast`); the
@@ -628,12 +863,13 @@ impl Dataset {
         let prints: Vec<&str> = parts.iter().map(|p| p.fingerprint.as_str()).collect();
         let mut key = vec!["concatenate"];
         key.extend(prints);
-        Self::with_features(
+        Ok(Self::with_features(
             first.schema.clone(),
             batches,
             first.features.clone(),
             fnv(&key),
-        )
+        )?
+        .with_pages(parts.iter().flat_map(|p| p.pages.iter().cloned())))
     }
 
     /// Rows taken in turn from each dataset, stopping when the shortest runs out
@@ -657,18 +893,18 @@ impl Dataset {
 
     /// Rows `start..start + count` as JSON objects.
     pub fn rows(&self, start: usize, count: usize) -> Result<Vec<Value>> {
-        let batch = self.to_batch()?;
-        let end = (start + count).min(batch.num_rows());
+        let end = start.saturating_add(count).min(self.num_rows());
         if start >= end {
             return Ok(Vec::new());
         }
-        let slice = batch.slice(start, end - start);
         let mut writer = arrow::json::WriterBuilder::new()
             .with_explicit_nulls(true)
             .build::<_, arrow::json::writer::JsonArray>(Vec::new());
-        writer
-            .write(&slice)
-            .map_err(|e| DatasetError::arrow("rows", e))?;
+        for slice in self.slices(start, end, usize::MAX) {
+            writer
+                .write(&slice)
+                .map_err(|e| DatasetError::arrow("rows", e))?;
+        }
         writer
             .finish()
             .map_err(|e| DatasetError::arrow("rows", e))?;

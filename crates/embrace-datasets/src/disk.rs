@@ -3,20 +3,23 @@
 //! `DatasetDict` a `dataset_dict.json` with one sub-folder per split. Python's
 //! `datasets.load_from_disk` opens what this writes, and the reverse.
 
-use std::fs::File;
 use std::path::Path;
 
-use arrow::ipc::reader::StreamReader;
 use arrow::ipc::writer::StreamWriter;
 use serde_json::{Value, json};
 
-use crate::dataset::{Dataset, DatasetDict};
+use crate::dataset::{Dataset, DatasetDict, fnv};
 use crate::error::{DatasetError, Result};
 use crate::features::Features;
 use crate::io::write_atomic;
+use crate::mapped::read_ipc_stream;
 
-/// Rows per shard file (datasets shards by size, 500 MB; small datasets get one shard).
+/// Bytes per shard file (datasets shards by size, 500 MB; small datasets get one shard).
 const MAX_SHARD_BYTES: usize = 500 << 20;
+
+/// Rows per record batch in a shard (`datasets`' default `writer_batch_size`): a reader that
+/// memory-maps the shard validates and touches one batch at a time.
+pub(crate) const WRITER_BATCH_ROWS: usize = 1000;
 
 fn read_json(path: &Path) -> Result<Value> {
     let text = std::fs::read_to_string(path).map_err(DatasetError::io(path))?;
@@ -36,29 +39,44 @@ impl Dataset {
     /// Saves in the `datasets` folder format.
     pub fn save_to_disk(&self, dir: &Path) -> Result<()> {
         std::fs::create_dir_all(dir).map_err(DatasetError::io(dir))?;
-        let batch = self.to_batch()?;
-        let bytes = batch.get_array_memory_size().max(1);
-        let shards = bytes
-            .div_ceil(MAX_SHARD_BYTES)
-            .max(1)
-            .min(batch.num_rows().max(1));
-        let rows = batch.num_rows();
+        let rows = self.num_rows();
+        let bytes: usize = self
+            .batches()
+            .iter()
+            .flat_map(|b| b.columns())
+            .map(|c| c.to_data().get_slice_memory_size().unwrap_or(0))
+            .sum::<usize>()
+            .max(1);
+        let shards = bytes.div_ceil(MAX_SHARD_BYTES).max(1).min(rows.max(1));
         let mut files = Vec::new();
         for s in 0..shards {
             let start = rows * s / shards;
             let end = rows * (s + 1) / shards;
             let name = format!("data-{s:05}-of-{shards:05}.arrow");
             let path = dir.join(&name);
-            let part = batch.slice(start, end - start);
             write_atomic(&path, |file| {
-                let mut writer = StreamWriter::try_new(file, self.schema())
-                    .map_err(|e| DatasetError::arrow(name.clone(), e))?;
-                writer
-                    .write(&part)
-                    .map_err(|e| DatasetError::arrow(name.clone(), e))?;
+                let mut writer =
+                    StreamWriter::try_new(std::io::BufWriter::new(file), self.schema())
+                        .map_err(|e| DatasetError::arrow(name.clone(), e))?;
+                for (i, part) in self
+                    .slices(start, end, WRITER_BATCH_ROWS)
+                    .iter()
+                    .enumerate()
+                {
+                    writer
+                        .write(part)
+                        .map_err(|e| DatasetError::arrow(name.clone(), e))?;
+                    if i % 64 == 63 {
+                        self.release_pages();
+                    }
+                }
                 writer
                     .finish()
-                    .map_err(|e| DatasetError::arrow(name.clone(), e))
+                    .map_err(|e| DatasetError::arrow(name.clone(), e))?;
+                let mut out = writer
+                    .into_inner()
+                    .map_err(|e| DatasetError::arrow(name.clone(), e))?;
+                std::io::Write::flush(&mut out).map_err(DatasetError::io(&path))
             })?;
             files.push(json!({"filename": name}));
         }
@@ -115,6 +133,7 @@ fn load_dataset_dir(dir: &Path) -> Result<Dataset> {
     })?;
     let mut schema = None;
     let mut batches = Vec::new();
+    let mut pages = Vec::new();
     for f in files {
         let name = f["filename"].as_str().unwrap_or_default();
         if name.is_empty() || name.contains(['/', '\\']) || name.starts_with('.') {
@@ -122,14 +141,10 @@ fn load_dataset_dir(dir: &Path) -> Result<Dataset> {
                 "state.json names an invalid data file {name:?}"
             )));
         }
-        let path = dir.join(name);
-        let reader =
-            StreamReader::try_new(File::open(&path).map_err(DatasetError::io(&path))?, None)
-                .map_err(|e| DatasetError::arrow(path.display().to_string(), e))?;
-        schema.get_or_insert_with(|| reader.schema());
-        for batch in reader {
-            batches.push(batch.map_err(|e| DatasetError::arrow(path.display().to_string(), e))?);
-        }
+        let (file_schema, file_batches, file_pages) = read_ipc_stream(&dir.join(name))?;
+        schema.get_or_insert(file_schema);
+        batches.extend(file_batches);
+        pages.push(file_pages);
     }
     let schema = schema
         .ok_or_else(|| DatasetError::Metadata(format!("{}: no data files", dir.display())))?;
@@ -143,7 +158,24 @@ fn load_dataset_dir(dir: &Path) -> Result<Dataset> {
         .as_str()
         .unwrap_or_default()
         .to_owned();
-    Dataset::with_features(schema, batches, features, fingerprint)
+    Ok(Dataset::with_features(schema, batches, features, fingerprint)?.with_pages(pages))
+}
+
+impl Dataset {
+    /// Opens one Arrow IPC stream file, such as a `datasets` cache file (`cache-*.arrow`) or a
+    /// `save_to_disk` shard, memory-mapped (`datasets.Dataset.from_file`). Features come from the
+    /// schema's `huggingface` metadata, or are inferred from the Arrow types.
+    pub fn from_arrow_file(path: &Path) -> Result<Dataset> {
+        let (schema, batches, pages) = read_ipc_stream(path)?;
+        let features = Features::from_schema_metadata(&schema)?;
+        let meta = std::fs::metadata(path).map_err(DatasetError::io(path))?;
+        let fingerprint = fnv(&[
+            "arrow_file",
+            &path.display().to_string(),
+            &meta.len().to_string(),
+        ]);
+        Ok(Dataset::with_features(schema, batches, features, fingerprint)?.with_pages([pages]))
+    }
 }
 
 /// Loads a folder written by `save_to_disk` (from `datasets` or from Embrace).

@@ -1,7 +1,7 @@
 //! Reading and writing files: CSV, JSON Lines (and JSON arrays), Parquet, plain text.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Cursor, Seek, Write};
+use std::io::{BufRead, BufReader, Cursor, Read, Seek, Write};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -10,8 +10,12 @@ use arrow::datatypes::{DataType, Field, Schema};
 
 use crate::dataset::{Dataset, fnv};
 use crate::error::{DatasetError, Result};
+use crate::spill::BatchSink;
 
 const BATCH: usize = 8192;
+
+/// Encoded bytes buffered before a Parquet row group is written out.
+const PARQUET_ROW_GROUP_BYTES: usize = 64 << 20;
 
 fn open(path: &Path) -> Result<File> {
     File::open(path).map_err(DatasetError::io(path))
@@ -21,7 +25,8 @@ fn origin(path: &Path) -> String {
     path.display().to_string()
 }
 
-/// Loads a file by its extension: `.csv`, `.tsv`, `.json` / `.jsonl`, `.parquet`, `.txt`.
+/// Loads a file by its extension: `.csv`, `.tsv`, `.json` / `.jsonl`, `.parquet`, `.arrow` (an
+/// Arrow IPC stream, memory-mapped), `.txt`.
 pub fn load_file(path: &Path) -> Result<Dataset> {
     let ext = path
         .extension()
@@ -34,30 +39,41 @@ pub fn load_file(path: &Path) -> Result<Dataset> {
         "json" | "jsonl" | "ndjson" => read_json(path),
         "parquet" => read_parquet(path),
         "txt" | "text" => read_text(path),
+        "arrow" => Dataset::from_arrow_file(path),
         _ => Err(DatasetError::Argument(format!(
-            "{}: unknown format (use .csv, .tsv, .json, .jsonl, .parquet or .txt)",
+            "{}: unknown format (use .csv, .tsv, .json, .jsonl, .parquet, .arrow or .txt)",
             path.display()
         ))),
     }
 }
 
-/// A CSV file with a header row; column types are inferred. Invalid UTF-8 is an error that
-/// names the line (see [`read_csv_lossy`]).
+/// A CSV file with a header row; column types are inferred (from the first 10,000 rows).
+/// The file is parsed as a stream, a large table going straight to a memory-mapped spill
+/// file. Invalid UTF-8 is an error that names the line (see [`read_csv_lossy`]).
 pub fn read_csv(path: &Path, delimiter: u8) -> Result<Dataset> {
-    let bytes = std::fs::read(path).map_err(DatasetError::io(path))?;
-    if let Err(e) = std::str::from_utf8(&bytes) {
-        let line = bytes[..e.valid_up_to()]
-            .iter()
-            .filter(|&&b| b == b'\n')
-            .count()
-            + 1;
-        return Err(DatasetError::Argument(format!(
-            "{}: line {line} is not valid UTF-8 (read it with lossy decoding, e.g. \
-             `embrace datasets … --lossy-utf8`, to replace bad bytes with U+FFFD)",
-            path.display()
-        )));
+    let file = std::io::BufReader::new(open(path)?);
+    match parse_csv(file, delimiter, &origin(path)) {
+        Ok(dataset) => named(dataset, path),
+        Err(e) => Err(invalid_utf8_line(path)?.unwrap_or(e)),
     }
-    named(parse_csv(bytes, delimiter, &origin(path))?, path)
+}
+
+/// The error for the first invalid UTF-8 in `path`, naming its line; `None` if it is valid.
+fn invalid_utf8_line(path: &Path) -> Result<Option<DatasetError>> {
+    let bytes = std::fs::read(path).map_err(DatasetError::io(path))?;
+    let Err(e) = std::str::from_utf8(&bytes) else {
+        return Ok(None);
+    };
+    let line = bytes[..e.valid_up_to()]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1;
+    Ok(Some(DatasetError::Argument(format!(
+        "{}: line {line} is not valid UTF-8 (read it with lossy decoding, e.g. \
+         `embrace datasets … --lossy-utf8`, to replace bad bytes with U+FFFD)",
+        path.display()
+    ))))
 }
 
 /// [`read_csv`], replacing invalid UTF-8 sequences with U+FFFD (as Python's
@@ -66,32 +82,31 @@ pub fn read_csv_lossy(path: &Path, delimiter: u8) -> Result<Dataset> {
     let bytes = std::fs::read(path).map_err(DatasetError::io(path))?;
     let text = String::from_utf8_lossy(&bytes).into_owned();
     named(
-        parse_csv(text.into_bytes(), delimiter, &origin(path))?,
+        parse_csv(Cursor::new(text.into_bytes()), delimiter, &origin(path))?,
         path,
     )
 }
 
-fn parse_csv(bytes: Vec<u8>, delimiter: u8, origin: &str) -> Result<Dataset> {
-    let mut cursor = Cursor::new(bytes);
+fn parse_csv(mut input: impl Read + Seek, delimiter: u8, origin: &str) -> Result<Dataset> {
     let format = arrow::csv::reader::Format::default()
         .with_header(true)
         .with_delimiter(delimiter);
     let (schema, _) = format
-        .infer_schema(&mut cursor, Some(10_000))
+        .infer_schema(&mut input, Some(10_000))
         .map_err(|e| DatasetError::arrow(origin, e))?;
-    cursor
-        .rewind()
-        .map_err(|e| DatasetError::arrow(origin, e))?;
+    input.rewind().map_err(|e| DatasetError::arrow(origin, e))?;
     let schema = Arc::new(schema);
     let reader = arrow::csv::ReaderBuilder::new(schema.clone())
         .with_format(format)
         .with_batch_size(BATCH)
-        .build(cursor)
+        .build(input)
         .map_err(|e| DatasetError::arrow(origin, e))?;
-    let batches = reader
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| DatasetError::arrow(origin, e))?;
-    Dataset::from_batches(schema, batches)
+    let mut sink = BatchSink::new(schema.clone());
+    for batch in reader {
+        sink.push(batch.map_err(|e| DatasetError::arrow(origin, e))?)?;
+    }
+    let collected = sink.finish()?;
+    Ok(Dataset::from_batches(schema, collected.batches)?.with_pages(collected.pages))
 }
 
 /// JSON Lines (one object per line), or a file holding one JSON array of objects.
@@ -178,12 +193,7 @@ fn named(dataset: Dataset, path: &Path) -> Result<Dataset> {
         &meta.len().to_string(),
         &modified.to_string(),
     ]);
-    Dataset::with_features(
-        dataset.schema().clone(),
-        dataset.batches().to_vec(),
-        dataset.features().clone(),
-        fingerprint,
-    )
+    Ok(dataset.with_fingerprint(fingerprint))
 }
 
 /// Writes through a temporary file in the same folder, flushed, then renamed: the destination
@@ -223,10 +233,20 @@ impl Dataset {
             let mut writer =
                 parquet::arrow::ArrowWriter::try_new(file, self.schema().clone(), Some(props))
                     .map_err(|e| DatasetError::arrow(origin(path), e))?;
-            for batch in self.batches() {
+            for (i, batch) in self.batches().iter().enumerate() {
                 writer
                     .write(batch)
                     .map_err(|e| DatasetError::arrow(origin(path), e))?;
+                if i % 16 == 15 {
+                    self.release_pages();
+                }
+                // Bound the memory of the row group being built: a large dataset becomes
+                // several row groups instead of one buffered whole.
+                if writer.in_progress_size() > PARQUET_ROW_GROUP_BYTES {
+                    writer
+                        .flush()
+                        .map_err(|e| DatasetError::arrow(origin(path), e))?;
+                }
             }
             writer
                 .close()

@@ -29,6 +29,8 @@ pub mod error;
 pub mod features;
 mod hub;
 mod io;
+mod mapped;
+mod spill;
 pub mod streaming;
 mod tokenize;
 
@@ -39,4 +41,5 @@ pub use error::{DatasetError, Result};
 pub use features::{Feature, Features};
 pub use hub::{load_hub_dataset, parse_hub_uri, push_to_hub};
 pub use io::{load_file, read_csv, read_csv_lossy, read_json, read_parquet, read_text};
+pub use spill::set_in_memory_max_size;
 pub use streaming::{Example, IterableDataset, StreamIter};

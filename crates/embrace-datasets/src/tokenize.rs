@@ -10,23 +10,9 @@ use embrace_tokenizers::{OffsetType, Tokenizer};
 use crate::dataset::Dataset;
 use crate::error::{DatasetError, Result};
 
-fn list_i32(rows: impl Iterator<Item = Vec<i32>>) -> ArrayRef {
-    let mut b = ListBuilder::new(Int32Builder::new());
-    for row in rows {
-        b.values().append_slice(&row);
-        b.append(true);
-    }
-    Arc::new(b.finish())
-}
-
-fn list_i8(rows: impl Iterator<Item = Vec<i8>>) -> ArrayRef {
-    let mut b = ListBuilder::new(Int8Builder::new());
-    for row in rows {
-        b.values().append_slice(&row);
-        b.append(true);
-    }
-    Arc::new(b.finish())
-}
+/// Texts encoded at a time within a record batch: padding to the longest (when the tokenizer
+/// pads) applies per chunk, as it applies per `map` batch of 1000 rows in `datasets`.
+const ENCODE_CHUNK: usize = 1000;
 
 impl Dataset {
     /// Tokenizes a text column (in parallel, with the tokenizer's own truncation and padding)
@@ -44,11 +30,29 @@ impl Dataset {
             let text = text.as_any().downcast_ref::<StringArray>().ok_or_else(|| {
                 DatasetError::Column(format!("column `{text_column}` is not text"))
             })?;
-            let inputs: Vec<(&str, Option<&str>)> =
-                text.iter().map(|t| (t.unwrap_or(""), None)).collect();
-            let encodings = tokenizer
-                .encode_batch(&inputs, true, OffsetType::Byte)
-                .map_err(|e| DatasetError::Argument(format!("tokenize: {e}")))?;
+            // Encode in chunks so that only one chunk's full encodings (tokens, offsets) are
+            // alive at a time; only the three columns are kept.
+            let mut ids = ListBuilder::new(Int32Builder::new());
+            let mut type_ids = ListBuilder::new(Int8Builder::new());
+            let mut mask = ListBuilder::new(Int8Builder::new());
+            let texts: Vec<&str> = text.iter().map(|t| t.unwrap_or("")).collect();
+            for chunk in texts.chunks(ENCODE_CHUNK) {
+                let inputs: Vec<(&str, Option<&str>)> = chunk.iter().map(|&t| (t, None)).collect();
+                let encodings = tokenizer
+                    .encode_batch(&inputs, true, OffsetType::Byte)
+                    .map_err(|e| DatasetError::Argument(format!("tokenize: {e}")))?;
+                for e in &encodings {
+                    ids.values().extend(e.ids().iter().map(|&i| Some(i as i32)));
+                    ids.append(true);
+                    type_ids
+                        .values()
+                        .extend(e.type_ids().iter().map(|&i| Some(i as i8)));
+                    type_ids.append(true);
+                    mask.values()
+                        .extend(e.attention_mask().iter().map(|&i| Some(i as i8)));
+                    mask.append(true);
+                }
+            }
             let mut fields: Vec<Field> = Vec::new();
             let mut columns: Vec<ArrayRef> = Vec::new();
             for (f, c) in batch.schema().fields().iter().zip(batch.columns()) {
@@ -66,31 +70,19 @@ impl Dataset {
                 DataType::List(item(DataType::Int32)),
                 true,
             ));
-            columns.push(list_i32(
-                encodings
-                    .iter()
-                    .map(|e| e.ids().iter().map(|&i| i as i32).collect()),
-            ));
+            columns.push(Arc::new(ids.finish()));
             fields.push(Field::new(
                 "token_type_ids",
                 DataType::List(item(DataType::Int8)),
                 true,
             ));
-            columns.push(list_i8(
-                encodings
-                    .iter()
-                    .map(|e| e.type_ids().iter().map(|&i| i as i8).collect()),
-            ));
+            columns.push(Arc::new(type_ids.finish()));
             fields.push(Field::new(
                 "attention_mask",
                 DataType::List(item(DataType::Int8)),
                 true,
             ));
-            columns.push(list_i8(
-                encodings
-                    .iter()
-                    .map(|e| e.attention_mask().iter().map(|&i| i as i8).collect()),
-            ));
+            columns.push(Arc::new(mask.finish()));
             RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
                 .map_err(|e| DatasetError::arrow("tokenize", e))
         })
