@@ -145,7 +145,7 @@ pub(crate) fn read_ipc_stream_mapped(
     let total = buffer.len();
     let mut decoder = StreamDecoder::new();
     let mut batches = Vec::new();
-    let mut released = 0;
+    let (mut previous, mut released) = (0, 0);
     while !buffer.is_empty() {
         match decoder
             .decode(&mut buffer)
@@ -155,9 +155,11 @@ pub(crate) fn read_ipc_stream_mapped(
             None if buffer.is_empty() => break,
             None => {}
         }
+        // Reading the next message touches the page where this one ended, and the kernel maps
+        // a window of neighbouring pages with it; releasing from one batch back drops those too.
         let consumed = total - buffer.len();
-        file.release(released, consumed);
-        released = consumed;
+        file.release(previous, consumed);
+        (previous, released) = (released, consumed);
     }
     decoder
         .finish()
