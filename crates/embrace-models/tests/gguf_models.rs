@@ -135,8 +135,9 @@ fn llama_cpp_parity(asset: &str, file: &str, golden: &str) -> Vec<String> {
         equal.push(same);
         n_max = n_max.min(want.len());
     }
-    // The quantized kernels differ (candle's Q8_0 blocks vs llama.cpp's Q4_1 x Q8_1 and f16 KV
-    // cache), so late tokens may part at small margins; the first tokens must agree.
+    // Some kernels still differ from ggml's arithmetic (candle's Q8_0 / Q4_K activation
+    // quantization and summation order), so late tokens may part at small margins; the first
+    // tokens must agree.
     assert!(
         equal.iter().all(|&n| n >= 3.min(n_max)),
         "fewer than 3 equal tokens:\n{}",

@@ -139,6 +139,9 @@ pub struct DecoderConfig {
     pub qk_norm: bool,
     /// The attention scores are multiplied by this.
     pub attention_scale: f64,
+    /// Queries, keys, values and attention weights rounded to f16 for the attention products,
+    /// as llama.cpp's default f16 KV cache computes them (GGUF models); f32 otherwise.
+    pub kv_cache_f16: bool,
     /// Rotary settings for full-attention layers.
     pub rope: RopeConfig,
     /// Rotary settings for sliding-window layers (Gemma 3 uses another base).
@@ -390,6 +393,7 @@ fn gpt2(f: &Fields<'_>, model_type: String) -> Result<DecoderConfig> {
         mlp_bias: true,
         qk_norm: false,
         attention_scale: scale,
+        kv_cache_f16: false,
         rope: RopeConfig::plain(10_000.0),
         rope_local: RopeConfig::plain(10_000.0),
         rope_layout: RopeLayout::Halves,
@@ -532,6 +536,7 @@ fn llama_like(f: &Fields<'_>, family: DecoderFamily, model_type: String) -> Resu
         mlp_bias: f.bool("mlp_bias", false)?,
         qk_norm: gemma || model_type == "qwen3",
         attention_scale,
+        kv_cache_f16: false,
         rope,
         rope_local,
         rope_layout: RopeLayout::Halves,

@@ -326,6 +326,7 @@ fn gguf_config(
         mlp_bias: tensors.contains_key("blk.0.ffn_up.bias"),
         qk_norm: tensors.contains_key("blk.0.attn_q_norm.weight"),
         attention_scale: 1.0 / (head_dim as f64).sqrt(),
+        kv_cache_f16: true,
         rope,
         rope_local,
         // llama.cpp's converter permutes Llama's q / k weights for the interleaved layout; the

@@ -11,46 +11,90 @@ use candle_core::quantized::{QMatMul, QTensor};
 use candle_core::{Device, Module, Tensor};
 
 use super::config::{LayerAttention, RopeConfig, RopeLayout};
-use crate::error::Result;
+use crate::error::{ModelError, Result};
+use crate::kernels::q4_1::Q4_1Matrix;
 
 /// A linear projection `x · Wᵀ + b` whose weight is dense f32 or quantized.
 #[derive(Debug, Clone)]
 pub(crate) struct Linear {
-    weight: QMatMul,
+    weight: Weight,
     bias: Option<Tensor>,
+}
+
+/// How a projection's weight is stored and multiplied.
+#[derive(Debug, Clone)]
+enum Weight {
+    /// Dense, or a GGUF type candle multiplies with SIMD code.
+    Candle(QMatMul),
+    /// GGUF `Q4_1`, multiplied as llama.cpp does (see [`crate::kernels::q4_1`]).
+    Q4_1(Arc<Q4_1Matrix>),
 }
 
 impl Linear {
     /// A dense projection from a `[out, in]` weight.
     pub(crate) fn dense(weight: Tensor, bias: Option<Tensor>) -> Self {
         Self {
-            weight: QMatMul::Tensor(weight),
+            weight: Weight::Candle(QMatMul::Tensor(weight)),
             bias,
         }
     }
 
     /// A projection from a GGUF tensor (dequantized once when it is f32 / f16 / bf16).
     ///
-    /// candle multiplies Q4_0, Q8_0 and the K-quants with AVX2 but Q4_1, Q5_0, Q5_1 and Q8_1 with
-    /// scalar code (about 10x slower); those are re-quantized once to Q8_0, whose 8-bit blocks
-    /// hold the 4- and 5-bit values with an error far below their own quantization step.
+    /// `Q4_1` runs on Embrace's own kernel, with llama.cpp's arithmetic. candle multiplies Q4_0,
+    /// Q8_0 and the K-quants with AVX2 but Q5_0, Q5_1 and Q8_1 with scalar code (about 10x
+    /// slower); those are re-quantized once to Q8_0, whose 8-bit blocks hold the 5-bit values
+    /// with an error far below their own quantization step.
     pub(crate) fn quantized(weight: Arc<QTensor>, bias: Option<Tensor>) -> Result<Self> {
         use candle_core::quantized::GgmlDType;
         let weight = match weight.dtype() {
-            GgmlDType::Q4_1 | GgmlDType::Q5_0 | GgmlDType::Q5_1 | GgmlDType::Q8_1 => {
-                let dense = weight.dequantize(&Device::Cpu)?;
-                Arc::new(QTensor::quantize(&dense, GgmlDType::Q8_0)?)
+            GgmlDType::Q4_1 => {
+                let (rows, cols) = weight.shape().dims2()?;
+                let bytes = weight.data()?;
+                let matrix = Q4_1Matrix::from_gguf_bytes(&bytes, rows, cols).ok_or_else(|| {
+                    ModelError::Tensor(candle_core::Error::Msg(format!(
+                        "a Q4_1 tensor of shape [{rows}, {cols}] has {} bytes",
+                        bytes.len()
+                    )))
+                })?;
+                Weight::Q4_1(Arc::new(matrix))
             }
-            _ => weight,
+            GgmlDType::Q5_0 | GgmlDType::Q5_1 | GgmlDType::Q8_1 => {
+                let dense = weight.dequantize(&Device::Cpu)?;
+                Weight::Candle(QMatMul::from_arc(Arc::new(QTensor::quantize(
+                    &dense,
+                    GgmlDType::Q8_0,
+                )?))?)
+            }
+            _ => Weight::Candle(QMatMul::from_arc(weight)?),
         };
-        Ok(Self {
-            weight: QMatMul::from_arc(weight)?,
-            bias,
-        })
+        Ok(Self { weight, bias })
     }
 
     pub(crate) fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let y = self.weight.forward(x)?;
+        let y = match &self.weight {
+            Weight::Candle(w) => w.forward(x)?,
+            Weight::Q4_1(w) => {
+                let dims = x.dims().to_vec();
+                let cols = *dims.last().unwrap_or(&0);
+                if cols != w.cols() {
+                    return Err(ModelError::Input(format!(
+                        "a projection expects {} input features, got shape {dims:?}",
+                        w.cols()
+                    )));
+                }
+                let n = x.elem_count() / cols.max(1);
+                let input = x
+                    .flatten_all()?
+                    .to_dtype(candle_core::DType::F32)?
+                    .to_vec1::<f32>()?;
+                let mut out_dims = dims;
+                if let Some(last) = out_dims.last_mut() {
+                    *last = w.rows();
+                }
+                Tensor::from_vec(w.matmul(&input, n), out_dims, &Device::Cpu)?
+            }
+        };
         Ok(match &self.bias {
             Some(b) => y.broadcast_add(b)?,
             None => y,
@@ -209,6 +253,40 @@ pub(crate) struct AttentionShape {
     pub(crate) head_dim: usize,
     pub(crate) scale: f64,
     pub(crate) softcap: Option<f64>,
+    /// Round the attention operands to f16, as llama.cpp's f16 KV cache does.
+    pub(crate) f16: bool,
+}
+
+/// `x` rounded to the nearest f16 values, ties to even (kept in f32): what storing to an f16
+/// KV cache and converting operands to f16 does. One pass on the bits, which costs far less
+/// than two dtype conversions.
+fn round_to_f16(x: &Tensor) -> Result<Tensor> {
+    let mut values = x.flatten_all()?.to_vec1::<f32>()?;
+    values.iter_mut().for_each(|v| *v = round_f32_to_f16(*v));
+    Ok(Tensor::from_vec(values, x.shape(), x.device())?)
+}
+
+/// The f16 value nearest to `x` (ties to even), as an f32.
+fn round_f32_to_f16(x: f32) -> f32 {
+    const F16_MIN_NORMAL: f32 = 6.103_515_6e-5; // 2^-14
+    const F16_MAX: f32 = 65_504.0;
+    let magnitude = x.abs();
+    if magnitude < F16_MIN_NORMAL {
+        // Subnormal f16: a multiple of 2^-24 (exact in f32).
+        const SCALE: f32 = 16_777_216.0; // 2^24
+        return (x * SCALE).round_ties_even() / SCALE;
+    }
+    if !magnitude.is_finite() {
+        return x;
+    }
+    // Keep 10 of the 23 mantissa bits, rounding the 13 dropped ones to nearest even.
+    let bits = x.to_bits();
+    let rounded = f32::from_bits((bits + 0x0fff + ((bits >> 13) & 1)) & !0x1fff);
+    if rounded.abs() > F16_MAX {
+        f32::INFINITY.copysign(x)
+    } else {
+        rounded
+    }
 }
 
 /// Causal attention of `t` new queries over the cached and new keys.
@@ -226,6 +304,11 @@ pub(crate) fn attend(
 ) -> Result<Tensor> {
     let start = cache.len();
     let t = q.dim(1)?;
+    let (q, k, v) = if shape.f16 {
+        (round_to_f16(q)?, round_to_f16(&k)?, round_to_f16(&v)?)
+    } else {
+        (q.clone(), k, v)
+    };
     let (k, v) = cache.append(layer, k, v)?;
     let total = k.dim(1)?;
     let (k, v) = if shape.heads == shape.kv_heads {
@@ -262,7 +345,10 @@ pub(crate) fn attend(
         let mask = Tensor::from_vec(mask, (1, t, total), &Device::Cpu)?;
         scores = scores.broadcast_add(&mask)?;
     }
-    let probs = candle_nn::ops::softmax_last_dim(&scores)?;
+    let mut probs = candle_nn::ops::softmax_last_dim(&scores)?;
+    if shape.f16 {
+        probs = round_to_f16(&probs)?;
+    }
     let out = probs.matmul(&v.contiguous()?)?; // [heads, t, d]
     Ok(out
         .transpose(0, 1)?
@@ -286,4 +372,33 @@ pub(crate) fn softcap(x: &Tensor, cap: f64) -> Result<Tensor> {
 pub(crate) fn last_row(x: &Tensor) -> Result<Tensor> {
     let t = x.dim(0)?;
     Ok(x.narrow(0, t - 1, 1)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::round_f32_to_f16;
+    use half::f16;
+
+    #[test]
+    fn f16_rounding_equals_a_conversion_round_trip() {
+        let mut state = 12_345u32;
+        for i in 0..200_000u32 {
+            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            // Random bit patterns over every exponent, plus the boundary cases.
+            let x = match i {
+                0 => 65_504.0,
+                1 => 65_519.99,
+                2 => 65_520.0,
+                3 => 6.103_515_6e-5,
+                4 => 2.980_232_2e-8,
+                5 => -0.0,
+                _ => f32::from_bits(state),
+            };
+            if x.is_nan() {
+                continue;
+            }
+            let want = f16::from_f32(x).to_f32();
+            assert_eq!(round_f32_to_f16(x).to_bits(), want.to_bits(), "{x:e}");
+        }
+    }
 }

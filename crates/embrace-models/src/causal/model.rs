@@ -177,6 +177,7 @@ impl CausalLm {
             head_dim: d,
             scale: c.attention_scale,
             softcap: c.attn_logit_softcapping,
+            f16: c.kv_cache_f16,
         };
         Ok(Self {
             rotary: Rotary::new(&c.rope, d, c.rope_layout),
