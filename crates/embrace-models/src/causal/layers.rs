@@ -12,7 +12,10 @@ use candle_core::{Device, Module, Tensor};
 
 use super::config::{LayerAttention, RopeConfig, RopeLayout};
 use crate::error::{ModelError, Result};
-use crate::kernels::q4_1::Q4_1Matrix;
+use crate::kernels::quant::q4_1::BlockQ4_1;
+use crate::kernels::quant::q5_0::BlockQ5_0;
+use crate::kernels::quant::q8_0::BlockQ8_0;
+use crate::kernels::quant::{BlockFormat, QuantLinear, QuantMatrix};
 
 /// A linear projection `x · Wᵀ + b` whose weight is dense f32 or quantized.
 #[derive(Debug, Clone)]
@@ -26,8 +29,8 @@ pub(crate) struct Linear {
 enum Weight {
     /// Dense, or a GGUF type candle multiplies with SIMD code.
     Candle(QMatMul),
-    /// GGUF `Q4_1`, multiplied as llama.cpp does (see [`crate::kernels::q4_1`]).
-    Q4_1(Arc<Q4_1Matrix>),
+    /// GGUF `Q4_1`, `Q5_0` or `Q8_0`, multiplied as llama.cpp does (see [`crate::kernels::quant`]).
+    Ggml(Arc<dyn QuantLinear>),
 }
 
 impl Linear {
@@ -41,25 +44,17 @@ impl Linear {
 
     /// A projection from a GGUF tensor (dequantized once when it is f32 / f16 / bf16).
     ///
-    /// `Q4_1` runs on Embrace's own kernel, with llama.cpp's arithmetic. candle multiplies Q4_0,
-    /// Q8_0 and the K-quants with AVX2 but Q5_0, Q5_1 and Q8_1 with scalar code (about 10x
-    /// slower); those are re-quantized once to Q8_0, whose 8-bit blocks hold the 5-bit values
+    /// `Q4_1`, `Q5_0` and `Q8_0` run on Embrace's own kernels, with llama.cpp's arithmetic.
+    /// candle multiplies Q4_0 and the K-quants with AVX2 but Q5_1 and Q8_1 with scalar code
+    /// (about 10x slower); those are re-quantized once to Q8_0, whose 8-bit blocks hold the values
     /// with an error far below their own quantization step.
     pub(crate) fn quantized(weight: Arc<QTensor>, bias: Option<Tensor>) -> Result<Self> {
         use candle_core::quantized::GgmlDType;
+        if let Some(own) = own_format(&weight)? {
+            return Ok(Self::shared(own, bias));
+        }
         let weight = match weight.dtype() {
-            GgmlDType::Q4_1 => {
-                let (rows, cols) = weight.shape().dims2()?;
-                let bytes = weight.data()?;
-                let matrix = Q4_1Matrix::from_gguf_bytes(&bytes, rows, cols).ok_or_else(|| {
-                    ModelError::Tensor(candle_core::Error::Msg(format!(
-                        "a Q4_1 tensor of shape [{rows}, {cols}] has {} bytes",
-                        bytes.len()
-                    )))
-                })?;
-                Weight::Q4_1(Arc::new(matrix))
-            }
-            GgmlDType::Q5_0 | GgmlDType::Q5_1 | GgmlDType::Q8_1 => {
+            GgmlDType::Q5_1 | GgmlDType::Q8_1 => {
                 let dense = weight.dequantize(&Device::Cpu)?;
                 Weight::Candle(QMatMul::from_arc(Arc::new(QTensor::quantize(
                     &dense,
@@ -71,10 +66,18 @@ impl Linear {
         Ok(Self { weight, bias })
     }
 
+    /// A projection on one of Embrace's own quantized matrices (shared, not copied).
+    pub(crate) fn shared(weight: Arc<dyn QuantLinear>, bias: Option<Tensor>) -> Self {
+        Self {
+            weight: Weight::Ggml(weight),
+            bias,
+        }
+    }
+
     pub(crate) fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let y = match &self.weight {
             Weight::Candle(w) => w.forward(x)?,
-            Weight::Q4_1(w) => {
+            Weight::Ggml(w) => {
                 let dims = x.dims().to_vec();
                 let cols = *dims.last().unwrap_or(&0);
                 if cols != w.cols() {
@@ -102,19 +105,72 @@ impl Linear {
     }
 }
 
+/// The GGUF tensor as one of Embrace's own matrices, when its block format has a kernel here.
+pub(crate) fn own_format(weight: &QTensor) -> Result<Option<Arc<dyn QuantLinear>>> {
+    use candle_core::quantized::GgmlDType;
+    Ok(match weight.dtype() {
+        GgmlDType::Q4_1 => Some(ggml_matrix::<BlockQ4_1>(weight)?),
+        GgmlDType::Q5_0 => Some(ggml_matrix::<BlockQ5_0>(weight)?),
+        GgmlDType::Q8_0 => Some(ggml_matrix::<BlockQ8_0>(weight)?),
+        _ => None,
+    })
+}
+
+/// A GGUF matrix in one of Embrace's own block formats.
+fn ggml_matrix<B: BlockFormat>(weight: &QTensor) -> Result<Arc<dyn QuantLinear>> {
+    let (rows, cols) = weight.shape().dims2()?;
+    let bytes = weight.data()?;
+    let matrix = QuantMatrix::<B>::from_gguf_bytes(&bytes, rows, cols).ok_or_else(|| {
+        ModelError::Tensor(candle_core::Error::Msg(format!(
+            "a {} tensor of shape [{rows}, {cols}] has {} bytes",
+            B::NAME,
+            bytes.len()
+        )))
+    })?;
+    Ok(Arc::new(matrix))
+}
+
 /// The token embedding table, dense or quantized (rows are dequantized on lookup).
 #[derive(Debug, Clone)]
 pub(crate) enum Embedding {
     Dense(Tensor),
     Quantized(Arc<QTensor>),
+    /// In one of Embrace's own formats; a tied output projection shares it.
+    Ggml(Arc<dyn QuantLinear>),
 }
 
 impl Embedding {
     pub(crate) fn forward(&self, ids: &[u32]) -> Result<Tensor> {
-        let ids = Tensor::new(ids, &Device::Cpu)?;
         Ok(match self {
-            Self::Dense(table) => table.index_select(&ids, 0)?,
-            Self::Quantized(table) => table.embedding(&ids)?,
+            Self::Dense(table) => table.index_select(&Tensor::new(ids, &Device::Cpu)?, 0)?,
+            Self::Quantized(table) => table.embedding(&Tensor::new(ids, &Device::Cpu)?)?,
+            Self::Ggml(table) => {
+                let cols = table.cols();
+                let mut out = vec![0f32; ids.len() * cols];
+                for (&id, row) in ids.iter().zip(out.chunks_exact_mut(cols)) {
+                    let id = id as usize;
+                    if id >= table.rows() {
+                        return Err(ModelError::Input(format!(
+                            "token id {id} is outside the vocabulary of {}",
+                            table.rows()
+                        )));
+                    }
+                    table.dequantize_row(id, row);
+                }
+                Tensor::from_vec(out, (ids.len(), cols), &Device::Cpu)?
+            }
+        })
+    }
+
+    /// The whole table as a dense `[rows, cols]` tensor.
+    pub(crate) fn dequantize(&self) -> Result<Tensor> {
+        Ok(match self {
+            Self::Dense(table) => table.clone(),
+            Self::Quantized(table) => table.dequantize(&Device::Cpu)?,
+            Self::Ggml(table) => {
+                let ids: Vec<u32> = (0..table.rows() as u32).collect();
+                self.forward(&ids)?
+            }
         })
     }
 
@@ -123,6 +179,7 @@ impl Embedding {
         Ok(match self {
             Self::Dense(table) => Linear::dense(table.clone(), None),
             Self::Quantized(table) => Linear::quantized(table.clone(), None)?,
+            Self::Ggml(table) => Linear::shared(table.clone(), None),
         })
     }
 }

@@ -1,6 +1,6 @@
 //! The decoder-only forward pass (GPT-2, the Llama family, Gemma 3) with a KV cache.
 
-use candle_core::{Device, Tensor};
+use candle_core::Tensor;
 
 use super::config::{DecoderConfig, DecoderFamily, LayerAttention};
 use super::layers::{
@@ -104,10 +104,10 @@ impl CausalLm {
         let kv_out = c.num_kv_heads * d;
         let embed = w.embedding("embed", c.vocab_size, h)?;
         let positions = match c.family {
-            DecoderFamily::Gpt2 => match w.embedding("positions", c.max_position_embeddings, h)? {
-                Embedding::Dense(t) => Some(t),
-                Embedding::Quantized(q) => Some(q.dequantize(&Device::Cpu)?),
-            },
+            DecoderFamily::Gpt2 => Some(
+                w.embedding("positions", c.max_position_embeddings, h)?
+                    .dequantize()?,
+            ),
             _ => None,
         };
         let gemma = c.family == DecoderFamily::Gemma3;

@@ -11,7 +11,7 @@ use candle_core::quantized::QTensor;
 use candle_core::{Device, Tensor};
 
 use super::config::DecoderFamily;
-use super::layers::{Embedding, Linear};
+use super::layers::{Embedding, Linear, own_format};
 use crate::error::{ModelError, Result};
 use crate::weights::Checkpoint;
 
@@ -257,6 +257,8 @@ impl DecoderWeights for GgufWeights {
         let table = self.get(logical, "weight", &[rows, cols])?;
         Ok(if table.dtype().block_size() == 1 {
             Embedding::Dense(table.dequantize(&Device::Cpu)?)
+        } else if let Some(own) = own_format(&table)? {
+            Embedding::Ggml(own)
         } else {
             Embedding::Quantized(table)
         })

@@ -16,7 +16,7 @@ pub(crate) mod attention;
 pub(crate) mod math;
 pub(crate) mod matmul;
 pub(crate) mod norm;
-pub(crate) mod q4_1;
+pub(crate) mod quant;
 pub(crate) mod rowdot;
 
 pub(crate) use attention::{AttentionShape, attention};

@@ -1,0 +1,539 @@
+//! GGUF quantized weights multiplied the way llama.cpp (ggml) multiplies them, for the block
+//! types that candle runs only as scalar code, would have to re-quantize, or quantizes the
+//! activations for differently.
+//!
+//! ggml never dequantizes weights for a product: it quantizes each row of activations to 8-bit
+//! blocks of 32 values (`Q8_0`: scale `d' = amax / 127`; `Q8_1` also keeps `s = d'·Σa`) and
+//! sums integer products block by block. This module reproduces that arithmetic step by step,
+//! so that greedy decoding agrees with llama.cpp on the same file:
+//! - activations: `amax / 127` as the scale and `127 / amax` as the multiplier, rounding to the
+//!   nearest even integer (`_mm256_round_ps`), f16 fields rounded to nearest even;
+//! - per block, eight lanes each hold the integer sum of four neighbouring products and are
+//!   accumulated with one fused multiply-add by the product of the two scales; then the lanes
+//!   are added pairwise in ggml's order (`hsum_float_8`) and any per-block offset terms last.
+//!
+//! Each format ([`q4_1`], [`q5_0`], [`q8_0`]) has an AVX2 + FMA kernel and a portable one that gives the
+//! same bits (tested). Invariants: a matrix holds `rows × cols / 32` blocks (checked when it is
+//! built from the GGUF bytes); inputs are checked against `cols`.
+
+pub(crate) mod q4_1;
+pub(crate) mod q5_0;
+pub(crate) mod q8_0;
+
+use half::f16;
+use rayon::prelude::*;
+
+/// Values per block, in every format here.
+pub(crate) const QK: usize = 32;
+
+/// One block of activations: `Q8_0` uses `d` and `qs`, `Q8_1` also `s`. The f16 fields are
+/// kept widened to f32 (exactly).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BlockQ8 {
+    pub(crate) d: f32,
+    pub(crate) s: f32,
+    pub(crate) qs: [i8; QK],
+}
+
+/// One row of activations as 8-bit blocks (ggml's `quantize_row_q8_0` / `quantize_row_q8_1`).
+pub(crate) fn quantize_q8(x: &[f32]) -> Vec<BlockQ8> {
+    x.chunks_exact(QK)
+        .map(|v| {
+            let amax = v.iter().fold(0f32, |m, x| m.max(x.abs()));
+            let d = amax / 127.0;
+            let id = if amax != 0.0 { 127.0 / amax } else { 0.0 };
+            let mut qs = [0i8; QK];
+            let mut sum = 0i32;
+            for (q, &x) in qs.iter_mut().zip(v) {
+                let r = (x * id).round_ties_even() as i32;
+                sum += r;
+                *q = r.clamp(-128, 127) as i8;
+            }
+            BlockQ8 {
+                d: f16::from_f32(d).to_f32(),
+                s: f16::from_f32(d * sum as f32).to_f32(),
+                qs,
+            }
+        })
+        .collect()
+}
+
+/// The sum of the eight lanes in ggml's `hsum_float_8` order, plus the offset sum.
+pub(crate) fn finish(acc: [f32; 8], offsets: f32) -> f32 {
+    (((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]))) + offsets
+}
+
+/// Reads a little-endian f16 at `bytes[i..i + 2]`, widened to f32.
+pub(crate) fn f16_at(bytes: &[u8], i: usize) -> f32 {
+    f16::from_le_bytes([bytes[i], bytes[i + 1]]).to_f32()
+}
+
+/// Whether the AVX2 + FMA kernels can run here.
+pub(crate) fn has_avx2_fma() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// The dot product of one weight row with one activation row.
+pub(crate) type DotFn<B> = fn(&[B], &[BlockQ8]) -> f32;
+
+/// A weight block format: 32 small integers, a scale and, for some formats, an offset.
+pub(crate) trait BlockFormat: Sized + Send + Sync + std::fmt::Debug + 'static {
+    /// The format's name in GGUF.
+    const NAME: &'static str;
+    /// Bytes per block in a GGUF file.
+    const BYTES: usize;
+    /// Whether blocks carry an offset `m` (`w = d·q + m`), whose product with the activation
+    /// block's `s` is summed apart from the lanes (and the activations are `Q8_1`).
+    const HAS_OFFSET: bool;
+    /// Byte positions of the block's f16 fields (tests write sane values there).
+    #[cfg(test)]
+    const F16_FIELDS: &'static [usize];
+    /// One block from its `BYTES` bytes.
+    fn parse(bytes: &[u8]) -> Self;
+    /// The scale `d`.
+    fn scale(&self) -> f32;
+    /// The offset `m` (0 without one).
+    fn offset(&self) -> f32 {
+        0.0
+    }
+    /// Weight `j` as the integer the block products use.
+    fn value(&self, j: usize) -> i32;
+    /// The 32 integers as signed bytes.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[cfg(target_arch = "x86_64")]
+    #[allow(unsafe_code)]
+    unsafe fn signed_bytes(&self) -> std::arch::x86_64::__m256i;
+
+    /// The block's 32 weights as ggml's `dequantize_row_*` computes them (`q·d + m` fused, as
+    /// compilers contract it).
+    fn dequantize(&self, out: &mut [f32]) {
+        for (j, out) in out.iter_mut().enumerate().take(QK) {
+            let q = self.value(j) as f32;
+            *out = if Self::HAS_OFFSET {
+                q.mul_add(self.scale(), self.offset())
+            } else {
+                q * self.scale()
+            };
+        }
+    }
+}
+
+/// One weight row with four activation rows: each result is exactly the one-row product.
+pub(crate) type Dot4Fn<B> = fn(&[B], [&[BlockQ8]; 4]) -> [f32; 4];
+
+/// The product for this CPU: AVX2 + FMA where available, else the portable one (same bits).
+fn dot_fn<B: BlockFormat>() -> DotFn<B> {
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2_fma() {
+        return avx2::dot::<B>;
+    }
+    dot_portable::<B>
+}
+
+/// [`dot_fn`] for four activation rows at once (the weight blocks are unpacked once).
+fn dot4_fn<B: BlockFormat>() -> Dot4Fn<B> {
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2_fma() {
+        return avx2::dot4::<B>;
+    }
+    |w, a| a.map(|a| dot_portable(w, a))
+}
+
+/// The portable product, in ggml's order: per block, eight lanes of four integer products,
+/// each accumulated with one fused multiply-add by `d·d'`; offsets summed apart.
+pub(crate) fn dot_portable<B: BlockFormat>(w: &[B], a: &[BlockQ8]) -> f32 {
+    let mut acc = [0f32; 8];
+    let mut offsets = 0f32;
+    for (wb, ab) in w.iter().zip(a) {
+        let d = wb.scale() * ab.d;
+        if B::HAS_OFFSET {
+            offsets = wb.offset().mul_add(ab.s, offsets);
+        }
+        for (lane, acc) in acc.iter_mut().enumerate() {
+            let sum: i32 = (lane * 4..lane * 4 + 4)
+                .map(|j| wb.value(j) * ab.qs[j] as i32)
+                .sum();
+            *acc = d.mul_add(sum as f32, *acc);
+        }
+    }
+    finish(acc, offsets)
+}
+
+/// Activation rows multiplied against each weight row before moving to the next tile.
+const ACTIVATION_TILE: usize = 16;
+
+/// A `[rows, cols]` weight matrix in blocks of one format, row-major.
+#[derive(Debug, Clone)]
+pub(crate) struct QuantMatrix<B> {
+    rows: usize,
+    cols: usize,
+    blocks: Vec<B>,
+}
+
+/// A quantized projection, whatever its block format.
+pub(crate) trait QuantLinear: std::fmt::Debug + Send + Sync {
+    /// Output features.
+    fn rows(&self) -> usize;
+    /// Input features.
+    fn cols(&self) -> usize;
+    /// `x · Wᵀ` for `n` input rows (`x` is `[n, cols]`, the result `[n, rows]`).
+    fn matmul(&self, x: &[f32], n: usize) -> Vec<f32>;
+    /// Row `o` as floats (an embedding lookup), written to `out` (`cols` values).
+    fn dequantize_row(&self, o: usize, out: &mut [f32]);
+}
+
+impl<B: BlockFormat> QuantMatrix<B> {
+    /// Reads the raw GGUF block bytes of a `[rows, cols]` matrix; `None` when the sizes do not
+    /// fit (cols not a multiple of 32, or a byte count that is not `rows × cols / 32` blocks).
+    pub(crate) fn from_gguf_bytes(bytes: &[u8], rows: usize, cols: usize) -> Option<Self> {
+        if !cols.is_multiple_of(QK) || bytes.len() != rows.checked_mul(cols / QK)? * B::BYTES {
+            return None;
+        }
+        let blocks = bytes.chunks_exact(B::BYTES).map(B::parse).collect();
+        Some(Self { rows, cols, blocks })
+    }
+
+    fn row(&self, o: usize) -> &[B] {
+        let per_row = self.cols / QK;
+        &self.blocks[o * per_row..(o + 1) * per_row]
+    }
+}
+
+impl<B: BlockFormat> QuantLinear for QuantMatrix<B> {
+    fn rows(&self) -> usize {
+        self.rows
+    }
+
+    fn cols(&self) -> usize {
+        self.cols
+    }
+
+    fn dequantize_row(&self, o: usize, out: &mut [f32]) {
+        for (block, out) in self.row(o).iter().zip(out.chunks_exact_mut(QK)) {
+            block.dequantize(out);
+        }
+    }
+
+    /// Output features are computed in parallel; activation rows go in tiles that stay in
+    /// cache while the weight rows pass.
+    fn matmul(&self, x: &[f32], n: usize) -> Vec<f32> {
+        assert_eq!(
+            x.len(),
+            n * self.cols,
+            "quantized matmul: input is not [n, cols]"
+        );
+        let activations: Vec<Vec<BlockQ8>> = x.chunks_exact(self.cols).map(quantize_q8).collect();
+        let (dot, dot4) = (dot_fn::<B>(), dot4_fn::<B>());
+        // A few tasks per thread: enough to balance, few enough that scheduling costs nothing
+        // next to the products (a decode step runs hundreds of small products).
+        let tasks = rayon::current_num_threads().max(1) * 4;
+        let rows_per_task = self.rows.div_ceil(tasks).max(16);
+        let n1 = n.max(1);
+        // out_t[o][r]: weight rows against every activation row, transposed at the end.
+        let mut out_t = vec![0f32; self.rows * n];
+        let run = |(task, chunk): (usize, &mut [f32])| {
+            let first = task * rows_per_task;
+            // Activation rows in tiles that stay in L1 while the task's weight rows pass by.
+            for (t, tile) in activations.chunks(ACTIVATION_TILE).enumerate() {
+                for (k, out) in chunk.chunks_exact_mut(n1).enumerate() {
+                    let w = self.row(first + k);
+                    let out = &mut out[t * ACTIVATION_TILE..];
+                    let mut r = 0;
+                    while r + 4 <= tile.len() {
+                        let four = [&tile[r][..], &tile[r + 1], &tile[r + 2], &tile[r + 3]];
+                        out[r..r + 4].copy_from_slice(&dot4(w, four));
+                        r += 4;
+                    }
+                    for (y, a) in out[r..].iter_mut().zip(&tile[r..]) {
+                        *y = dot(w, a);
+                    }
+                }
+            }
+        };
+        if rayon::current_num_threads() > 1 {
+            out_t
+                .par_chunks_mut(rows_per_task * n1)
+                .enumerate()
+                .for_each(run);
+        } else {
+            // One thread: stay on the caller's (handing work to the pool costs more than a
+            // decode step's product).
+            out_t
+                .chunks_mut(rows_per_task * n1)
+                .enumerate()
+                .for_each(run);
+        }
+        if n == 1 {
+            return out_t;
+        }
+        let mut out = vec![0f32; n * self.rows];
+        for o in 0..self.rows {
+            for r in 0..n {
+                out[r * self.rows + o] = out_t[o * n + r];
+            }
+        }
+        out
+    }
+}
+
+/// AVX2 building blocks shared by the formats.
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+pub(crate) mod avx2 {
+    use std::arch::x86_64::*;
+
+    use super::{BlockFormat, BlockQ8, finish};
+
+    /// 16 bytes of nibbles as 32 bytes: the low nibbles first, then the high ones (ggml's
+    /// `bytes_from_nibbles_32`).
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    pub(crate) unsafe fn nibbles_32(qs: &[u8; 16]) -> __m256i {
+        // SAFETY: `qs` is 16 bytes; the unaligned load reads exactly those.
+        let low = unsafe { _mm_loadu_si128(qs.as_ptr().cast()) };
+        _mm256_and_si256(
+            _mm256_set1_epi8(0x0f),
+            _mm256_set_m128i(_mm_srli_epi16(low, 4), low),
+        )
+    }
+
+    /// Q5_0's 32 values as signed bytes `q - 16`: the nibbles, with `0xF0` or-ed in where the
+    /// fifth bit (bit j of `qh` for element j) is clear.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    pub(crate) unsafe fn nibbles_with_sign_bits(qs: &[u8; 16], qh: [u8; 4]) -> __m256i {
+        // Spread bit j of qh into byte j: 0xFF where set (ggml's `bytes_from_bits_32`).
+        let spread = _mm256_shuffle_epi8(
+            _mm256_set1_epi32(i32::from_le_bytes(qh)),
+            _mm256_set_epi64x(
+                0x0303_0303_0303_0303,
+                0x0202_0202_0202_0202,
+                0x0101_0101_0101_0101,
+                0,
+            ),
+        );
+        let set = _mm256_cmpeq_epi8(
+            _mm256_or_si256(spread, _mm256_set1_epi64x(0x7fbf_dfef_f7fb_fdfe)),
+            _mm256_set1_epi64x(-1),
+        );
+        let high = _mm256_andnot_si256(set, _mm256_set1_epi8(0xF0_u8 as i8));
+        // SAFETY: this function's caller guarantees AVX2.
+        _mm256_or_si256(unsafe { nibbles_32(qs) }, high)
+    }
+
+    /// Loads 32 activation bytes.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    pub(crate) unsafe fn load_32(qs: &[i8; 32]) -> __m256i {
+        // SAFETY: `qs` is 32 bytes; the unaligned load reads exactly those.
+        unsafe { _mm256_loadu_si256(qs.as_ptr().cast()) }
+    }
+
+    /// Unsigned x signed byte products summed in fours, as floats: lane k sums elements
+    /// 4k..4k+3 (`maddubs` pairs cannot saturate: at most 128 * 127 * 2 < 2^15).
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    unsafe fn lanes_us(ax: __m256i, sy: __m256i) -> __m256 {
+        let pairs = _mm256_maddubs_epi16(ax, sy);
+        _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_set1_epi16(1), pairs))
+    }
+
+    /// Signed x signed byte products summed in fours (ggml's `mul_sum_i8_pairs_float`).
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    unsafe fn lanes_ss(x: __m256i, y: __m256i) -> __m256 {
+        // SAFETY: this function's caller guarantees AVX2.
+        unsafe { lanes_us(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x)) }
+    }
+
+    /// Only handed out by `dot_fn` after checking AVX2 and FMA.
+    pub(crate) fn dot<B: BlockFormat>(w: &[B], a: &[BlockQ8]) -> f32 {
+        // SAFETY: `dot_fn` returns this only when the CPU has AVX2 and FMA.
+        unsafe { dot_avx2(w, a) }
+    }
+
+    /// [`super::dot_portable`] with AVX2: the same operations in the same order.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2 and FMA.
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn dot_avx2<B: BlockFormat>(w: &[B], a: &[BlockQ8]) -> f32 {
+        let mut acc = _mm256_setzero_ps();
+        let mut offsets = 0f32;
+        for (wb, ab) in w.iter().zip(a) {
+            if B::HAS_OFFSET {
+                offsets = wb.offset().mul_add(ab.s, offsets);
+            }
+            // SAFETY: this function's caller guarantees AVX2 and FMA.
+            acc = unsafe { block_step(acc, wb.scale(), wb.signed_bytes(), ab) };
+        }
+        // SAFETY: as above.
+        finish(unsafe { lanes(acc) }, offsets)
+    }
+
+    /// One block's products added to `acc`: the eight lanes of integer products times
+    /// `d·d'`, fused.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2 and FMA.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    unsafe fn block_step(acc: __m256, d: f32, qx: __m256i, a: &BlockQ8) -> __m256 {
+        // SAFETY: this function's caller guarantees AVX2.
+        let l = unsafe { lanes_ss(qx, load_32(&a.qs)) };
+        _mm256_fmadd_ps(_mm256_set1_ps(d * a.d), l, acc)
+    }
+
+    /// Only handed out by `dot4_fn` after checking AVX2 and FMA.
+    pub(crate) fn dot4<B: BlockFormat>(w: &[B], a: [&[BlockQ8]; 4]) -> [f32; 4] {
+        // SAFETY: `dot4_fn` returns this only when the CPU has AVX2 and FMA.
+        unsafe { dot4_avx2(w, a) }
+    }
+
+    /// [`dot_avx2`] for four activation rows: each weight block is unpacked once; every pair
+    /// goes through the same operations in the same order as the one-row product.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2 and FMA.
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn dot4_avx2<B: BlockFormat>(w: &[B], a: [&[BlockQ8]; 4]) -> [f32; 4] {
+        let (mut acc0, mut acc1, mut acc2, mut acc3) = (
+            _mm256_setzero_ps(),
+            _mm256_setzero_ps(),
+            _mm256_setzero_ps(),
+            _mm256_setzero_ps(),
+        );
+        let mut offsets = [0f32; 4];
+        for (b, wb) in w.iter().enumerate() {
+            let (a0, a1, a2, a3) = (&a[0][b], &a[1][b], &a[2][b], &a[3][b]);
+            if B::HAS_OFFSET {
+                let m = wb.offset();
+                offsets[0] = m.mul_add(a0.s, offsets[0]);
+                offsets[1] = m.mul_add(a1.s, offsets[1]);
+                offsets[2] = m.mul_add(a2.s, offsets[2]);
+                offsets[3] = m.mul_add(a3.s, offsets[3]);
+            }
+            let d = wb.scale();
+            // SAFETY: this function's caller guarantees AVX2 and FMA.
+            unsafe {
+                let qx = wb.signed_bytes();
+                acc0 = block_step(acc0, d, qx, a0);
+                acc1 = block_step(acc1, d, qx, a1);
+                acc2 = block_step(acc2, d, qx, a2);
+                acc3 = block_step(acc3, d, qx, a3);
+            }
+        }
+        // SAFETY: as above.
+        unsafe {
+            [
+                finish(lanes(acc0), offsets[0]),
+                finish(lanes(acc1), offsets[1]),
+                finish(lanes(acc2), offsets[2]),
+                finish(lanes(acc3), offsets[3]),
+            ]
+        }
+    }
+
+    /// The eight lanes of an accumulator.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    unsafe fn lanes(acc: __m256) -> [f32; 8] {
+        let mut out = [0f32; 8];
+        // SAFETY: `out` holds 8 f32.
+        unsafe { _mm256_storeu_ps(out.as_mut_ptr(), acc) };
+        out
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::*;
+
+    /// Checks a format's kernels on random blocks: the product is within quantization error of
+    /// the dense product of the dequantized weights, the SIMD kernel equals the portable one
+    /// bit for bit, and wrong sizes are refused.
+    pub(crate) fn check_format<B: BlockFormat>(seed: u32) {
+        let (rows, cols, n) = (37, 128, 3);
+        let mut state = seed;
+        let mut next = || {
+            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            state >> 8
+        };
+        let mut bytes = Vec::new();
+        for _ in 0..rows * cols / QK {
+            let mut block: Vec<u8> = (0..B::BYTES).map(|_| (next() & 0xff) as u8).collect();
+            for (k, &at) in B::F16_FIELDS.iter().enumerate() {
+                let value = (next() % 1000) as f32 / 100_000.0 * if k == 0 { 1.0 } else { -1.0 };
+                block[at..at + 2].copy_from_slice(&f16::from_f32(value).to_le_bytes());
+            }
+            bytes.extend(block);
+        }
+        let w = QuantMatrix::<B>::from_gguf_bytes(&bytes, rows, cols).unwrap();
+        let mut dense = vec![0f32; rows * cols];
+        for (o, row) in dense.chunks_exact_mut(cols).enumerate() {
+            w.dequantize_row(o, row);
+        }
+        let x: Vec<f32> = (0..n * cols)
+            .map(|i| ((i * 37 % 101) as f32 - 50.0) / 25.0)
+            .collect();
+        let y = w.matmul(&x, n);
+        // The weights are exact (the reference uses the same dequantized values), so the only
+        // error is the activations' rounding: at most half a step, amax / 254, per value.
+        let amax = x.iter().fold(0f32, |m, v| m.max(v.abs()));
+        for r in 0..n {
+            for o in 0..rows {
+                let (mut exact, mut bound) = (0f32, 1e-4f32);
+                for c in 0..cols {
+                    exact += x[r * cols + c] * dense[o * cols + c];
+                    bound += dense[o * cols + c].abs() * amax / 254.0 * 1.01;
+                }
+                let got = y[r * rows + o];
+                assert!(
+                    (got - exact).abs() <= bound,
+                    "{got} vs {exact} (bound {bound})"
+                );
+            }
+        }
+        let acts: Vec<Vec<BlockQ8>> = x.chunks_exact(cols).map(quantize_q8).collect();
+        let a = &acts[0];
+        for o in 0..rows {
+            let portable = dot_portable(w.row(o), a);
+            assert_eq!(dot_fn::<B>()(w.row(o), a).to_bits(), portable.to_bits());
+            let four = dot4_fn::<B>()(w.row(o), [a, &acts[1], &acts[2], a]);
+            assert_eq!(four[0].to_bits(), portable.to_bits());
+            assert_eq!(
+                four[1].to_bits(),
+                dot_portable(w.row(o), &acts[1]).to_bits()
+            );
+        }
+        assert!(QuantMatrix::<B>::from_gguf_bytes(&bytes[1..], rows, cols).is_none());
+        assert!(QuantMatrix::<B>::from_gguf_bytes(&bytes, rows, cols + 1).is_none());
+    }
+}
