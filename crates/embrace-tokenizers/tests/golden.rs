@@ -354,14 +354,6 @@ fn xlm_roberta_matches_python_tokenizers() {
     run("xlm-roberta");
 }
 
-/// Synthetic tokenizers that still differ from Python, and why. Each is a known gap, listed in
-/// the tokenizers issue; everything else under `synth-*` must match exactly.
-const KNOWN_DEVIATIONS: &[(&str, &str)] = &[(
-    "synth-unigram-scripts",
-    "UnicodeScripts uses current Unicode script data; HuggingFace's table is older and puts a few \
-     combining marks (e.g. U+0954) in a script instead of Inherited",
-)];
-
 #[test]
 fn synthetic_tokenizers_match_python_tokenizers() {
     let mut names: Vec<String> = std::fs::read_dir(golden_dir())
@@ -374,9 +366,6 @@ fn synthetic_tokenizers_match_python_tokenizers() {
     let mut failures = Vec::new();
     let mut total = 0;
     for name in &names {
-        if KNOWN_DEVIATIONS.iter().any(|(n, _)| n == name) {
-            continue;
-        }
         let (checked, problems) = check_tokenizer(name);
         assert!(checked > 0, "{name}: nothing checked");
         total += checked;

@@ -2,6 +2,7 @@
 
 pub mod byte_level;
 mod onig;
+mod scripts_table;
 
 use crate::models::Token;
 use crate::normalized::{NormalizedString, SplitDelimiterBehavior};
@@ -318,19 +319,27 @@ fn five() -> usize {
     5
 }
 
-/// The script of `c` as the UnicodeScripts pre-tokenizer sees it (`None` for a space, which
-/// belongs to no script).
-fn script_of(c: char) -> Option<unicode_script::Script> {
-    use unicode_script::{Script, UnicodeScript};
+/// The script of `c` as the UnicodeScripts pre-tokenizer sees it, from the same data as
+/// HuggingFace (SentencePiece's table, see `scripts_table`): Hiragana, Katakana and U+30FC
+/// count as Han; a space, and a code point the table does not list, have no script (they never
+/// start a piece).
+fn script_of(c: char) -> Option<u8> {
+    use scripts_table::{HAN, HIRAGANA, KATAKANA, SCRIPT_RANGES};
+    let cp = c as u32;
     if c == ' ' {
         return None;
     }
-    if c as u32 == 0x30FC {
-        return Some(Script::Han);
+    if cp == 0x30FC {
+        return Some(HAN);
     }
-    Some(match c.script() {
-        Script::Hiragana | Script::Katakana => Script::Han,
-        s => s,
+    let &(first, _, script) = SCRIPT_RANGES.get(SCRIPT_RANGES.partition_point(|r| r.1 < cp))?;
+    if first > cp {
+        return None;
+    }
+    Some(if script == HIRAGANA || script == KATAKANA {
+        HAN
+    } else {
+        script
     })
 }
 
@@ -538,6 +547,20 @@ pub(crate) fn to_byte_level(n: &mut NormalizedString) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scripts_come_from_huggingfaces_table() {
+        let name = |c: char| script_of(c).map(|id| scripts_table::SCRIPT_NAMES[id as usize]);
+        assert_eq!(name('a'), Some("Latin"));
+        assert_eq!(name('\u{0954}'), Some("Devanagari")); // Inherited in current Unicode
+        assert_eq!(name('\u{0951}'), Some("Inherited"));
+        assert_eq!(name('ア'), Some("Han")); // Katakana counts as Han
+        assert_eq!(name('\u{30FC}'), Some("Han"));
+        assert_eq!(name(' '), None);
+        assert_eq!(name('\u{0378}'), None); // unassigned: no script
+        let ranges = &scripts_table::SCRIPT_RANGES;
+        assert!(ranges.windows(2).all(|w| w[0].1 < w[1].0));
+    }
 
     fn words(p: &PreTokenizer, text: &str) -> Vec<(String, (usize, usize))> {
         let mut pre = PreTokenizedString::from(text);
