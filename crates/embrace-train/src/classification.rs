@@ -343,6 +343,7 @@ pub fn train_text_classification(job: &TextClassificationJob) -> Result<TrainRep
     start_log(&job.output_dir)?;
     let train_started = Instant::now();
     let mut since_best = 0usize;
+    let bar = crate::progress::training_bar(total, 0);
     for epoch in 0..args.num_train_epochs {
         let order = rng.permutation(n);
         for chunk in order.chunks(bs) {
@@ -414,6 +415,7 @@ pub fn train_text_classification(job: &TextClassificationJob) -> Result<TrainRep
             running += loss.to_scalar::<f32>()? as f64;
             running_n += 1;
             step += 1;
+            crate::progress::step(&bar, running / running_n as f64, lr);
             if step % args.logging_steps.max(1) == 0 {
                 let entry = json!({"loss": running / running_n as f64, "learning_rate": lr, "epoch": step as f64 / steps_per_epoch as f64, "step": step});
                 tracing::info!(%entry, "training");
@@ -447,6 +449,7 @@ pub fn train_text_classification(job: &TextClassificationJob) -> Result<TrainRep
             }
         }
     }
+    bar.finish_and_clear();
     let train_seconds = train_started.elapsed().as_secs_f64();
     let mut validation = None;
     if let Some((_, weights, m, epoch)) = best {

@@ -235,17 +235,7 @@ pub fn fine_tune_text_classification(
             .map(|(n, v)| (n.clone(), v.as_tensor().clone()))
             .collect()
     };
-    // A progress bar with the loss, learning rate and speed (drawn only on a terminal).
-    let bar = indicatif::ProgressBar::new(total as u64);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{prefix} [{bar:30}] {pos}/{len} steps {per_sec} eta {eta} {msg}",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-        .progress_chars("=> "),
-    );
-    bar.set_prefix("training");
-    bar.set_position(state.global_step as u64);
+    let bar = crate::progress::training_bar(total, state.global_step);
     let train_started = Instant::now();
     let first_step = state.global_step;
     let first_epoch = state.epoch;
@@ -301,11 +291,11 @@ pub fn fine_tune_text_classification(
             state.global_step += 1;
             state.batches_done_in_epoch = b + 1;
             let step = state.global_step;
-            bar.inc(1);
-            bar.set_message(format!(
-                "loss {:.4} lr {lr:.2e}",
-                state.running_loss / state.running_batches.max(1) as f64
-            ));
+            crate::progress::step(
+                &bar,
+                state.running_loss / state.running_batches.max(1) as f64,
+                lr,
+            );
             if step.is_multiple_of(args.logging_steps.max(1)) || step == total {
                 let elapsed = train_started.elapsed().as_secs_f64();
                 let entry = json!({"loss": state.running_loss / state.running_batches.max(1) as f64,

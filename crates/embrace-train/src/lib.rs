@@ -18,6 +18,7 @@ pub mod finetune;
 pub mod metrics;
 pub mod optim;
 mod output;
+mod progress;
 mod rng;
 pub mod token_classification;
 

@@ -310,6 +310,7 @@ pub fn train_token_classification(job: &TokenClassificationJob) -> Result<TokenR
     let mut log_history = Vec::new();
     let mut best: Option<(f64, Tensor, Tensor, EntityScores)> = None;
     let mut step = 0;
+    let bar = crate::progress::training_bar(total, 0);
     for epoch in 0..args.num_train_epochs {
         let mut loss_sum = 0.0;
         let order = rng.permutation(rows.len());
@@ -346,6 +347,8 @@ pub fn train_token_classification(job: &TokenClassificationJob) -> Result<TokenR
             opt_b.step(&grads)?;
             loss_sum += loss.to_scalar::<f32>()? as f64;
             step += 1;
+            let epoch_steps = step - epoch * steps_per_epoch;
+            crate::progress::step(&bar, loss_sum / epoch_steps as f64, lr);
         }
         let scores = entity_scores(&val_refs, &predict(&w, &b, &val_f, h, &job.labels)?);
         log_history.push(json!({"loss": loss_sum / steps_per_epoch.max(1) as f64, "eval_f1": scores.f1, "eval_precision": scores.precision, "eval_recall": scores.recall, "epoch": epoch + 1, "step": step}));
@@ -359,6 +362,7 @@ pub fn train_token_classification(job: &TokenClassificationJob) -> Result<TokenR
             ));
         }
     }
+    bar.finish_and_clear();
     let Some((_, bw, bb, validation)) = best else {
         return Err(TrainError::Config("no epoch was trained".into()));
     };
