@@ -155,18 +155,11 @@ fn write_entry(result: &Dataset, data: &Path, sidecar: &Path, description: &str)
         {
             let mut writer = StreamWriter::try_new(&mut out, result.schema())
                 .map_err(|e| DatasetError::arrow(&origin, e))?;
-            for (i, batch) in result
-                .slices(0, result.num_rows(), WRITER_BATCH_ROWS)
-                .iter()
-                .enumerate()
-            {
+            result.for_each_slice(0, result.num_rows(), WRITER_BATCH_ROWS, |batch| {
                 writer
                     .write(batch)
-                    .map_err(|e| DatasetError::arrow(&origin, e))?;
-                if i % 64 == 63 {
-                    result.release_pages();
-                }
-            }
+                    .map_err(|e| DatasetError::arrow(&origin, e))
+            })?;
             writer
                 .finish()
                 .map_err(|e| DatasetError::arrow(&origin, e))?;

@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::error::{DatasetError, Result};
 use crate::features::{Feature, Features};
 use crate::mapped::MappedPages;
-use crate::spill::{BatchSink, Collected};
+use crate::spill::{BatchSink, Collected, batch_bytes};
 
 /// A table: Arrow record batches with `datasets` features and a fingerprint.
 ///
@@ -29,6 +29,9 @@ pub struct Dataset {
     fingerprint: String,
     pages: Vec<MappedPages>,
 }
+
+/// Bytes a writer passes between two releases of the mapped pages it has read.
+const RELEASE_EVERY_BYTES: usize = 64 << 20;
 
 /// Batches processed in parallel between two releases of the input's mapped pages, per thread.
 const GROUP_BATCHES_PER_THREAD: usize = 2;
@@ -201,34 +204,48 @@ impl Dataset {
 
     /// Runs `f` on every batch, in parallel a group at a time and in order, collecting the
     /// outputs in a [`BatchSink`] (spilled to disk when large) and releasing the input's pages
-    /// after each group. `schema` is the outputs' schema, or `None` to take the first one's.
+    /// after each group. The result's schema is the first output's, without metadata (this
+    /// dataset's when there is no batch).
     fn transform_batches(
         &self,
-        schema: Option<SchemaRef>,
         f: impl Fn(&RecordBatch) -> Result<RecordBatch> + Sync,
-    ) -> Result<(Option<SchemaRef>, Collected)> {
+    ) -> Result<Collected> {
         use rayon::prelude::*;
-        let mut sink: Option<BatchSink> = schema.map(BatchSink::new);
-        let mut out_schema = None;
+        let mut sink: Option<BatchSink> = None;
         for group in self.batches.chunks(group_len()) {
             let outputs = group.par_iter().map(&f).collect::<Result<Vec<_>>>()?;
             for batch in outputs {
-                let sink = sink.get_or_insert_with(|| {
+                sink.get_or_insert_with(|| {
                     BatchSink::new(Arc::new(Schema::new(batch.schema().fields().clone())))
-                });
-                out_schema.get_or_insert_with(|| batch.schema());
-                sink.push(batch)?;
+                })
+                .push(batch)?;
             }
             self.release_pages();
         }
-        let collected = match sink {
-            Some(sink) => sink.finish()?,
-            None => Collected {
-                batches: Vec::new(),
-                pages: None,
-            },
-        };
-        Ok((out_schema, collected))
+        sink.unwrap_or_else(|| BatchSink::new(self.schema.clone()))
+            .finish()
+    }
+
+    /// Calls `f` on the rows `start..end` as slices of at most `max_rows` rows (see
+    /// [`Dataset::slices`]), releasing the mapped pages behind them every
+    /// [`RELEASE_EVERY_BYTES`] passed: the loop of every writer.
+    pub(crate) fn for_each_slice(
+        &self,
+        start: usize,
+        end: usize,
+        max_rows: usize,
+        mut f: impl FnMut(&RecordBatch) -> Result<()>,
+    ) -> Result<()> {
+        let mut since_release = 0;
+        for slice in self.slices(start, end, max_rows) {
+            f(&slice)?;
+            since_release += batch_bytes(&slice);
+            if since_release >= RELEASE_EVERY_BYTES {
+                self.release_pages();
+                since_release = 0;
+            }
+        }
+        Ok(())
     }
 
     /// A dataset from JSON rows (objects), with inferred types.
@@ -311,8 +328,8 @@ impl Dataset {
     }
 
     /// The rows at `indices`, in that order. Rows are gathered straight from the stored
-    /// batches (no concatenation first) into batches of at most 1024 rows, in
-    /// parallel.
+    /// batches (no concatenation first) into batches of at most 8192 rows
+    /// (`SELECT_BATCH_ROWS`), in parallel.
     pub fn select(&self, indices: &[usize]) -> Result<Self> {
         use rayon::prelude::*;
         let n = self.num_rows();
@@ -449,7 +466,7 @@ impl Dataset {
         name: &str,
         keep: impl Fn(&RecordBatch) -> Result<BooleanArray> + Sync,
     ) -> Result<Self> {
-        let (_, collected) = self.transform_batches(Some(self.schema.clone()), |b| {
+        let collected = self.transform_batches(|b| {
             let mask = keep(b)?;
             if mask.len() != b.num_rows() {
                 return Err(DatasetError::Argument(format!(
@@ -480,10 +497,8 @@ impl Dataset {
         name: &str,
         f: impl Fn(&RecordBatch) -> Result<RecordBatch> + Sync,
     ) -> Result<Self> {
-        let (schema, collected) = self.transform_batches(None, f)?;
-        let batches = collected.batches;
-        let schema = schema.unwrap_or_else(|| self.schema.clone());
-        let mut features = Features::from_schema(&schema)?;
+        let collected = self.transform_batches(f)?;
+        let mut features = Features::from_schema(&collected.schema)?;
         // Columns that kept their type keep their feature (ClassLabel names survive a map).
         for (n, f) in features.0.iter_mut() {
             if let Some(old) = self.features.get(n)
@@ -492,13 +507,15 @@ impl Dataset {
                 *f = old.clone();
             }
         }
-        let fingerprint = fnv(&[&self.fingerprint, "map", name]);
         // `with_features` re-labels the batches with the features' schema.
-        let stripped = Arc::new(Schema::new(schema.fields().clone()));
-        Ok(
-            Self::with_features(stripped, batches, features, fingerprint)?
-                .with_pages(self.pages.iter().cloned().chain(collected.pages)),
-        )
+        Ok(self
+            .derive(
+                collected.schema,
+                collected.batches,
+                features,
+                &["map", name],
+            )?
+            .with_pages(collected.pages))
     }
 
     fn column_index(&self, name: &str) -> Result<usize> {

@@ -8,11 +8,12 @@ use std::path::Path;
 use arrow::ipc::writer::StreamWriter;
 use serde_json::{Value, json};
 
-use crate::dataset::{Dataset, DatasetDict, fnv};
+use crate::dataset::{Dataset, DatasetDict};
 use crate::error::{DatasetError, Result};
 use crate::features::Features;
 use crate::io::write_atomic;
 use crate::mapped::read_ipc_stream;
+use crate::spill::batch_bytes;
 
 /// Bytes per shard file (datasets shards by size, 500 MB; small datasets get one shard).
 const MAX_SHARD_BYTES: usize = 500 << 20;
@@ -40,13 +41,7 @@ impl Dataset {
     pub fn save_to_disk(&self, dir: &Path) -> Result<()> {
         std::fs::create_dir_all(dir).map_err(DatasetError::io(dir))?;
         let rows = self.num_rows();
-        let bytes: usize = self
-            .batches()
-            .iter()
-            .flat_map(|b| b.columns())
-            .map(|c| c.to_data().get_slice_memory_size().unwrap_or(0))
-            .sum::<usize>()
-            .max(1);
+        let bytes: usize = self.batches().iter().map(batch_bytes).sum::<usize>().max(1);
         let shards = bytes.div_ceil(MAX_SHARD_BYTES).max(1).min(rows.max(1));
         let mut files = Vec::new();
         for s in 0..shards {
@@ -58,18 +53,11 @@ impl Dataset {
                 let mut writer =
                     StreamWriter::try_new(std::io::BufWriter::new(file), self.schema())
                         .map_err(|e| DatasetError::arrow(name.clone(), e))?;
-                for (i, part) in self
-                    .slices(start, end, WRITER_BATCH_ROWS)
-                    .iter()
-                    .enumerate()
-                {
+                self.for_each_slice(start, end, WRITER_BATCH_ROWS, |part| {
                     writer
                         .write(part)
-                        .map_err(|e| DatasetError::arrow(name.clone(), e))?;
-                    if i % 64 == 63 {
-                        self.release_pages();
-                    }
-                }
+                        .map_err(|e| DatasetError::arrow(name.clone(), e))
+                })?;
                 writer
                     .finish()
                     .map_err(|e| DatasetError::arrow(name.clone(), e))?;
@@ -167,14 +155,8 @@ impl Dataset {
     /// schema's `huggingface` metadata, or are inferred from the Arrow types.
     pub fn from_arrow_file(path: &Path) -> Result<Dataset> {
         let (schema, batches, pages) = read_ipc_stream(path)?;
-        let features = Features::from_schema_metadata(&schema)?;
-        let meta = std::fs::metadata(path).map_err(DatasetError::io(path))?;
-        let fingerprint = fnv(&[
-            "arrow_file",
-            &path.display().to_string(),
-            &meta.len().to_string(),
-        ]);
-        Ok(Dataset::with_features(schema, batches, features, fingerprint)?.with_pages([pages]))
+        let dataset = Dataset::from_batches(schema, batches)?.with_pages([pages]);
+        crate::io::named(dataset, path)
     }
 }
 

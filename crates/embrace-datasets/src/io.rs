@@ -180,7 +180,7 @@ pub fn read_text(path: &Path) -> Result<Dataset> {
 }
 
 /// Gives a freshly loaded dataset a fingerprint from its file (path, size, modification time).
-fn named(dataset: Dataset, path: &Path) -> Result<Dataset> {
+pub(crate) fn named(dataset: Dataset, path: &Path) -> Result<Dataset> {
     let meta = std::fs::metadata(path).map_err(DatasetError::io(path))?;
     let modified = meta
         .modified()
@@ -233,13 +233,11 @@ impl Dataset {
             let mut writer =
                 parquet::arrow::ArrowWriter::try_new(file, self.schema().clone(), Some(props))
                     .map_err(|e| DatasetError::arrow(origin(path), e))?;
-            for (i, batch) in self.batches().iter().enumerate() {
+            // The stored batches whole (no row limit).
+            self.for_each_slice(0, self.num_rows(), usize::MAX, |batch| {
                 writer
                     .write(batch)
                     .map_err(|e| DatasetError::arrow(origin(path), e))?;
-                if i % 16 == 15 {
-                    self.release_pages();
-                }
                 // Bound the memory of the row group being built: a large dataset becomes
                 // several row groups instead of one buffered whole.
                 if writer.in_progress_size() > PARQUET_ROW_GROUP_BYTES {
@@ -247,7 +245,8 @@ impl Dataset {
                         .flush()
                         .map_err(|e| DatasetError::arrow(origin(path), e))?;
                 }
-            }
+                Ok(())
+            })?;
             writer
                 .close()
                 .map_err(|e| DatasetError::arrow(origin(path), e))?;

@@ -72,8 +72,9 @@ pub(crate) struct BatchSink {
     spill: Option<(PathBuf, StreamWriter<BufWriter<File>>)>,
 }
 
-/// A finished result: its batches and, when spilled, the mapping they point into.
+/// A finished result: its schema, its batches and, when spilled, the mapping they point into.
 pub(crate) struct Collected {
+    pub(crate) schema: SchemaRef,
     pub(crate) batches: Vec<RecordBatch>,
     pub(crate) pages: Option<MappedPages>,
 }
@@ -139,6 +140,7 @@ impl BatchSink {
     pub(crate) fn finish(self) -> Result<Collected> {
         let Some((path, mut writer)) = self.spill else {
             return Ok(Collected {
+                schema: self.schema,
                 batches: self.batches,
                 pages: None,
             });
@@ -156,6 +158,7 @@ impl BatchSink {
             let mapped = MappedFile::open(&path)?;
             let (_, batches) = read_ipc_stream_mapped(&mapped, &path)?;
             Ok(Collected {
+                schema: self.schema,
                 batches,
                 pages: Some(mapped.pages()),
             })
