@@ -12,9 +12,10 @@
 //!   accumulated with one fused multiply-add by the product of the two scales; then the lanes
 //!   are added pairwise in ggml's order (`hsum_float_8`) and any per-block offset terms last.
 //!
-//! Each format ([`q4_1`], [`q5_0`], [`q8_0`]) has an AVX2 + FMA kernel and a portable one that gives the
-//! same bits (tested). Invariants: a matrix holds `rows × cols / 32` blocks (checked when it is
-//! built from the GGUF bytes); inputs are checked against `cols`.
+//! A format ([`q4_1`], [`q5_0`], [`q8_0`]) only describes its block layout ([`BlockFormat`]);
+//! the products are generic: one AVX2 + FMA version and one portable version that gives the
+//! same bits (tested for each format). Invariants: a matrix holds `rows × cols / 32` blocks
+//! (checked when it is built from the GGUF bytes); inputs are checked against `cols`.
 
 pub(crate) mod q4_1;
 pub(crate) mod q5_0;
@@ -59,7 +60,7 @@ pub(crate) fn quantize_q8(x: &[f32]) -> Vec<BlockQ8> {
 }
 
 /// The sum of the eight lanes in ggml's `hsum_float_8` order, plus the offset sum.
-pub(crate) fn finish(acc: [f32; 8], offsets: f32) -> f32 {
+fn finish(acc: [f32; 8], offsets: f32) -> f32 {
     (((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]))) + offsets
 }
 
@@ -69,7 +70,7 @@ pub(crate) fn f16_at(bytes: &[u8], i: usize) -> f32 {
 }
 
 /// Whether the AVX2 + FMA kernels can run here.
-pub(crate) fn has_avx2_fma() -> bool {
+fn has_avx2_fma() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
