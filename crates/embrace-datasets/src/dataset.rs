@@ -10,6 +10,7 @@ use serde_json::Value;
 use crate::error::{DatasetError, Result};
 use crate::features::{Feature, Features};
 use crate::mapped::MappedPages;
+use crate::rng::SplitMix64;
 use crate::spill::{BatchSink, Collected, batch_bytes};
 
 /// A table: Arrow record batches with `datasets` features and a fingerprint.
@@ -64,48 +65,10 @@ pub(crate) fn fnv(parts: &[&str]) -> String {
     format!("{:016x}", fnv_bytes(parts.iter().map(|p| p.as_bytes())))
 }
 
-/// SplitMix64: a small seeded generator whose stream is the same on every machine.
-#[derive(Debug, Clone)]
-pub(crate) struct SplitMix64(u64);
-
-impl SplitMix64 {
-    pub(crate) fn new(seed: u64) -> Self {
-        Self(seed ^ 0x9E37_79B9_7F4A_7C15)
-    }
-
-    /// Continues from a saved [`SplitMix64::state`].
-    pub(crate) fn from_state(state: u64) -> Self {
-        Self(state)
-    }
-
-    pub(crate) fn state(&self) -> u64 {
-        self.0
-    }
-
-    pub(crate) fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// A uniform index below `n` (n > 0).
-    pub(crate) fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n as u64) as usize
-    }
-}
-
 /// A seeded random permutation of `0..n` (SplitMix64 + Fisher-Yates): the same seed gives the
 /// same order on every machine.
 pub(crate) fn permutation(n: usize, seed: u64) -> Vec<usize> {
-    let mut rng = SplitMix64::new(seed);
-    let mut order: Vec<usize> = (0..n).collect();
-    for i in (1..n).rev() {
-        let j = rng.below(i + 1);
-        order.swap(i, j);
-    }
-    order
+    SplitMix64::new(seed).permutation(n)
 }
 
 /// Rows per output batch of [`Dataset::select`] (and so of shuffle and the splits): small

@@ -30,6 +30,7 @@ pub mod features;
 mod hub;
 mod io;
 mod mapped;
+pub mod rng;
 mod spill;
 pub mod streaming;
 mod tokenize;

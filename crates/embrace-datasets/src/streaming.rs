@@ -19,8 +19,9 @@ use std::sync::Arc;
 use arrow::array::RecordBatch;
 use serde_json::{Map, Value, json};
 
-use crate::dataset::{Dataset, SplitMix64, permutation};
+use crate::dataset::{Dataset, permutation};
 use crate::error::{DatasetError, Result};
+use crate::rng::SplitMix64;
 
 /// Rows per record batch read from a file.
 pub const STREAM_BATCH: usize = 1024;

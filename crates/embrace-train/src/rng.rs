@@ -1,29 +1,27 @@
-//! A small seeded generator (SplitMix64) so that runs with the same seed are identical on every
-//! machine.
+//! A small seeded generator (the datasets layer's SplitMix64, with the trainer's own seed mixing)
+//! so that runs with the same seed are identical on every machine.
 
-pub(crate) struct Rng(u64);
+use embrace_datasets::rng::SplitMix64;
+
+pub(crate) struct Rng(SplitMix64);
 
 impl Rng {
     pub(crate) fn new(seed: u64) -> Self {
-        Self(seed ^ 0x5DEE_CE66_D1CE_4E5B)
+        Self(SplitMix64::from_state(seed ^ 0x5DEE_CE66_D1CE_4E5B))
     }
 
     /// The generator's state (to save in a checkpoint).
     pub(crate) fn state(&self) -> u64 {
-        self.0
+        self.0.state()
     }
 
     /// A generator continuing from a saved [`Rng::state`].
     pub(crate) fn from_state(state: u64) -> Self {
-        Self(state)
+        Self(SplitMix64::from_state(state))
     }
 
     pub(crate) fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
 
     /// Uniform in [0, 1).
@@ -40,11 +38,6 @@ impl Rng {
 
     /// A permutation of `0..n` (Fisher-Yates).
     pub(crate) fn permutation(&mut self, n: usize) -> Vec<usize> {
-        let mut order: Vec<usize> = (0..n).collect();
-        for i in (1..n).rev() {
-            let j = (self.next_u64() % (i as u64 + 1)) as usize;
-            order.swap(i, j);
-        }
-        order
+        self.0.permutation(n)
     }
 }
