@@ -142,6 +142,8 @@ pub struct DecoderConfig {
     /// Queries, keys, values and attention weights rounded to f16 for the attention products,
     /// as llama.cpp's default f16 KV cache computes them (GGUF models); f32 otherwise.
     pub kv_cache_f16: bool,
+    /// GELU read from llama.cpp's table of f16 values (GGUF models) instead of evaluated in f32.
+    pub gelu_f16_table: bool,
     /// Rotary settings for full-attention layers.
     pub rope: RopeConfig,
     /// Rotary settings for sliding-window layers (Gemma 3 uses another base).
@@ -394,6 +396,7 @@ fn gpt2(f: &Fields<'_>, model_type: String) -> Result<DecoderConfig> {
         qk_norm: false,
         attention_scale: scale,
         kv_cache_f16: false,
+        gelu_f16_table: false,
         rope: RopeConfig::plain(10_000.0),
         rope_local: RopeConfig::plain(10_000.0),
         rope_layout: RopeLayout::Halves,
@@ -537,6 +540,7 @@ fn llama_like(f: &Fields<'_>, family: DecoderFamily, model_type: String) -> Resu
         qk_norm: gemma || model_type == "qwen3",
         attention_scale,
         kv_cache_f16: false,
+        gelu_f16_table: false,
         rope,
         rope_local,
         rope_layout: RopeLayout::Halves,

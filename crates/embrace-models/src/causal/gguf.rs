@@ -327,6 +327,7 @@ fn gguf_config(
         qk_norm: tensors.contains_key("blk.0.attn_q_norm.weight"),
         attention_scale: 1.0 / (head_dim as f64).sqrt(),
         kv_cache_f16: true,
+        gelu_f16_table: true,
         rope,
         rope_local,
         // llama.cpp's converter permutes Llama's q / k weights for the interleaved layout; the

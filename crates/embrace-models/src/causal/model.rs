@@ -8,7 +8,9 @@ use super::layers::{
     split_heads,
 };
 use super::weights::DecoderWeights;
+use crate::activation::Activation;
 use crate::error::{ModelError, Result};
+use crate::kernels::{gelu_table, math};
 
 /// The MLP of a layer.
 #[derive(Debug, Clone)]
@@ -18,10 +20,54 @@ enum Mlp {
         gate: Linear,
         up: Linear,
         down: Linear,
-        gelu: bool,
+        gelu: Option<Gelu>,
     },
     /// `proj(gelu_tanh(fc(x)))` (GPT-2).
-    Plain { fc: Linear, proj: Linear },
+    Plain {
+        fc: Linear,
+        proj: Linear,
+        gelu: Gelu,
+    },
+}
+
+/// How a layer computes the tanh-approximated GELU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Gelu {
+    /// Evaluated in f32 (transformers' `gelu_pytorch_tanh` / `gelu_new`).
+    Exact,
+    /// Read from llama.cpp's f16 table (GGUF models).
+    F16Table,
+}
+
+impl Gelu {
+    fn new(config: &DecoderConfig) -> Self {
+        if config.gelu_f16_table {
+            Self::F16Table
+        } else {
+            Self::Exact
+        }
+    }
+
+    /// `gelu(x)`, in one pass.
+    fn apply(self, x: &Tensor) -> Result<Tensor> {
+        let mut values = x.flatten_all()?.to_vec1::<f32>()?;
+        match self {
+            Self::Exact => math::add_bias_activation(&mut values, &[], Activation::GeluTanh),
+            Self::F16Table => gelu_table::gelu_in_place(&mut values),
+        }
+        Ok(Tensor::from_vec(values, x.shape(), x.device())?)
+    }
+
+    /// `gelu(gate) * up`, fused in one pass.
+    fn gated(self, gate: &Tensor, up: &Tensor) -> Result<Tensor> {
+        let mut values = gate.flatten_all()?.to_vec1::<f32>()?;
+        let up_values = up.flatten_all()?.to_vec1::<f32>()?;
+        match self {
+            Self::Exact => math::gated_activation(&mut values, &up_values, Activation::GeluTanh),
+            Self::F16Table => gelu_table::geglu_in_place(&mut values, &up_values),
+        }
+        Ok(Tensor::from_vec(values, gate.shape(), gate.device())?)
+    }
 }
 
 impl Mlp {
@@ -34,10 +80,14 @@ impl Mlp {
                 gelu,
             } => {
                 let g = gate.forward(x)?;
-                let g = if *gelu { g.gelu()? } else { g.silu()? };
-                down.forward(&(g * up.forward(x)?)?)
+                let u = up.forward(x)?;
+                let h = match gelu {
+                    Some(gelu) => gelu.gated(&g, &u)?,
+                    None => (g.silu()? * u)?,
+                };
+                down.forward(&h)
             }
-            Self::Plain { fc, proj } => proj.forward(&fc.forward(x)?.gelu()?),
+            Self::Plain { fc, proj, gelu } => proj.forward(&gelu.apply(&fc.forward(x)?)?),
         }
     }
 }
@@ -128,6 +178,7 @@ impl CausalLm {
                     mlp: Mlp::Plain {
                         fc: w.linear(&name("fc"), c.intermediate_size, h, true)?,
                         proj: w.linear(&name("proj"), h, c.intermediate_size, true)?,
+                        gelu: Gelu::new(c),
                     },
                 }
             } else {
@@ -159,7 +210,7 @@ impl CausalLm {
                         gate: w.linear(&name("gate"), c.intermediate_size, h, c.mlp_bias)?,
                         up: w.linear(&name("up"), c.intermediate_size, h, c.mlp_bias)?,
                         down: w.linear(&name("down"), h, c.intermediate_size, c.mlp_bias)?,
-                        gelu: gemma,
+                        gelu: gemma.then(|| Gelu::new(c)),
                     },
                 }
             };

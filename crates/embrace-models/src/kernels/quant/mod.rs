@@ -13,13 +13,18 @@
 //!   are added pairwise in ggml's order (`hsum_float_8`) and any per-block offset terms last.
 //!
 //! A format ([`q4_1`], [`q5_0`], [`q8_0`]) only describes its block layout ([`BlockFormat`]);
-//! the products are generic: one AVX2 + FMA version and one portable version that gives the
-//! same bits (tested for each format). Invariants: a matrix holds `rows × cols / 32` blocks
+//! the products are generic: one AVX2 + FMA version, one AVX-512 VNNI version for prompts
+//! ([`vnni`]: two weight rows by eight activation rows per call) and one portable version, all
+//! giving the same bits (tested for each format). A decode step (one activation row) takes four
+//! weight rows at a time, so that four independent accumulation chains hide the latency of the
+//! per-block fused multiply-add. Invariants: a matrix holds `rows × cols / 32` blocks
 //! (checked when it is built from the GGUF bytes); inputs are checked against `cols`.
 
 pub(crate) mod q4_1;
 pub(crate) mod q5_0;
 pub(crate) mod q8_0;
+#[cfg(target_arch = "x86_64")]
+mod vnni;
 
 use half::f16;
 use rayon::prelude::*;
@@ -36,17 +41,29 @@ pub(crate) struct BlockQ8 {
     pub(crate) qs: [i8; QK],
 }
 
+/// `x` rounded to the nearest integer, ties to even, for `|x| <= 2^22`: adding and removing
+/// `1.5·2^23` leaves no fraction bits, and the addition rounds in the default mode (what
+/// `round_ties_even` computes, without a library call on targets lacking `roundps`).
+#[inline(always)]
+fn round_small(x: f32) -> f32 {
+    const MAGIC: f32 = 12_582_912.0;
+    (x + MAGIC) - MAGIC
+}
+
 /// One row of activations as 8-bit blocks (ggml's `quantize_row_q8_0` / `quantize_row_q8_1`).
 pub(crate) fn quantize_q8(x: &[f32]) -> Vec<BlockQ8> {
     x.chunks_exact(QK)
         .map(|v| {
-            let amax = v.iter().fold(0f32, |m, x| m.max(x.abs()));
+            let amax = v
+                .iter()
+                .fold(0f32, |m, x| if x.abs() > m { x.abs() } else { m });
             let d = amax / 127.0;
             let id = if amax != 0.0 { 127.0 / amax } else { 0.0 };
             let mut qs = [0i8; QK];
             let mut sum = 0i32;
             for (q, &x) in qs.iter_mut().zip(v) {
-                let r = (x * id).round_ties_even() as i32;
+                // |x·id| <= 127 (a NaN input gives 0 like the float-to-int cast).
+                let r = round_small(x * id) as i32;
                 sum += r;
                 *q = r.clamp(-128, 127) as i8;
             }
@@ -131,6 +148,10 @@ pub(crate) trait BlockFormat: Sized + Send + Sync + std::fmt::Debug + 'static {
 /// One weight row with four activation rows: each result is exactly the one-row product.
 pub(crate) type Dot4Fn<B> = fn(&[B], [&[BlockQ8]; 4]) -> [f32; 4];
 
+/// Four weight rows with one activation row: each result is exactly the one-row product (four
+/// independent accumulation chains hide the latency of each block's fused multiply-add).
+pub(crate) type DotRows4Fn<B> = fn([&[B]; 4], &[BlockQ8]) -> [f32; 4];
+
 /// The product for this CPU: AVX2 + FMA where available, else the portable one (same bits).
 fn dot_fn<B: BlockFormat>() -> DotFn<B> {
     #[cfg(target_arch = "x86_64")]
@@ -147,6 +168,15 @@ fn dot4_fn<B: BlockFormat>() -> Dot4Fn<B> {
         return avx2::dot4::<B>;
     }
     |w, a| a.map(|a| dot_portable(w, a))
+}
+
+/// [`dot_fn`] for four weight rows at once.
+fn dot_rows4_fn<B: BlockFormat>() -> DotRows4Fn<B> {
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2_fma() {
+        return avx2::dot_rows4::<B>;
+    }
+    |w, a| w.map(|w| dot_portable(w, a))
 }
 
 /// The portable product, in ggml's order: per block, eight lanes of four integer products,
@@ -233,19 +263,40 @@ impl<B: BlockFormat> QuantLinear for QuantMatrix<B> {
             "quantized matmul: input is not [n, cols]"
         );
         let activations: Vec<Vec<BlockQ8>> = x.chunks_exact(self.cols).map(quantize_q8).collect();
-        let (dot, dot4) = (dot_fn::<B>(), dot4_fn::<B>());
+        let (dot, dot4, rows4) = (dot_fn::<B>(), dot4_fn::<B>(), dot_rows4_fn::<B>());
         // A few tasks per thread: enough to balance, few enough that scheduling costs nothing
         // next to the products (a decode step runs hundreds of small products).
         let tasks = rayon::current_num_threads().max(1) * 4;
         let rows_per_task = self.rows.div_ceil(tasks).max(16);
         let n1 = n.max(1);
+        let offset_activations = OffsetActivations::new(&activations);
         // out_t[o][r]: weight rows against every activation row, transposed at the end.
         let mut out_t = vec![0f32; self.rows * n];
         let run = |(task, chunk): (usize, &mut [f32])| {
             let first = task * rows_per_task;
+            if n == 1 {
+                // One activation row (a decode step): four weight rows at a time, a quarter of
+                // the chunk apart (rows close together run at a third of the speed: the four
+                // streams share pages and defeat the prefetcher).
+                let a = &activations[0];
+                let q = chunk.len() / 4;
+                for k in 0..q {
+                    let o = [k, k + q, k + 2 * q, k + 3 * q];
+                    let y = rows4(o.map(|o| self.row(first + o)), a);
+                    for (o, y) in o.into_iter().zip(y) {
+                        chunk[o] = y;
+                    }
+                }
+                for (k, out) in chunk.iter_mut().enumerate().skip(4 * q) {
+                    *out = dot(self.row(first + k), a);
+                }
+                return;
+            }
             // Activation rows in tiles that stay in L1 while the task's weight rows pass by.
             for (t, tile) in activations.chunks(ACTIVATION_TILE).enumerate() {
-                for (k, out) in chunk.chunks_exact_mut(n1).enumerate() {
+                let base = t * ACTIVATION_TILE;
+                let done = offset_activations.pairs(self, chunk, first, n1, base, tile);
+                for (k, out) in chunk.chunks_exact_mut(n1).enumerate().skip(done) {
                     let w = self.row(first + k);
                     let out = &mut out[t * ACTIVATION_TILE..];
                     let mut r = 0;
@@ -276,14 +327,106 @@ impl<B: BlockFormat> QuantLinear for QuantMatrix<B> {
         if n == 1 {
             return out_t;
         }
+        // Transposed in blocks of 32 weight rows, so that both sides stay in a few cache lines.
         let mut out = vec![0f32; n * self.rows];
-        for o in 0..self.rows {
+        for block in (0..self.rows).step_by(32) {
+            let end = (block + 32).min(self.rows);
             for r in 0..n {
-                out[r * self.rows + o] = out_t[o * n + r];
+                let dst = &mut out[r * self.rows + block..r * self.rows + end];
+                for (k, y) in dst.iter_mut().enumerate() {
+                    *y = out_t[(block + k) * n + r];
+                }
             }
         }
         out
     }
+}
+
+/// The activations offset by 128 for the VNNI product, when this CPU has it and there are at
+/// least four rows.
+struct OffsetActivations {
+    #[cfg(target_arch = "x86_64")]
+    rows: Option<Vec<Vec<vnni::BlockU8>>>,
+}
+
+impl OffsetActivations {
+    fn new(activations: &[Vec<BlockQ8>]) -> Self {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let rows = (activations.len() >= 4 && vnni::available())
+                .then(|| activations.iter().map(|a| vnni::offset_binary(a)).collect());
+            Self { rows }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            let _ = activations;
+            Self {}
+        }
+    }
+
+    /// Computes the activation tile `tile` (rows `base..`) against the chunk's weight rows two at
+    /// a time with the VNNI product; returns how many of the chunk's rows are done (0 without
+    /// VNNI; an odd last row is left to the caller).
+    #[allow(unsafe_code)]
+    fn pairs<B: BlockFormat>(
+        &self,
+        matrix: &QuantMatrix<B>,
+        chunk: &mut [f32],
+        first: usize,
+        n1: usize,
+        base: usize,
+        tile: &[Vec<BlockQ8>],
+    ) -> usize {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(rows) = &self.rows {
+            let dot = dot_fn::<B>();
+            let tile_u = &rows[base..base + tile.len()];
+            let mut done = 0;
+            for out2 in chunk.chunks_exact_mut(2 * n1) {
+                let (out0, out1) = out2.split_at_mut(n1);
+                let (out0, out1) = (&mut out0[base..], &mut out1[base..]);
+                let w = [matrix.row(first + done), matrix.row(first + done + 1)];
+                let mut r = 0;
+                // SAFETY (both loops): `rows` is only built when `vnni::available()`.
+                while r + 8 <= tile.len() {
+                    unsafe { vnni_rows::<B, 8>(w, &tile_u[r..], &mut out0[r..], &mut out1[r..]) };
+                    r += 8;
+                }
+                while r + 4 <= tile.len() {
+                    unsafe { vnni_rows::<B, 4>(w, &tile_u[r..], &mut out0[r..], &mut out1[r..]) };
+                    r += 4;
+                }
+                for (j, a) in tile.iter().enumerate().skip(r) {
+                    out0[j] = dot(w[0], a);
+                    out1[j] = dot(w[1], a);
+                }
+                done += 2;
+            }
+            return done;
+        }
+        let _ = (matrix, chunk, first, n1, base, tile);
+        0
+    }
+}
+
+/// Two weight rows against the first `N` activation rows of `tile`, written to the first `N`
+/// values of `out0` and `out1`.
+///
+/// # Safety
+/// `vnni::available()` must be true.
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+unsafe fn vnni_rows<B: BlockFormat, const N: usize>(
+    w: [&[B]; 2],
+    tile: &[Vec<vnni::BlockU8>],
+    out0: &mut [f32],
+    out1: &mut [f32],
+) {
+    let a: [&[vnni::BlockU8]; N] = std::array::from_fn(|j| &tile[j][..]);
+    // SAFETY: the caller guarantees VNNI.
+    let y = unsafe { vnni::dot2xn(w, a) };
+    out0[..N].copy_from_slice(&y[0]);
+    out1[..N].copy_from_slice(&y[1]);
 }
 
 /// AVX2 building blocks shared by the formats.
@@ -409,6 +552,18 @@ pub(crate) mod avx2 {
         _mm256_fmadd_ps(_mm256_set1_ps(d * a.d), l, acc)
     }
 
+    /// [`block_step`] with the activation bytes already loaded.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2 and FMA.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    unsafe fn block_step_loaded(acc: __m256, d: f32, qx: __m256i, qa: __m256i, da: f32) -> __m256 {
+        // SAFETY: this function's caller guarantees AVX2.
+        let l = unsafe { lanes_ss(qx, qa) };
+        _mm256_fmadd_ps(_mm256_set1_ps(d * da), l, acc)
+    }
+
     /// Only handed out by `dot4_fn` after checking AVX2 and FMA.
     pub(crate) fn dot4<B: BlockFormat>(w: &[B], a: [&[BlockQ8]; 4]) -> [f32; 4] {
         // SAFETY: `dot4_fn` returns this only when the CPU has AVX2 and FMA.
@@ -422,12 +577,7 @@ pub(crate) mod avx2 {
     /// The CPU must support AVX2 and FMA.
     #[target_feature(enable = "avx2,fma")]
     unsafe fn dot4_avx2<B: BlockFormat>(w: &[B], a: [&[BlockQ8]; 4]) -> [f32; 4] {
-        let (mut acc0, mut acc1, mut acc2, mut acc3) = (
-            _mm256_setzero_ps(),
-            _mm256_setzero_ps(),
-            _mm256_setzero_ps(),
-            _mm256_setzero_ps(),
-        );
+        let [mut acc0, mut acc1, mut acc2, mut acc3] = [_mm256_setzero_ps(); 4];
         let mut offsets = [0f32; 4];
         for (b, wb) in w.iter().enumerate() {
             let (a0, a1, a2, a3) = (&a[0][b], &a[1][b], &a[2][b], &a[3][b]);
@@ -449,14 +599,62 @@ pub(crate) mod avx2 {
             }
         }
         // SAFETY: as above.
-        unsafe {
-            [
-                finish(lanes(acc0), offsets[0]),
-                finish(lanes(acc1), offsets[1]),
-                finish(lanes(acc2), offsets[2]),
-                finish(lanes(acc3), offsets[3]),
-            ]
+        unsafe { finish4([acc0, acc1, acc2, acc3], offsets) }
+    }
+
+    /// Only handed out by `dot_rows4_fn` after checking AVX2 and FMA.
+    pub(crate) fn dot_rows4<B: BlockFormat>(w: [&[B]; 4], a: &[BlockQ8]) -> [f32; 4] {
+        // SAFETY: `dot_rows4_fn` returns this only when the CPU has AVX2 and FMA.
+        unsafe { dot_rows4_avx2(w, a) }
+    }
+
+    /// [`dot_avx2`] for four weight rows: each activation block is loaded once; every pair goes
+    /// through the same operations in the same order as the one-row product.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2 and FMA.
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn dot_rows4_avx2<B: BlockFormat>(w: [&[B]; 4], a: &[BlockQ8]) -> [f32; 4] {
+        let [mut acc0, mut acc1, mut acc2, mut acc3] = [_mm256_setzero_ps(); 4];
+        let mut offsets = [0f32; 4];
+        let [w0, w1, w2, w3] = w;
+        let blocks = a
+            .len()
+            .min(w0.len())
+            .min(w1.len())
+            .min(w2.len())
+            .min(w3.len());
+        for b in 0..blocks {
+            let ab = &a[b];
+            let (b0, b1, b2, b3) = (&w0[b], &w1[b], &w2[b], &w3[b]);
+            if B::HAS_OFFSET {
+                offsets[0] = b0.offset().mul_add(ab.s, offsets[0]);
+                offsets[1] = b1.offset().mul_add(ab.s, offsets[1]);
+                offsets[2] = b2.offset().mul_add(ab.s, offsets[2]);
+                offsets[3] = b3.offset().mul_add(ab.s, offsets[3]);
+            }
+            // SAFETY: this function's caller guarantees AVX2 and FMA.
+            unsafe {
+                let qa = load_32(&ab.qs);
+                acc0 = block_step_loaded(acc0, b0.scale(), b0.signed_bytes(), qa, ab.d);
+                acc1 = block_step_loaded(acc1, b1.scale(), b1.signed_bytes(), qa, ab.d);
+                acc2 = block_step_loaded(acc2, b2.scale(), b2.signed_bytes(), qa, ab.d);
+                acc3 = block_step_loaded(acc3, b3.scale(), b3.signed_bytes(), qa, ab.d);
+            }
         }
+        // SAFETY: as above.
+        unsafe { finish4([acc0, acc1, acc2, acc3], offsets) }
+    }
+
+    /// [`finish`] for four accumulators.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    unsafe fn finish4(acc: [__m256; 4], offsets: [f32; 4]) -> [f32; 4] {
+        // SAFETY: this function's caller guarantees AVX2.
+        [0, 1, 2, 3].map(|k| finish(unsafe { lanes(acc[k]) }, offsets[k]))
     }
 
     /// The eight lanes of an accumulator.
@@ -474,6 +672,19 @@ pub(crate) mod avx2 {
 }
 
 #[cfg(test)]
+mod tests {
+    #[test]
+    fn small_rounding_is_round_ties_even() {
+        for i in -300_000..300_000 {
+            let x = i as f32 / 2048.0;
+            assert_eq!(super::round_small(x), x.round_ties_even(), "{x}");
+        }
+        assert_eq!(super::round_small(2.5), 2.0);
+        assert_eq!(super::round_small(-3.5), -4.0);
+    }
+}
+
+#[cfg(test)]
 pub(crate) mod test_support {
     use super::*;
 
@@ -481,7 +692,7 @@ pub(crate) mod test_support {
     /// the dense product of the dequantized weights, the SIMD kernel equals the portable one
     /// bit for bit, and wrong sizes are refused.
     pub(crate) fn check_format<B: BlockFormat>(seed: u32) {
-        let (rows, cols, n) = (37, 128, 3);
+        let (rows, cols, n) = (37, 128, 13);
         let mut state = seed;
         let mut next = || {
             state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
@@ -505,6 +716,9 @@ pub(crate) mod test_support {
             .map(|i| ((i * 37 % 101) as f32 - 50.0) / 25.0)
             .collect();
         let y = w.matmul(&x, n);
+        // One row (weight rows in fours) gives the bits of the batched product's first row.
+        let y1 = w.matmul(&x[..cols], 1);
+        assert!(y1.iter().zip(&y).all(|(a, b)| a.to_bits() == b.to_bits()));
         // The weights are exact (the reference uses the same dequantized values), so the only
         // error is the activations' rounding: at most half a step, amax / 254, per value.
         let amax = x.iter().fold(0f32, |m, v| m.max(v.abs()));
@@ -528,6 +742,10 @@ pub(crate) mod test_support {
             let portable = dot_portable(w.row(o), a);
             assert_eq!(dot_fn::<B>()(w.row(o), a).to_bits(), portable.to_bits());
             let four = dot4_fn::<B>()(w.row(o), [a, &acts[1], &acts[2], a]);
+            let o4 = (o + 1) % rows;
+            let rows4 = dot_rows4_fn::<B>()([w.row(o), w.row(o4), w.row(o), w.row(o)], a);
+            assert_eq!(rows4[0].to_bits(), portable.to_bits());
+            assert_eq!(rows4[1].to_bits(), dot_portable(w.row(o4), a).to_bits());
             assert_eq!(four[0].to_bits(), portable.to_bits());
             assert_eq!(
                 four[1].to_bits(),
