@@ -134,14 +134,13 @@ impl std::str::FromStr for Tokenizer {
     /// Parses a `tokenizer.json` document.
     fn from_str(json: &str) -> Result<Self> {
         // Parse without path tracking first; on failure, parse again to report where.
-        let file: TokenizerFileIn<'_> = match serde_json::from_str(json) {
+        let file: TokenizerFileIn = match serde_json::from_str(json) {
             Ok(file) => file,
             Err(_) => {
                 let de = &mut serde_json::Deserializer::from_str(json);
                 serde_path_to_error::deserialize(de).map_err(Error::from_json)?
             }
         };
-        let model = parse_model(file.model.get())?;
         Tokenizer::from_file_parts(TokenizerFile {
             version: file.version,
             truncation: file.truncation,
@@ -149,18 +148,16 @@ impl std::str::FromStr for Tokenizer {
             added_tokens: file.added_tokens,
             normalizer: file.normalizer,
             pre_tokenizer: file.pre_tokenizer,
-            model,
+            model: file.model.0,
             post_processor: file.post_processor,
             decoder: file.decoder,
         })
     }
 }
 
-/// The `tokenizer.json` document as read: the model is kept as raw JSON and parsed on its own,
-/// by type, so that its (large) vocabulary and merges stream straight into their final form
-/// and errors inside it get an exact path.
+/// The `tokenizer.json` document as read (the model through [`ModelIn`]).
 #[derive(Deserialize)]
-struct TokenizerFileIn<'a> {
+struct TokenizerFileIn {
     #[serde(default = "default_version")]
     version: String,
     #[serde(default)]
@@ -173,23 +170,68 @@ struct TokenizerFileIn<'a> {
     normalizer: Option<Normalizer>,
     #[serde(default)]
     pre_tokenizer: Option<PreTokenizer>,
-    #[serde(borrow)]
-    model: &'a serde_json::value::RawValue,
+    model: ModelIn,
     #[serde(default)]
     post_processor: Option<PostProcessor>,
     #[serde(default)]
     decoder: Option<Decoder>,
 }
 
-/// The model type when the object starts with `"type": "<name>"`, as files written by
-/// HuggingFace do (found without scanning the rest).
-fn leading_type(json: &str) -> Option<&str> {
-    let rest = json.trim_start().strip_prefix('{')?.trim_start();
-    let rest = rest.strip_prefix("\"type\"")?.trim_start();
-    let rest = rest.strip_prefix(':')?.trim_start();
-    let rest = rest.strip_prefix('"')?;
-    let end = rest.find(['"', '\\'])?;
-    (rest.as_bytes().get(end) == Some(&b'"')).then(|| &rest[..end])
+/// The `model` object. Files written by HuggingFace start it with `"type"`: the rest of the
+/// object then streams straight into that model's final form, in the same pass as the rest of
+/// the file (its vocabulary and merges are most of the file), and errors inside it get their
+/// exact path. An object without a leading type is collected and typed by its fields
+/// ([`parse_model`]).
+struct ModelIn(Model);
+
+impl<'de> Deserialize<'de> for ModelIn {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        use serde::de::{Error as _, MapAccess, Visitor, value::MapAccessDeserializer};
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = ModelIn;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a model object")
+            }
+            fn visit_map<A: MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<ModelIn, A::Error> {
+                let first: Option<String> = map.next_key()?;
+                if first.as_deref() == Some("type") {
+                    let kind: String = map.next_value()?;
+                    let rest = MapAccessDeserializer::new(map);
+                    return Ok(ModelIn(match kind.as_str() {
+                        "BPE" => Model::BPE(Deserialize::deserialize(rest)?),
+                        "WordPiece" => Model::WordPiece(Deserialize::deserialize(rest)?),
+                        "WordLevel" => Model::WordLevel(Deserialize::deserialize(rest)?),
+                        "Unigram" => Model::Unigram(Deserialize::deserialize(rest)?),
+                        other => return Err(A::Error::custom(unknown_model(other))),
+                    }));
+                }
+                let mut object = serde_json::Map::new();
+                if let Some(key) = first {
+                    object.insert(key, map.next_value()?);
+                }
+                while let Some((key, value)) = map.next_entry()? {
+                    object.insert(key, value);
+                }
+                let json = serde_json::Value::Object(object).to_string();
+                parse_model(&json).map(ModelIn).map_err(|e| match e {
+                    Error::Json { path, message } => A::Error::custom(format!("{path}: {message}")),
+                    other => A::Error::custom(other),
+                })
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// The message for a model `type` that is none of the four.
+fn unknown_model(kind: &str) -> String {
+    format!(
+        "unknown model type `{kind}`, expected one of `BPE`, `WordPiece`, `WordLevel`, `Unigram`"
+    )
 }
 
 /// Parses the `model` object: by its `type`, or, for old files without one, by its fields (as
@@ -261,10 +303,7 @@ fn parse_model(json: &str) -> Result<Model> {
             }
         })
     }
-    let kind = match leading_type(json) {
-        Some(kind) => kind.to_owned(),
-        None => peek_kind(json)?,
-    };
+    let kind = peek_kind(json)?;
     fn peek_kind(json: &str) -> Result<String> {
         Ok(match serde_json::from_str::<Peek>(json) {
             Ok(Peek {
@@ -293,9 +332,7 @@ fn parse_model(json: &str) -> Result<Model> {
         other => {
             return Err(Error::Json {
                 path: "model.type".into(),
-                message: format!(
-                    "unknown model type `{other}`, expected one of `BPE`, `WordPiece`, `WordLevel`, `Unigram`"
-                ),
+                message: unknown_model(other),
             });
         }
     })
