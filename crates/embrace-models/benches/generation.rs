@@ -36,8 +36,8 @@ fn model_file(name: &str) -> std::path::PathBuf {
 }
 
 fn worker(name: &str, threads: usize) {
-    // Threads come from RAYON_NUM_THREADS / CANDLE_NUM_THREADS, set by the parent: candle's
-    // quantized matmul has its own spinning thread pool sized by them.
+    // Threads come from RAYON_NUM_THREADS / CANDLE_NUM_THREADS, set by the parent: the GGUF
+    // kernels run on candle's spinning barrier pool, which they size.
     let path = model_file(name);
     let started = Instant::now();
     let lm = load_causal_lm(path.to_str().unwrap()).unwrap();

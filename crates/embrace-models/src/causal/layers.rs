@@ -12,6 +12,7 @@ use candle_core::{Device, Module, Tensor};
 
 use super::config::{LayerAttention, RopeConfig, RopeLayout};
 use crate::error::{ModelError, Result};
+use crate::kernels::pool;
 use crate::kernels::quant::q4_1::BlockQ4_1;
 use crate::kernels::quant::q5_0::BlockQ5_0;
 use crate::kernels::quant::q8_0::BlockQ8_0;
@@ -319,7 +320,10 @@ pub(crate) struct AttentionShape {
 /// than two dtype conversions.
 fn round_to_f16(x: &Tensor) -> Result<Tensor> {
     let mut values = x.flatten_all()?.to_vec1::<f32>()?;
-    values.iter_mut().for_each(|v| *v = round_f32_to_f16(*v));
+    let chunk = pool::chunk_len(values.len(), 8192);
+    pool::for_each_chunk_mut(&mut values, chunk, |_, part| {
+        part.iter_mut().for_each(|v| *v = round_f32_to_f16(*v))
+    });
     Ok(Tensor::from_vec(values, x.shape(), x.device())?)
 }
 

@@ -10,7 +10,7 @@ use super::layers::{
 use super::weights::DecoderWeights;
 use crate::activation::Activation;
 use crate::error::{ModelError, Result};
-use crate::kernels::{gelu_table, math};
+use crate::kernels::{gelu_table, math, pool};
 
 /// The MLP of a layer.
 #[derive(Debug, Clone)]
@@ -48,24 +48,29 @@ impl Gelu {
         }
     }
 
-    /// `gelu(x)`, in one pass.
+    /// `gelu(x)`, in one parallel pass.
     fn apply(self, x: &Tensor) -> Result<Tensor> {
         let mut values = x.flatten_all()?.to_vec1::<f32>()?;
-        match self {
-            Self::Exact => math::add_bias_activation(&mut values, &[], Activation::GeluTanh),
-            Self::F16Table => gelu_table::gelu_in_place(&mut values),
-        }
+        let chunk = pool::chunk_len(values.len(), 4096);
+        pool::for_each_chunk_mut(&mut values, chunk, |_, part| match self {
+            Self::Exact => math::add_bias_activation(part, &[], Activation::GeluTanh),
+            Self::F16Table => gelu_table::gelu_in_place(part),
+        });
         Ok(Tensor::from_vec(values, x.shape(), x.device())?)
     }
 
-    /// `gelu(gate) * up`, fused in one pass.
+    /// `gelu(gate) * up`, fused in one parallel pass.
     fn gated(self, gate: &Tensor, up: &Tensor) -> Result<Tensor> {
         let mut values = gate.flatten_all()?.to_vec1::<f32>()?;
         let up_values = up.flatten_all()?.to_vec1::<f32>()?;
-        match self {
-            Self::Exact => math::gated_activation(&mut values, &up_values, Activation::GeluTanh),
-            Self::F16Table => gelu_table::geglu_in_place(&mut values, &up_values),
-        }
+        let chunk = pool::chunk_len(values.len(), 4096);
+        pool::for_each_chunk_mut(&mut values, chunk, |start, part| {
+            let up = &up_values[start..start + part.len()];
+            match self {
+                Self::Exact => math::gated_activation(part, up, Activation::GeluTanh),
+                Self::F16Table => gelu_table::geglu_in_place(part, up),
+            }
+        });
         Ok(Tensor::from_vec(values, gate.shape(), gate.device())?)
     }
 }

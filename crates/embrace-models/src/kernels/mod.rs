@@ -17,6 +17,7 @@ pub(crate) mod gelu_table;
 pub(crate) mod math;
 pub(crate) mod matmul;
 pub(crate) mod norm;
+pub(crate) mod pool;
 pub(crate) mod quant;
 pub(crate) mod rowdot;
 

@@ -26,8 +26,8 @@ pub(crate) mod q8_0;
 #[cfg(target_arch = "x86_64")]
 mod vnni;
 
+use super::pool;
 use half::f16;
-use rayon::prelude::*;
 
 /// Values per block, in every format here.
 pub(crate) const QK: usize = 32;
@@ -262,18 +262,23 @@ impl<B: BlockFormat> QuantLinear for QuantMatrix<B> {
             n * self.cols,
             "quantized matmul: input is not [n, cols]"
         );
-        let activations: Vec<Vec<BlockQ8>> = x.chunks_exact(self.cols).map(quantize_q8).collect();
+        let cols = self.cols;
+        let mut activations: Vec<Vec<BlockQ8>> = vec![Vec::new(); n];
+        pool::for_each_chunk_mut(&mut activations, pool::chunk_len(n, 8), |start, rows| {
+            for (k, row) in rows.iter_mut().enumerate() {
+                *row = quantize_q8(&x[(start + k) * cols..(start + k + 1) * cols]);
+            }
+        });
         let (dot, dot4, rows4) = (dot_fn::<B>(), dot4_fn::<B>(), dot_rows4_fn::<B>());
-        // A few tasks per thread: enough to balance, few enough that scheduling costs nothing
-        // next to the products (a decode step runs hundreds of small products).
-        let tasks = rayon::current_num_threads().max(1) * 4;
-        let rows_per_task = self.rows.div_ceil(tasks).max(16);
+        // A few tasks per thread (on the pool of `kernels::pool`): enough to balance, few enough
+        // that scheduling costs nothing next to the products.
+        let rows_per_task = pool::chunk_len(self.rows, 16);
         let n1 = n.max(1);
         let offset_activations = OffsetActivations::new(&activations);
         // out_t[o][r]: weight rows against every activation row, transposed at the end.
         let mut out_t = vec![0f32; self.rows * n];
-        let run = |(task, chunk): (usize, &mut [f32])| {
-            let first = task * rows_per_task;
+        let run = |start: usize, chunk: &mut [f32]| {
+            let first = start / n1;
             if n == 1 {
                 // One activation row (a decode step): four weight rows at a time, a quarter of
                 // the chunk apart (rows close together run at a third of the speed: the four
@@ -311,33 +316,25 @@ impl<B: BlockFormat> QuantLinear for QuantMatrix<B> {
                 }
             }
         };
-        if rayon::current_num_threads() > 1 {
-            out_t
-                .par_chunks_mut(rows_per_task * n1)
-                .enumerate()
-                .for_each(run);
-        } else {
-            // One thread: stay on the caller's (handing work to the pool costs more than a
-            // decode step's product).
-            out_t
-                .chunks_mut(rows_per_task * n1)
-                .enumerate()
-                .for_each(run);
-        }
+        pool::for_each_chunk_mut(&mut out_t, rows_per_task * n1, run);
         if n == 1 {
             return out_t;
         }
         // Transposed in blocks of 32 weight rows, so that both sides stay in a few cache lines.
-        let mut out = vec![0f32; n * self.rows];
-        for block in (0..self.rows).step_by(32) {
-            let end = (block + 32).min(self.rows);
-            for r in 0..n {
-                let dst = &mut out[r * self.rows + block..r * self.rows + end];
-                for (k, y) in dst.iter_mut().enumerate() {
-                    *y = out_t[(block + k) * n + r];
+        let rows = self.rows;
+        let mut out = vec![0f32; n * rows];
+        let out_rows = pool::chunk_len(n, 4);
+        pool::for_each_chunk_mut(&mut out, out_rows * rows, |start, part| {
+            let first = start / rows;
+            for block in (0..rows).step_by(32) {
+                let end = (block + 32).min(rows);
+                for (r, dst) in part.chunks_exact_mut(rows).enumerate() {
+                    for (k, y) in dst[block..end].iter_mut().enumerate() {
+                        *y = out_t[(block + k) * n + first + r];
+                    }
                 }
             }
-        }
+        });
         out
     }
 }
@@ -353,8 +350,16 @@ impl OffsetActivations {
     fn new(activations: &[Vec<BlockQ8>]) -> Self {
         #[cfg(target_arch = "x86_64")]
         {
-            let rows = (activations.len() >= 4 && vnni::available())
-                .then(|| activations.iter().map(|a| vnni::offset_binary(a)).collect());
+            let rows = (activations.len() >= 4 && vnni::available()).then(|| {
+                let mut rows = vec![Vec::new(); activations.len()];
+                let chunk = pool::chunk_len(rows.len(), 8);
+                pool::for_each_chunk_mut(&mut rows, chunk, |start, part| {
+                    for (k, row) in part.iter_mut().enumerate() {
+                        *row = vnni::offset_binary(&activations[start + k]);
+                    }
+                });
+                rows
+            });
             Self { rows }
         }
         #[cfg(not(target_arch = "x86_64"))]
