@@ -169,9 +169,11 @@ impl<'de: 'a, 'a> Deserialize<'de> for Merges<'a> {
 
 /// Splits a legacy `"left right"` merge.
 fn split_merge(line: &str) -> Result<(&str, &str), String> {
-    let mut parts = line.split(' ');
-    match (parts.next(), parts.next(), parts.next()) {
-        (Some(a), Some(b), None) => Ok((a, b)),
+    // A byte loop: merges are a few bytes long, shorter than a search routine's setup.
+    let bytes = line.as_bytes();
+    let mut spaces = bytes.iter().enumerate().filter(|&(_, &b)| b == b' ');
+    match (spaces.next(), spaces.next()) {
+        (Some((i, _)), None) => Ok((&line[..i], &line[i + 1..])),
         _ => Err(format!("{line:?} is not two tokens separated by one space")),
     }
 }

@@ -66,7 +66,7 @@ impl Vocab {
         let arena = &self.arena;
         let existing = self
             .table
-            .find_mut(h, |e| self_slice(arena, (e.0, e.1)) == token);
+            .find_mut(h, |e| same_bytes(arena.as_bytes(), (e.0, e.1), token));
         let span = match existing {
             Some(entry) => {
                 entry.2 = id;
@@ -91,8 +91,9 @@ impl Vocab {
 
     /// Id of `token`.
     pub fn id(&self, token: &str) -> Option<u32> {
+        let arena = self.arena.as_bytes();
         self.table
-            .find(hash(token), |e| self.slice((e.0, e.1)) == token)
+            .find(hash(token), |e| same_bytes(arena, (e.0, e.1), token))
             .map(|e| e.2)
     }
 
@@ -125,6 +126,14 @@ impl Vocab {
 }
 
 /// `arena[start..start + len]` without borrowing the whole vocabulary.
+/// Whether the span `(start, len)` of the arena holds `token` (lengths first; bytes, not
+/// chars, so no boundary checks).
+#[inline]
+fn same_bytes(arena: &[u8], (start, len): (u32, u32), token: &str) -> bool {
+    len as usize == token.len()
+        && arena.get(start as usize..start as usize + len as usize) == Some(token.as_bytes())
+}
+
 fn self_slice(arena: &str, (start, len): (u32, u32)) -> &str {
     arena
         .get(start as usize..start as usize + len as usize)
