@@ -165,3 +165,20 @@ fn gemma3_greedy_matches_llama_cpp() {
     );
     eprintln!("{}", report.join("\n"));
 }
+
+#[test]
+fn truncated_gguf_is_an_error_naming_the_tensor() {
+    let path = embrace_assets::require(
+        "smollm2-135m-instruct-q4_1",
+        "SmolLM2-135M-Instruct.Q4_1.gguf",
+    );
+    let bytes = std::fs::read(&path).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let cut = tmp.path().join("cut.gguf");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let e = load_causal_lm(cut.to_str().unwrap())
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("tensor `") && e.contains("cut.gguf"), "{e}");
+}

@@ -5,9 +5,7 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-use candle_core::Device;
 use candle_core::quantized::gguf_file::{Content, Value};
 
 use super::CausalLm;
@@ -198,28 +196,19 @@ pub fn read_gguf_metadata(path: &Path) -> Result<GgufMetadata> {
 
 /// Loads a decoder from a GGUF file.
 pub fn load_gguf(path: &Path) -> Result<GgufModel> {
-    let (content, mut reader) = read_content(path)?;
+    let (content, reader) = read_content(path)?;
     let metadata = GgufMetadata {
         path: path.to_owned(),
         values: content.metadata.clone(),
     };
-    let mut names: Vec<&String> = content.tensor_infos.keys().collect();
-    names.sort();
-    let mut tensors = HashMap::with_capacity(names.len());
-    for name in names {
-        let tensor = content
-            .tensor(&mut reader, name, &Device::Cpu)
-            .map_err(|e| gguf_error(path, format!("tensor `{name}`: {e}")))?;
-        tensors.insert(name.clone(), Arc::new(tensor));
-    }
-    let config = gguf_config(&metadata, &tensors)?;
-    let model = CausalLm::load(config, &GgufWeights::new(tensors))?;
+    let config = gguf_config(&metadata, &content.tensor_infos)?;
+    let model = CausalLm::load(config, &GgufWeights::new(path, &content, reader))?;
     Ok(GgufModel { model, metadata })
 }
 
 fn gguf_config(
     meta: &GgufMetadata,
-    tensors: &HashMap<String, Arc<candle_core::quantized::QTensor>>,
+    tensors: &HashMap<String, candle_core::quantized::gguf_file::TensorInfo>,
 ) -> Result<DecoderConfig> {
     let arch = meta
         .str("general.architecture")?
@@ -247,7 +236,7 @@ fn gguf_config(
     let num_layers = meta.required(&key("block_count"))? as usize;
     let vocab_size = tensors
         .get("token_embd.weight")
-        .map(|t| t.shape().dims()[0])
+        .map(|t| t.shape.dims()[0])
         .ok_or_else(|| gguf_error(&meta.path, "tensor `token_embd.weight` is missing"))?;
     if tensors.contains_key("rope_freqs.weight") {
         return Err(gguf_error(

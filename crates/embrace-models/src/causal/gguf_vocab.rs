@@ -10,9 +10,11 @@
 //!
 //! Control and unknown tokens become special added tokens, user-defined ones plain added tokens.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use embrace_tokenizers::Tokenizer;
+use serde::Serialize;
+use serde::ser::{SerializeMap, SerializeSeq, Serializer};
 use serde_json::{Map, Value, json};
 
 use super::gguf::GgufMetadata;
@@ -68,8 +70,8 @@ fn bpe_pre_tokenizer(meta: &GgufMetadata, pre: &str) -> Result<Value> {
 
 /// SentencePiece merges from scores: every split of a piece into two pieces of the vocabulary
 /// is a merge, ranked by the score of the merged piece (highest first), then by the ids of the
-/// two halves.
-fn merges_from_scores(tokens: &[&str], scores: &[f64], mergeable: &[bool]) -> Vec<[String; 2]> {
+/// two halves. Returns the ids of the halves.
+fn merges_from_scores(tokens: &[&str], scores: &[f64], mergeable: &[bool]) -> Vec<(usize, usize)> {
     let index: HashMap<&str, usize> = tokens.iter().enumerate().map(|(i, t)| (*t, i)).collect();
     let mut found: Vec<(f64, usize, usize, usize)> = Vec::new();
     for (id, piece) in tokens.iter().enumerate() {
@@ -92,10 +94,78 @@ fn merges_from_scores(tokens: &[&str], scores: &[f64], mergeable: &[bool]) -> Ve
             .then(a.2.cmp(&b.2))
             .then(a.3.cmp(&b.3))
     });
-    found
-        .into_iter()
-        .map(|(_, _, l, r)| [tokens[l].to_owned(), tokens[r].to_owned()])
-        .collect()
+    found.into_iter().map(|(_, _, l, r)| (l, r)).collect()
+}
+
+/// The `vocab` of a BPE model, written straight from the token list (a JSON object from token
+/// to id; a later duplicate keeps the first id, as HuggingFace does) without building a JSON
+/// tree of a quarter of a million entries.
+struct VocabJson<'a>(&'a [&'a str]);
+
+impl Serialize for VocabJson<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        let mut seen = HashSet::with_capacity(self.0.len());
+        let mut map = serializer.serialize_map(None)?;
+        for (i, token) in self.0.iter().enumerate() {
+            if seen.insert(*token) {
+                map.serialize_entry(token, &i)?;
+            }
+        }
+        map.end()
+    }
+}
+
+/// The `merges` of a BPE model as `[left, right]` pairs, written without copying the strings.
+enum MergesJson<'a> {
+    /// Pairs as GGUF stores them.
+    Pairs(Vec<(&'a str, &'a str)>),
+    /// Pairs of token ids.
+    Ids(&'a [&'a str], Vec<(usize, usize)>),
+}
+
+impl Serialize for MergesJson<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        match self {
+            Self::Pairs(pairs) => {
+                let mut seq = serializer.serialize_seq(Some(pairs.len()))?;
+                for (a, b) in pairs {
+                    seq.serialize_element(&[a, b])?;
+                }
+                seq.end()
+            }
+            Self::Ids(tokens, ids) => {
+                let mut seq = serializer.serialize_seq(Some(ids.len()))?;
+                for &(l, r) in ids {
+                    seq.serialize_element(&[tokens[l], tokens[r]])?;
+                }
+                seq.end()
+            }
+        }
+    }
+}
+
+/// A BPE `model` object.
+#[derive(Serialize)]
+struct BpeJson<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    dropout: Option<f32>,
+    unk_token: Option<&'a str>,
+    continuing_subword_prefix: Option<&'a str>,
+    end_of_word_suffix: Option<&'a str>,
+    fuse_unk: bool,
+    byte_fallback: bool,
+    ignore_merges: bool,
+    vocab: VocabJson<'a>,
+    merges: MergesJson<'a>,
+}
+
+/// The `tokenizer.json` document: the small parts as a JSON tree, the model written directly.
+#[derive(Serialize)]
+struct FileJson<'a> {
+    #[serde(flatten)]
+    rest: Map<String, Value>,
+    model: BpeJson<'a>,
 }
 
 fn bos_template(bos: &str, bos_id: u32) -> Value {
@@ -149,11 +219,6 @@ pub fn gguf_tokenizer(meta: &GgufMetadata) -> Result<Tokenizer> {
             }));
         }
     }
-    let mut vocab = Map::with_capacity(tokens.len());
-    for (i, token) in tokens.iter().enumerate() {
-        // Later duplicates (some vocabularies repeat a piece) keep the first id, as HF does.
-        vocab.entry(token.to_string()).or_insert(json!(i));
-    }
     let add_bos = meta.bool("tokenizer.ggml.add_bos_token")?;
     let bos_token = bos.map(|b| tokens[b as usize]);
 
@@ -162,18 +227,16 @@ pub fn gguf_tokenizer(meta: &GgufMetadata) -> Result<Tokenizer> {
     file.insert("truncation".into(), Value::Null);
     file.insert("padding".into(), Value::Null);
     file.insert("added_tokens".into(), Value::Array(added));
-    match kind {
+    let model = match kind {
         "gpt2" => {
             let merges = meta
                 .strings("tokenizer.ggml.merges")?
                 .ok_or_else(|| vocab_error(meta, "`tokenizer.ggml.merges` is missing"))?;
-            let merges: Vec<Value> = merges
+            let merges: Vec<(&str, &str)> = merges
                 .iter()
                 .map(|m| {
-                    let (a, b) = m.split_once(' ').ok_or_else(|| {
-                        vocab_error(meta, format!("merge {m:?} is not two tokens"))
-                    })?;
-                    Ok(json!([a, b]))
+                    m.split_once(' ')
+                        .ok_or_else(|| vocab_error(meta, format!("merge {m:?} is not two tokens")))
                 })
                 .collect::<Result<_>>()?;
             let pre = meta.str("tokenizer.ggml.pre")?.unwrap_or("default");
@@ -185,14 +248,18 @@ pub fn gguf_tokenizer(meta: &GgufMetadata) -> Result<Tokenizer> {
             };
             file.insert("post_processor".into(), post);
             file.insert("decoder".into(), byte_level(true));
-            file.insert(
-                "model".into(),
-                json!({"type": "BPE", "dropout": null, "unk_token": null,
-                       "continuing_subword_prefix": null, "end_of_word_suffix": null,
-                       "fuse_unk": false, "byte_fallback": false,
-                       "ignore_merges": matches!(pre, "llama-bpe" | "llama3"),
-                       "vocab": vocab, "merges": merges}),
-            );
+            BpeJson {
+                kind: "BPE",
+                dropout: None,
+                unk_token: None,
+                continuing_subword_prefix: None,
+                end_of_word_suffix: None,
+                fuse_unk: false,
+                byte_fallback: false,
+                ignore_merges: matches!(pre, "llama-bpe" | "llama3"),
+                vocab: VocabJson(&tokens),
+                merges: MergesJson::Pairs(merges),
+            }
         }
         "llama" => {
             let scores = meta
@@ -234,14 +301,18 @@ pub fn gguf_tokenizer(meta: &GgufMetadata) -> Result<Tokenizer> {
                 "decoder".into(),
                 json!({"type": "Sequence", "decoders": decoders}),
             );
-            let unk_token = unk.map(|u| tokens[u as usize]);
-            file.insert(
-                "model".into(),
-                json!({"type": "BPE", "dropout": null, "unk_token": unk_token,
-                       "continuing_subword_prefix": null, "end_of_word_suffix": null,
-                       "fuse_unk": true, "byte_fallback": true, "ignore_merges": false,
-                       "vocab": vocab, "merges": merges}),
-            );
+            BpeJson {
+                kind: "BPE",
+                dropout: None,
+                unk_token: unk.map(|u| tokens[u as usize]),
+                continuing_subword_prefix: None,
+                end_of_word_suffix: None,
+                fuse_unk: true,
+                byte_fallback: true,
+                ignore_merges: false,
+                vocab: VocabJson(&tokens),
+                merges: MergesJson::Ids(&tokens, merges),
+            }
         }
         other => {
             return Err(vocab_error(
@@ -249,8 +320,9 @@ pub fn gguf_tokenizer(meta: &GgufMetadata) -> Result<Tokenizer> {
                 format!("tokenizer model `{other}` is not supported (gpt2 and llama are)"),
             ));
         }
-    }
-    let text = serde_json::to_string(&Value::Object(file)).map_err(|e| vocab_error(meta, e))?;
+    };
+    let text =
+        serde_json::to_string(&FileJson { rest: file, model }).map_err(|e| vocab_error(meta, e))?;
     text.parse::<Tokenizer>().map_err(|e| vocab_error(meta, e))
 }
 
@@ -263,7 +335,10 @@ mod tests {
         let tokens = ["a", "b", "c", "ab", "abc", "bc"];
         let scores = [0.0, 0.0, 0.0, -1.0, -3.0, -2.0];
         let merges = merges_from_scores(&tokens, &scores, &[true; 6]);
-        let pairs: Vec<String> = merges.iter().map(|m| m.join(" ")).collect();
+        let pairs: Vec<String> = merges
+            .iter()
+            .map(|&(l, r)| format!("{} {}", tokens[l], tokens[r]))
+            .collect();
         assert_eq!(pairs, ["a b", "b c", "a bc", "ab c"]);
     }
 }

@@ -117,6 +117,32 @@ pub(crate) fn own_format(weight: &QTensor) -> Result<Option<Arc<dyn QuantLinear>
     })
 }
 
+/// A `[rows, cols]` GGUF matrix of type `dtype` read from `reader` straight into one of
+/// Embrace's own matrices, when its block format has a kernel here (`Ok(None)` otherwise, with
+/// nothing read).
+pub(crate) fn own_format_from_reader(
+    dtype: candle_core::quantized::GgmlDType,
+    rows: usize,
+    cols: usize,
+    reader: &mut impl std::io::Read,
+) -> std::io::Result<Option<Arc<dyn QuantLinear>>> {
+    use candle_core::quantized::GgmlDType;
+    fn read<B: BlockFormat>(
+        reader: &mut impl std::io::Read,
+        rows: usize,
+        cols: usize,
+    ) -> std::io::Result<Option<Arc<dyn QuantLinear>>> {
+        Ok(QuantMatrix::<B>::from_reader(reader, rows, cols)?
+            .map(|m| Arc::new(m) as Arc<dyn QuantLinear>))
+    }
+    match dtype {
+        GgmlDType::Q4_1 => read::<BlockQ4_1>(reader, rows, cols),
+        GgmlDType::Q5_0 => read::<BlockQ5_0>(reader, rows, cols),
+        GgmlDType::Q8_0 => read::<BlockQ8_0>(reader, rows, cols),
+        _ => Ok(None),
+    }
+}
+
 /// A GGUF matrix in one of Embrace's own block formats.
 fn ggml_matrix<B: BlockFormat>(weight: &QTensor) -> Result<Arc<dyn QuantLinear>> {
     let (rows, cols) = weight.shape().dims2()?;

@@ -4,15 +4,19 @@
 //! The model asks for *logical* names (`embed`, `layers.3.q`, `final_norm` …); each source maps
 //! them to its own convention (`model.layers.3.self_attn.q_proj.weight`, `blk.3.attn_q.weight`).
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::fs::File;
+use std::io::{BufReader, Seek, SeekFrom};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use candle_core::quantized::QTensor;
+use candle_core::quantized::gguf_file::Content;
 use candle_core::{Device, Tensor};
 
 use super::config::DecoderFamily;
-use super::layers::{Embedding, Linear, own_format};
+use super::layers::{Embedding, Linear, own_format_from_reader};
 use crate::error::{ModelError, Result};
+use crate::kernels::quant::QuantLinear;
 use crate::weights::Checkpoint;
 
 /// A source of decoder tensors addressed by logical names.
@@ -210,36 +214,91 @@ fn gguf_name(logical: &str) -> String {
     }
 }
 
-/// Tensors of a GGUF file, read into memory (quantized blocks stay quantized).
-pub(crate) struct GgufWeights {
-    tensors: HashMap<String, Arc<QTensor>>,
+/// Tensors of a GGUF file, each read from the file when the model asks for it (quantized
+/// blocks stay quantized). A tensor that Embrace's kernels re-lay out is dropped as soon as its
+/// copy is built, so loading never holds the file's data twice.
+pub(crate) struct GgufWeights<'a> {
+    path: &'a Path,
+    content: &'a Content,
+    reader: Mutex<BufReader<File>>,
 }
 
-impl GgufWeights {
-    pub(crate) fn new(tensors: HashMap<String, Arc<QTensor>>) -> Self {
-        Self { tensors }
+impl<'a> GgufWeights<'a> {
+    pub(crate) fn new(path: &'a Path, content: &'a Content, reader: BufReader<File>) -> Self {
+        Self {
+            path,
+            content,
+            reader: Mutex::new(reader),
+        }
     }
 
-    fn get(&self, logical: &str, suffix: &str, shape: &[usize]) -> Result<Arc<QTensor>> {
+    fn get(&self, logical: &str, suffix: &str, shape: &[usize]) -> Result<GgufTensor> {
         let name = format!("{}.{suffix}", gguf_name(logical));
-        let tensor = self
-            .tensors
+        let info = self
+            .content
+            .tensor_infos
             .get(&name)
             .ok_or_else(|| missing(name.clone()))?;
-        check_shape(&name, tensor.shape().dims(), shape)?;
-        Ok(tensor.clone())
+        check_shape(&name, info.shape.dims(), shape)?;
+        let error = |message: String| ModelError::WeightFile {
+            path: self.path.to_owned(),
+            message: format!("tensor `{name}`: {message}"),
+        };
+        let mut reader = self.reader.lock().unwrap_or_else(|e| e.into_inner());
+        if let &[rows, cols] = info.shape.dims() {
+            let start = self.content.tensor_data_offset.saturating_add(info.offset);
+            reader
+                .seek(SeekFrom::Start(start))
+                .map_err(|e| error(e.to_string()))?;
+            let own =
+                own_format_from_reader(info.ggml_dtype, rows, cols, &mut *reader).map_err(|e| {
+                    match e.kind() {
+                        std::io::ErrorKind::UnexpectedEof => {
+                            error("the file ends inside the tensor's data (truncated?)".into())
+                        }
+                        _ => error(e.to_string()),
+                    }
+                })?;
+            if let Some(own) = own {
+                return Ok(GgufTensor::Own(own));
+            }
+        }
+        let tensor = self
+            .content
+            .tensor(&mut *reader, &name, &Device::Cpu)
+            .map_err(|e| error(e.to_string()))?;
+        Ok(GgufTensor::Candle(Arc::new(tensor)))
     }
 }
 
-impl DecoderWeights for GgufWeights {
+/// A GGUF tensor as loaded: one of Embrace's own matrices, read straight from the file, or a
+/// candle tensor.
+enum GgufTensor {
+    Own(Arc<dyn QuantLinear>),
+    Candle(Arc<QTensor>),
+}
+
+impl GgufTensor {
+    /// The candle tensor (vectors are never read as own matrices).
+    fn candle(self, name: &str) -> Result<Arc<QTensor>> {
+        match self {
+            Self::Candle(t) => Ok(t),
+            Self::Own(_) => Err(ModelError::Input(format!("`{name}` is not a vector"))),
+        }
+    }
+}
+
+impl DecoderWeights for GgufWeights<'_> {
     fn has(&self, logical: &str) -> bool {
-        self.tensors
+        self.content
+            .tensor_infos
             .contains_key(&format!("{}.weight", gguf_name(logical)))
     }
 
     fn vector(&self, logical: &str, suffix: &str, len: usize) -> Result<Tensor> {
         Ok(self
             .get(logical, suffix, &[len])?
+            .candle(logical)?
             .dequantize(&Device::Cpu)?)
     }
 
@@ -250,17 +309,19 @@ impl DecoderWeights for GgufWeights {
         } else {
             None
         };
-        Linear::quantized(weight, bias)
+        match weight {
+            GgufTensor::Own(own) => Ok(Linear::shared(own, bias)),
+            GgufTensor::Candle(weight) => Linear::quantized(weight, bias),
+        }
     }
 
     fn embedding(&self, logical: &str, rows: usize, cols: usize) -> Result<Embedding> {
-        let table = self.get(logical, "weight", &[rows, cols])?;
-        Ok(if table.dtype().block_size() == 1 {
-            Embedding::Dense(table.dequantize(&Device::Cpu)?)
-        } else if let Some(own) = own_format(&table)? {
-            Embedding::Ggml(own)
-        } else {
-            Embedding::Quantized(table)
+        Ok(match self.get(logical, "weight", &[rows, cols])? {
+            GgufTensor::Own(own) => Embedding::Ggml(own),
+            GgufTensor::Candle(table) if table.dtype().block_size() == 1 => {
+                Embedding::Dense(table.dequantize(&Device::Cpu)?)
+            }
+            GgufTensor::Candle(table) => Embedding::Quantized(table),
         })
     }
 }

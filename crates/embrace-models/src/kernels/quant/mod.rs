@@ -233,6 +233,30 @@ impl<B: BlockFormat> QuantMatrix<B> {
         Some(Self { rows, cols, blocks })
     }
 
+    /// Reads the GGUF blocks of a `[rows, cols]` matrix from `reader`, a chunk at a time (the
+    /// file's bytes are never held whole); `Ok(None)` when `cols` is not a multiple of 32.
+    pub(crate) fn from_reader(
+        reader: &mut impl std::io::Read,
+        rows: usize,
+        cols: usize,
+    ) -> std::io::Result<Option<Self>> {
+        if !cols.is_multiple_of(QK) {
+            return Ok(None);
+        }
+        let total = rows.checked_mul(cols / QK).ok_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::InvalidData, "matrix too large")
+        })?;
+        let mut blocks = Vec::with_capacity(total);
+        let mut chunk = vec![0u8; 4096 * B::BYTES];
+        while blocks.len() < total {
+            let n = (total - blocks.len()).min(4096);
+            let bytes = &mut chunk[..n * B::BYTES];
+            reader.read_exact(bytes)?;
+            blocks.extend(bytes.chunks_exact(B::BYTES).map(B::parse));
+        }
+        Ok(Some(Self { rows, cols, blocks }))
+    }
+
     fn row(&self, o: usize) -> &[B] {
         let per_row = self.cols / QK;
         &self.blocks[o * per_row..(o + 1) * per_row]
