@@ -12,6 +12,7 @@ use candle_core::{Device, Module, Tensor};
 
 use super::config::{LayerAttention, RopeConfig, RopeLayout};
 use crate::error::{ModelError, Result};
+use crate::kernels::cached_attention::{CausalShape, LayerCache, causal_attention};
 use crate::kernels::pool;
 use crate::kernels::quant::q4_1::BlockQ4_1;
 use crate::kernels::quant::q5_0::BlockQ5_0;
@@ -281,10 +282,11 @@ impl Rotary {
     }
 }
 
-/// Keys and values of the positions seen so far, per layer.
+/// Keys and values of the positions seen so far, per layer, in buffers that grow by doubling
+/// (a decode step appends in place and reads without copying).
 #[derive(Debug, Clone, Default)]
 pub struct KvCache {
-    layers: Vec<Option<(Tensor, Tensor)>>,
+    layers: Vec<LayerCache>,
     len: usize,
 }
 
@@ -292,7 +294,7 @@ impl KvCache {
     /// An empty cache for `layers` layers.
     pub fn new(layers: usize) -> Self {
         Self {
-            layers: vec![None; layers],
+            layers: vec![LayerCache::default(); layers],
             len: 0,
         }
     }
@@ -309,19 +311,10 @@ impl KvCache {
 
     /// Forgets every cached position.
     pub fn clear(&mut self) {
-        self.layers.iter_mut().for_each(|l| *l = None);
+        self.layers
+            .iter_mut()
+            .for_each(|l| *l = LayerCache::default());
         self.len = 0;
-    }
-
-    /// Appends a layer's new keys and values `[kv_heads, tokens, head_dim]`; returns all of them.
-    fn append(&mut self, layer: usize, k: Tensor, v: Tensor) -> Result<(Tensor, Tensor)> {
-        let entry = &mut self.layers[layer];
-        let (k, v) = match entry.take() {
-            None => (k, v),
-            Some((ck, cv)) => (Tensor::cat(&[&ck, &k], 1)?, Tensor::cat(&[&cv, &v], 1)?),
-        };
-        *entry = Some((k.clone(), v.clone()));
-        Ok((k, v))
     }
 
     pub(crate) fn advance(&mut self, tokens: usize) {
@@ -341,16 +334,14 @@ pub(crate) struct AttentionShape {
     pub(crate) f16: bool,
 }
 
-/// `x` rounded to the nearest f16 values, ties to even (kept in f32): what storing to an f16
-/// KV cache and converting operands to f16 does. One pass on the bits, which costs far less
+/// `values` rounded to the nearest f16 values, ties to even (kept in f32): what storing to an
+/// f16 KV cache and converting operands to f16 does. One pass on the bits, which costs far less
 /// than two dtype conversions.
-fn round_to_f16(x: &Tensor) -> Result<Tensor> {
-    let mut values = x.flatten_all()?.to_vec1::<f32>()?;
+fn round_to_f16(values: &mut [f32]) {
     let chunk = pool::chunk_len(values.len(), 8192);
-    pool::for_each_chunk_mut(&mut values, chunk, |_, part| {
+    pool::for_each_chunk_mut(values, chunk, |_, part| {
         part.iter_mut().for_each(|v| *v = round_f32_to_f16(*v))
     });
-    Ok(Tensor::from_vec(values, x.shape(), x.device())?)
 }
 
 /// The f16 value nearest to `x` (ties to even), as an f32.
@@ -389,57 +380,42 @@ pub(crate) fn attend(
     v: Tensor,
     cache: &mut KvCache,
 ) -> Result<Tensor> {
-    let start = cache.len();
     let t = q.dim(1)?;
-    let (q, k, v) = if shape.f16 {
-        (round_to_f16(q)?, round_to_f16(&k)?, round_to_f16(&v)?)
-    } else {
-        (q.clone(), k, v)
+    let values = |x: &Tensor| -> Result<Vec<f32>> {
+        let mut values = x.flatten_all()?.to_vec1::<f32>()?;
+        if shape.f16 {
+            round_to_f16(&mut values);
+        }
+        Ok(values)
     };
-    let (k, v) = cache.append(layer, k, v)?;
-    let total = k.dim(1)?;
-    let (k, v) = if shape.heads == shape.kv_heads {
-        (k, v)
-    } else {
-        let rep = shape.heads / shape.kv_heads;
-        let repeat = |x: Tensor| -> Result<Tensor> {
-            Ok(x.unsqueeze(1)?
-                .expand((shape.kv_heads, rep, total, shape.head_dim))?
-                .reshape((shape.heads, total, shape.head_dim))?)
-        };
-        (repeat(k)?, repeat(v)?)
-    };
-    let mut scores = (q.contiguous()?.matmul(&k.t()?)? * shape.scale)?;
-    if let Some(cap) = shape.softcap {
-        scores = ((scores / cap)?.tanh()? * cap)?;
-    }
-    // Query i sits at position start + i; key j is visible when j <= start + i and, for
-    // sliding layers, start + i - j < window.
+    let (q, k, v) = (values(q)?, values(&k)?, values(&v)?);
+    let layer_cache = cache
+        .layers
+        .get_mut(layer)
+        .ok_or_else(|| ModelError::Input(format!("the cache has no layer {layer}")))?;
+    layer_cache.append(shape.kv_heads, shape.head_dim, &k, &v);
     let window = match pattern {
         LayerAttention::Full => usize::MAX,
         LayerAttention::Sliding(w) => w,
     };
-    let needs_mask = t > 1 || start + t > window;
-    if needs_mask {
-        let mut mask = Vec::with_capacity(t * total);
-        for i in 0..t {
-            let position = start + i;
-            for j in 0..total {
-                let visible = j <= position && position - j < window;
-                mask.push(if visible { 0f32 } else { f32::NEG_INFINITY });
-            }
-        }
-        let mask = Tensor::from_vec(mask, (1, t, total), &Device::Cpu)?;
-        scores = scores.broadcast_add(&mask)?;
-    }
-    let mut probs = candle_nn::ops::softmax_last_dim(&scores)?;
-    if shape.f16 {
-        probs = round_to_f16(&probs)?;
-    }
-    let out = probs.matmul(&v.contiguous()?)?; // [heads, t, d]
-    Ok(out
-        .transpose(0, 1)?
-        .reshape((t, shape.heads * shape.head_dim))?)
+    let out = causal_attention(
+        &q,
+        layer_cache,
+        CausalShape {
+            heads: shape.heads,
+            kv_heads: shape.kv_heads,
+            head_dim: shape.head_dim,
+            scale: shape.scale as f32,
+            softcap: shape.softcap.map(|c| c as f32),
+            window,
+            f16_weights: shape.f16,
+        },
+    );
+    Ok(Tensor::from_vec(
+        out,
+        (t, shape.heads * shape.head_dim),
+        &Device::Cpu,
+    )?)
 }
 
 /// Splits `[t, heads * d]` into `[heads, t, d]`.

@@ -13,6 +13,7 @@
 //! tests), far below the 1e-4 tolerance of the conformance tests.
 
 pub(crate) mod attention;
+pub(crate) mod cached_attention;
 pub(crate) mod gelu_table;
 pub(crate) mod math;
 pub(crate) mod matmul;
