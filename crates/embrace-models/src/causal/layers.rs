@@ -393,7 +393,9 @@ pub(crate) fn attend(
         .layers
         .get_mut(layer)
         .ok_or_else(|| ModelError::Input(format!("the cache has no layer {layer}")))?;
-    layer_cache.append(shape.kv_heads, shape.head_dim, &k, &v);
+    layer_cache
+        .append(shape.kv_heads, shape.head_dim, &k, &v)
+        .map_err(|e| ModelError::Input(format!("KV cache of layer {layer}: {e}")))?;
     let window = match pattern {
         LayerAttention::Full => usize::MAX,
         LayerAttention::Sliding(w) => w,

@@ -23,24 +23,33 @@ pub(crate) struct LayerCache {
 }
 
 impl LayerCache {
-    /// Appends `t` positions of keys and values laid out `[heads][t][dim]`.
-    ///
-    /// Panics when the geometry differs from the positions already cached (a caller bug).
-    pub(crate) fn append(&mut self, heads: usize, dim: usize, k: &[f32], v: &[f32]) {
-        assert!(heads > 0 && dim > 0, "empty key geometry");
+    /// Appends `t` positions of keys and values laid out `[heads][t][dim]`; an error when they
+    /// do not fit that layout or the geometry differs from the positions already cached (a cache
+    /// made by another model).
+    pub(crate) fn append(
+        &mut self,
+        heads: usize,
+        dim: usize,
+        k: &[f32],
+        v: &[f32],
+    ) -> Result<(), String> {
+        if heads == 0 || dim == 0 {
+            return Err("empty key geometry".into());
+        }
         let t = k.len() / (heads * dim);
-        assert!(
-            k.len() == t * heads * dim && v.len() == k.len(),
-            "keys and values are not [heads, t, dim]"
-        );
+        if k.len() != t * heads * dim || v.len() != k.len() {
+            return Err(format!("keys and values are not [{heads}, t, {dim}]"));
+        }
         if self.capacity == 0 {
             self.heads = heads;
             self.dim = dim;
         }
-        assert!(
-            heads == self.heads && dim == self.dim,
-            "the cache holds another key geometry"
-        );
+        if heads != self.heads || dim != self.dim {
+            return Err(format!(
+                "the cache holds {} heads of {} values, not {heads} of {dim} (a cache from another model?)",
+                self.heads, self.dim
+            ));
+        }
         if self.len + t > self.capacity {
             self.grow((self.len + t).max(2 * self.capacity).max(64));
         }
@@ -51,6 +60,7 @@ impl LayerCache {
             self.v[dst..dst + t * dim].copy_from_slice(&v[src..src + t * dim]);
         }
         self.len += t;
+        Ok(())
     }
 
     fn grow(&mut self, capacity: usize) {
@@ -263,7 +273,7 @@ mod tests {
                         })
                         .collect()
                 };
-                cache.append(kv_heads, d, &take(&k), &take(&v));
+                cache.append(kv_heads, d, &take(&k), &take(&v)).unwrap();
                 done += t;
                 let q: Vec<f32> = (0..heads * t * d).map(|i| val(i * 3 + done)).collect();
                 let got = causal_attention(&q, &cache, shape);
@@ -279,5 +289,9 @@ mod tests {
                 }
             }
         }
+        let mut cache = LayerCache::default();
+        cache.append(2, 4, &[0.0; 8], &[0.0; 8]).unwrap();
+        assert!(cache.append(1, 8, &[0.0; 8], &[0.0; 8]).is_err());
+        assert!(cache.append(2, 4, &[0.0; 7], &[0.0; 7]).is_err());
     }
 }
