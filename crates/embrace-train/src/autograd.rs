@@ -193,9 +193,17 @@ impl TrainableBert {
     }
 
     fn linear(&self, x: &Tensor, prefix: &str) -> Result<Tensor> {
-        let w = self.get(&format!("{prefix}.weight"))?;
+        let name = format!("{prefix}.weight");
+        let w = self.get(&name)?;
         let b = self.get(&format!("{prefix}.bias"))?;
-        let mut y = x.broadcast_matmul(&w.t()?)?.broadcast_add(b)?;
+        let product = if self.params.contains_key(&name) {
+            x.broadcast_matmul(&w.t()?)?
+        } else {
+            // A frozen weight: its gradient would be computed and thrown away by a plain matmul.
+            x.contiguous()?
+                .apply_op1(FrozenLinear { weight: w.clone() })?
+        };
+        let mut y = product.broadcast_add(b)?;
         if let Some(lora) = &self.lora
             && let (Some(a), Some(bm)) = (
                 self.params.get(&format!("{prefix}.lora_A.weight")),
@@ -310,4 +318,67 @@ fn lora_prefix(layer: usize, target: &str) -> Option<String> {
         _ => return None,
     };
     Some(format!("bert.encoder.layer.{layer}.{part}"))
+}
+
+/// `x · Wᵀ` with a frozen `W` `[out, in]` over the last dimension of `x`: the backward pass
+/// computes only the input's gradient `grad · W` (candle's matmul would also compute the
+/// weight's, a product as large as the forward one, and discard it).
+struct FrozenLinear {
+    weight: Tensor,
+}
+
+impl candle_core::CustomOp1 for FrozenLinear {
+    fn name(&self) -> &'static str {
+        "frozen-linear"
+    }
+
+    fn cpu_fwd(
+        &self,
+        storage: &candle_core::CpuStorage,
+        layout: &candle_core::Layout,
+    ) -> candle_core::Result<(candle_core::CpuStorage, candle_core::Shape)> {
+        let candle_core::CpuStorage::F32(data) = storage else {
+            candle_core::bail!("frozen-linear expects f32 inputs");
+        };
+        let Some((start, end)) = layout.contiguous_offsets() else {
+            candle_core::bail!("frozen-linear expects a contiguous input");
+        };
+        let dims = layout.shape().dims();
+        let (&cols, lead) = dims
+            .split_last()
+            .ok_or_else(|| candle_core::Error::Msg("frozen-linear of a scalar".into()))?;
+        let (out, inputs) = self.weight.dims2()?;
+        if cols != inputs {
+            candle_core::bail!(
+                "frozen-linear: {cols} input features for a [{out}, {inputs}] weight"
+            );
+        }
+        let rows = lead.iter().product::<usize>();
+        let x = Tensor::from_slice(&data[start..end], (rows, cols), &Device::Cpu)?;
+        let y = x
+            .matmul(&self.weight.t()?)?
+            .flatten_all()?
+            .to_vec1::<f32>()?;
+        let mut shape = lead.to_vec();
+        shape.push(out);
+        Ok((
+            candle_core::CpuStorage::F32(y),
+            candle_core::Shape::from(shape),
+        ))
+    }
+
+    fn bwd(
+        &self,
+        arg: &Tensor,
+        _res: &Tensor,
+        grad_res: &Tensor,
+    ) -> candle_core::Result<Option<Tensor>> {
+        let out = self.weight.dim(0)?;
+        let rows = grad_res.elem_count() / out.max(1);
+        let grad = grad_res
+            .reshape((rows, out))?
+            .matmul(&self.weight)?
+            .reshape(arg.shape())?;
+        Ok(Some(grad))
+    }
 }
