@@ -22,6 +22,20 @@ pub enum Activation {
 }
 
 impl Activation {
+    /// Applies the activation to every value of `x`, in place (vectorized; within a few units
+    /// in the last place of the exact functions).
+    pub fn apply_in_place(self, x: &mut [f32]) {
+        crate::kernels::math::add_bias_activation(x, &[], self);
+    }
+
+    /// The gradient through the exact GELU: `grad[i] *= Φ(x[i]) + x[i]·φ(x[i])`, in place
+    /// (`Φ` and `φ` the standard normal distribution and density; vectorized).
+    ///
+    /// Panics if the slices differ in length.
+    pub fn gelu_backward_in_place(x: &[f32], grad: &mut [f32]) {
+        crate::kernels::math::gelu_erf_backward(x, grad);
+    }
+
     /// The names accepted by [`Activation::parse`].
     pub const NAMES: [&'static str; 11] = [
         "gelu",

@@ -230,7 +230,7 @@ impl TrainableBert {
 
     fn activation(&self, x: &Tensor) -> Result<Tensor> {
         Ok(match self.config.hidden_act {
-            Activation::Gelu => x.gelu_erf()?,
+            Activation::Gelu => x.contiguous()?.apply_op1(GeluErf)?,
             Activation::GeluTanh => x.gelu()?,
             Activation::Relu => x.relu()?,
             Activation::Silu => x.silu()?,
@@ -318,6 +318,44 @@ fn lora_prefix(layer: usize, target: &str) -> Option<String> {
         _ => return None,
     };
     Some(format!("bert.encoder.layer.{layer}.{part}"))
+}
+
+/// The exact GELU, vectorized (candle evaluates `erf` one value at a time, forward and
+/// backward).
+struct GeluErf;
+
+impl candle_core::CustomOp1 for GeluErf {
+    fn name(&self) -> &'static str {
+        "gelu-erf"
+    }
+
+    fn cpu_fwd(
+        &self,
+        storage: &candle_core::CpuStorage,
+        layout: &candle_core::Layout,
+    ) -> candle_core::Result<(candle_core::CpuStorage, candle_core::Shape)> {
+        let candle_core::CpuStorage::F32(data) = storage else {
+            candle_core::bail!("gelu-erf expects f32 inputs");
+        };
+        let Some((start, end)) = layout.contiguous_offsets() else {
+            candle_core::bail!("gelu-erf expects a contiguous input");
+        };
+        let mut y = data[start..end].to_vec();
+        Activation::Gelu.apply_in_place(&mut y);
+        Ok((candle_core::CpuStorage::F32(y), layout.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        arg: &Tensor,
+        _res: &Tensor,
+        grad_res: &Tensor,
+    ) -> candle_core::Result<Option<Tensor>> {
+        let x = arg.flatten_all()?.to_vec1::<f32>()?;
+        let mut grad = grad_res.flatten_all()?.to_vec1::<f32>()?;
+        Activation::gelu_backward_in_place(&x, &mut grad);
+        Ok(Some(Tensor::from_vec(grad, arg.shape(), arg.device())?))
+    }
 }
 
 /// `x · Wᵀ` with a frozen `W` `[out, in]` over the last dimension of `x`: the backward pass

@@ -182,6 +182,19 @@ pub(crate) fn max(x: &[f32]) -> f32 {
 }
 
 simd_dispatch! {
+    /// `grad[i] *= Φ(x[i]) + x[i]·φ(x[i])`: the derivative of the exact GELU.
+    fn gelu_erf_backward(x: &[f32], grad: &mut [f32]) {
+        assert_eq!(x.len(), grad.len(), "input and gradient differ in length");
+        const INV_SQRT_2PI: f32 = 0.398_942_3;
+        for (g, &v) in grad.iter_mut().zip(x) {
+            let cdf = 0.5 * (1.0 + erf(v * std::f32::consts::FRAC_1_SQRT_2));
+            let pdf = INV_SQRT_2PI * exp(-0.5 * v * v);
+            *g *= cdf + v * pdf;
+        }
+    }
+}
+
+simd_dispatch! {
     /// `gate[i] = act(gate[i]) * up[i]`: the gated MLP activation (GeGLU, SwiGLU).
     fn gated_activation(gate: &mut [f32], up: &[f32], act: Activation) {
         assert_eq!(gate.len(), up.len(), "gate and up differ in length");
@@ -252,6 +265,37 @@ mod tests {
         assert_eq!(tanh(1e-30), 1e-30);
         assert_eq!(tanh(f32::INFINITY), 1.0);
         assert_eq!(tanh(-1e6), -1.0);
+    }
+
+    #[test]
+    fn gelu_backward_is_the_derivative() {
+        // |x| <= 4, where the f64 series below is exact to well under the tolerance.
+        let x: Vec<f32> = (-40..=40).map(|i| i as f32 * 0.1).collect();
+        let mut grad = vec![2.0f32; x.len()];
+        gelu_erf_backward(&x, &mut grad);
+        for (&v, &g) in x.iter().zip(&grad) {
+            let v = v as f64;
+            let cdf = 0.5 * (1.0 + erf64(v / std::f64::consts::SQRT_2));
+            let pdf = (-0.5 * v * v).exp() / (2.0 * std::f64::consts::PI).sqrt();
+            let want = 2.0 * (cdf + v * pdf);
+            assert!((g as f64 - want).abs() < 2e-6, "gelu'({v}): {g} vs {want}");
+        }
+    }
+
+    /// `erf` in f64 by its Maclaurin series (accurate for `|x| <= 3`).
+    fn erf64(x: f64) -> f64 {
+        let mut sum = 0f64;
+        let mut term = x;
+        let mut n = 0f64;
+        while term.abs() > 1e-17 * sum.abs().max(1e-300) || n < 3.0 {
+            sum += term / (2.0 * n + 1.0);
+            n += 1.0;
+            term *= -x * x / n;
+            if n > 400.0 {
+                break;
+            }
+        }
+        sum * 2.0 / std::f64::consts::PI.sqrt()
     }
 
     #[test]
