@@ -320,6 +320,21 @@ fn lora_prefix(layer: usize, target: &str) -> Option<String> {
     Some(format!("bert.encoder.layer.{layer}.{part}"))
 }
 
+/// The values of a custom op's input: f32, contiguous (the callers make it so).
+fn contiguous_f32<'a>(
+    storage: &'a candle_core::CpuStorage,
+    layout: &candle_core::Layout,
+    op: &str,
+) -> candle_core::Result<&'a [f32]> {
+    let candle_core::CpuStorage::F32(data) = storage else {
+        candle_core::bail!("{op} expects f32 inputs");
+    };
+    let Some((start, end)) = layout.contiguous_offsets() else {
+        candle_core::bail!("{op} expects a contiguous input");
+    };
+    Ok(&data[start..end])
+}
+
 /// The exact GELU, vectorized (candle evaluates `erf` one value at a time, forward and
 /// backward).
 struct GeluErf;
@@ -334,13 +349,7 @@ impl candle_core::CustomOp1 for GeluErf {
         storage: &candle_core::CpuStorage,
         layout: &candle_core::Layout,
     ) -> candle_core::Result<(candle_core::CpuStorage, candle_core::Shape)> {
-        let candle_core::CpuStorage::F32(data) = storage else {
-            candle_core::bail!("gelu-erf expects f32 inputs");
-        };
-        let Some((start, end)) = layout.contiguous_offsets() else {
-            candle_core::bail!("gelu-erf expects a contiguous input");
-        };
-        let mut y = data[start..end].to_vec();
+        let mut y = contiguous_f32(storage, layout, self.name())?.to_vec();
         Activation::Gelu.apply_in_place(&mut y);
         Ok((candle_core::CpuStorage::F32(y), layout.shape().clone()))
     }
@@ -375,12 +384,7 @@ impl candle_core::CustomOp1 for FrozenLinear {
         storage: &candle_core::CpuStorage,
         layout: &candle_core::Layout,
     ) -> candle_core::Result<(candle_core::CpuStorage, candle_core::Shape)> {
-        let candle_core::CpuStorage::F32(data) = storage else {
-            candle_core::bail!("frozen-linear expects f32 inputs");
-        };
-        let Some((start, end)) = layout.contiguous_offsets() else {
-            candle_core::bail!("frozen-linear expects a contiguous input");
-        };
+        let data = contiguous_f32(storage, layout, self.name())?;
         let dims = layout.shape().dims();
         let (&cols, lead) = dims
             .split_last()
@@ -392,7 +396,7 @@ impl candle_core::CustomOp1 for FrozenLinear {
             );
         }
         let rows = lead.iter().product::<usize>();
-        let x = Tensor::from_slice(&data[start..end], (rows, cols), &Device::Cpu)?;
+        let x = Tensor::from_slice(data, (rows, cols), &Device::Cpu)?;
         let y = x
             .matmul(&self.weight.t()?)?
             .flatten_all()?
