@@ -221,11 +221,13 @@ impl TrainableBert {
     fn layer_norm(&self, x: &Tensor, prefix: &str) -> Result<Tensor> {
         let gamma = self.get(&format!("{prefix}.weight"))?;
         let beta = self.get(&format!("{prefix}.bias"))?;
-        let mean = x.mean_keepdim(D::Minus1)?;
-        let centered = x.broadcast_sub(&mean)?;
-        let var = centered.sqr()?.mean_keepdim(D::Minus1)?;
-        let normed = centered.broadcast_div(&(var + self.config.layer_norm_eps)?.sqrt()?)?;
-        Ok(normed.broadcast_mul(gamma)?.broadcast_add(beta)?)
+        Ok(x.contiguous()?.apply_op3(
+            gamma,
+            beta,
+            LayerNorm {
+                eps: self.config.layer_norm_eps as f32,
+            },
+        )?)
     }
 
     fn activation(&self, x: &Tensor) -> Result<Tensor> {
@@ -333,6 +335,105 @@ fn contiguous_f32<'a>(
         candle_core::bail!("{op} expects a contiguous input");
     };
     Ok(&data[start..end])
+}
+
+/// LayerNorm over the last dimension, `(x - μ)/√(σ² + ε)·γ + β`, forward and backward in one
+/// pass per row each (candle's composite took nine operations forward and more backward, each
+/// with its own temporary tensor).
+struct LayerNorm {
+    eps: f32,
+}
+
+impl LayerNorm {
+    /// Per row of `x` (`width` wide): the normalized values and `1/√(σ² + ε)`.
+    fn normalize(&self, x: &[f32], width: usize) -> (Vec<f32>, Vec<f32>) {
+        let mut normed = vec![0f32; x.len()];
+        let mut rstd = Vec::with_capacity(x.len() / width.max(1));
+        for (row, out) in x.chunks_exact(width).zip(normed.chunks_exact_mut(width)) {
+            let mean = row.iter().sum::<f32>() / width as f32;
+            let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / width as f32;
+            let r = 1.0 / (var + self.eps).sqrt();
+            for (o, v) in out.iter_mut().zip(row) {
+                *o = (v - mean) * r;
+            }
+            rstd.push(r);
+        }
+        (normed, rstd)
+    }
+}
+
+impl candle_core::CustomOp3 for LayerNorm {
+    fn name(&self) -> &'static str {
+        "layer-norm"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &candle_core::CpuStorage,
+        l1: &candle_core::Layout,
+        s2: &candle_core::CpuStorage,
+        l2: &candle_core::Layout,
+        s3: &candle_core::CpuStorage,
+        l3: &candle_core::Layout,
+    ) -> candle_core::Result<(candle_core::CpuStorage, candle_core::Shape)> {
+        let x = contiguous_f32(s1, l1, self.name())?;
+        let gamma = contiguous_f32(s2, l2, self.name())?;
+        let beta = contiguous_f32(s3, l3, self.name())?;
+        let width = l1.shape().dims().last().copied().unwrap_or(0);
+        if width == 0 || gamma.len() != width || beta.len() != width {
+            candle_core::bail!("layer-norm: {width} features, {} weights", gamma.len());
+        }
+        let (mut y, _) = self.normalize(x, width);
+        for row in y.chunks_exact_mut(width) {
+            for ((v, g), b) in row.iter_mut().zip(gamma).zip(beta) {
+                *v = *v * g + b;
+            }
+        }
+        Ok((candle_core::CpuStorage::F32(y), l1.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        gamma: &Tensor,
+        _beta: &Tensor,
+        _res: &Tensor,
+        grad_res: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let width = gamma.elem_count();
+        let xs = x.flatten_all()?.to_vec1::<f32>()?;
+        let g = gamma.flatten_all()?.to_vec1::<f32>()?;
+        let dy = grad_res.flatten_all()?.to_vec1::<f32>()?;
+        let (normed, rstd) = self.normalize(&xs, width);
+        let mut dx = vec![0f32; xs.len()];
+        let (mut dgamma, mut dbeta) = (vec![0f32; width], vec![0f32; width]);
+        let rows = normed
+            .chunks_exact(width)
+            .zip(dy.chunks_exact(width))
+            .zip(dx.chunks_exact_mut(width))
+            .zip(&rstd);
+        for (((n, d), out), &r) in rows {
+            // dx̂ = dy·γ; dx = r·(dx̂ - mean(dx̂) - x̂·mean(dx̂·x̂)).
+            let (mut sum, mut dot) = (0f32, 0f32);
+            for j in 0..width {
+                let dn = d[j] * g[j];
+                sum += dn;
+                dot += dn * n[j];
+                dgamma[j] += d[j] * n[j];
+                dbeta[j] += d[j];
+            }
+            let (mean, mean_dot) = (sum / width as f32, dot / width as f32);
+            for j in 0..width {
+                out[j] = r * (d[j] * g[j] - mean - n[j] * mean_dot);
+            }
+        }
+        let dev = x.device();
+        Ok((
+            Some(Tensor::from_vec(dx, x.shape(), dev)?),
+            Some(Tensor::from_vec(dgamma, gamma.shape(), dev)?),
+            Some(Tensor::from_vec(dbeta, gamma.shape(), dev)?),
+        ))
+    }
 }
 
 /// The exact GELU, vectorized (candle evaluates `erf` one value at a time, forward and
