@@ -63,6 +63,44 @@ fn spill_dir() -> PathBuf {
         .unwrap_or_else(std::env::temp_dir)
 }
 
+/// Removes the spill files that processes no longer running left behind (a spill file is
+/// unlinked as soon as it is mapped, so only a process killed while writing one leaves it).
+/// A file is stale when its name is `spill-<pid>-<n>.arrow` and no process `<pid>` exists;
+/// files of live processes, other names and every error are left alone. Linux only (where
+/// `/proc` tells which processes exist).
+fn sweep_stale(dir: &std::path::Path) {
+    let proc_fs = std::path::Path::new("/proc/self");
+    if !proc_fs.exists() {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("spill-"))
+            .and_then(|n| n.strip_suffix(".arrow"))
+            .and_then(|n| n.split_once('-'))
+            .filter(|(_, counter)| counter.parse::<u64>().is_ok())
+            .and_then(|(pid, _)| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            match std::fs::remove_file(entry.path()) {
+                Ok(()) => {
+                    tracing::info!(file = %entry.path().display(), "removed a stale spill file")
+                }
+                Err(e) => {
+                    tracing::debug!(file = %entry.path().display(), error = %e, "could not remove a stale spill file")
+                }
+            }
+        }
+    }
+}
+
 /// Collects a result's batches, in memory or spilled (see the module documentation).
 pub(crate) struct BatchSink {
     schema: SchemaRef,
@@ -114,8 +152,10 @@ impl BatchSink {
 
     fn start_spill(&mut self) -> Result<()> {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
+        static SWEPT: std::sync::Once = std::sync::Once::new();
         let dir = spill_dir();
         std::fs::create_dir_all(&dir).map_err(DatasetError::io(&dir))?;
+        SWEPT.call_once(|| sweep_stale(&dir));
         let path = dir.join(format!(
             "spill-{}-{}.arrow",
             std::process::id(),
@@ -166,5 +206,27 @@ impl BatchSink {
         // Mapped (or failed): the file's name is no longer needed either way.
         let _ = std::fs::remove_file(&path);
         result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    #[cfg(target_os = "linux")]
+    #[allow(clippy::unwrap_used)]
+    fn stale_spill_files_of_dead_processes_are_swept() {
+        let dir = tempfile::tempdir().unwrap();
+        // Above Linux's largest pid (2^22), so no such process exists.
+        let dead = dir.path().join("spill-4194400-0.arrow");
+        let live = dir
+            .path()
+            .join(format!("spill-{}-7.arrow", std::process::id()));
+        let other = dir.path().join("spill-notes.arrow");
+        for f in [&dead, &live, &other] {
+            std::fs::write(f, b"x").unwrap();
+        }
+        super::sweep_stale(dir.path());
+        assert!(!dead.exists());
+        assert!(live.exists() && other.exists());
     }
 }
