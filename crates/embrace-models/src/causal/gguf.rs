@@ -23,7 +23,8 @@ pub struct GgufMetadata {
     values: HashMap<String, Value>,
 }
 
-fn gguf_error(path: &Path, message: impl std::fmt::Display) -> ModelError {
+/// An error about the GGUF file at `path`.
+pub(super) fn gguf_error(path: &Path, message: impl std::fmt::Display) -> ModelError {
     ModelError::WeightFile {
         path: path.to_owned(),
         message: message.to_string(),

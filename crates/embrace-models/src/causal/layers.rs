@@ -44,17 +44,16 @@ impl Linear {
         }
     }
 
-    /// A projection from a GGUF tensor (dequantized once when it is f32 / f16 / bf16).
+    /// A projection on a GGUF tensor that candle multiplies (dequantized once when it is f32 /
+    /// f16 / bf16).
     ///
-    /// `Q4_1`, `Q5_0` and `Q8_0` run on Embrace's own kernels, with llama.cpp's arithmetic.
+    /// `Q4_1`, `Q5_0` and `Q8_0` never come here: the loader reads them straight into
+    /// Embrace's own matrices ([`own_format_from_reader`], then [`Linear::shared`]).
     /// candle multiplies Q4_0 and the K-quants with AVX2 but Q5_1 and Q8_1 with scalar code
     /// (about 10x slower); those are re-quantized once to Q8_0, whose 8-bit blocks hold the values
     /// with an error far below their own quantization step.
     pub(crate) fn quantized(weight: Arc<QTensor>, bias: Option<Tensor>) -> Result<Self> {
         use candle_core::quantized::GgmlDType;
-        if let Some(own) = own_format(&weight)? {
-            return Ok(Self::shared(own, bias));
-        }
         let weight = match weight.dtype() {
             GgmlDType::Q5_1 | GgmlDType::Q8_1 => {
                 let dense = weight.dequantize(&Device::Cpu)?;
@@ -107,17 +106,6 @@ impl Linear {
     }
 }
 
-/// The GGUF tensor as one of Embrace's own matrices, when its block format has a kernel here.
-pub(crate) fn own_format(weight: &QTensor) -> Result<Option<Arc<dyn QuantLinear>>> {
-    use candle_core::quantized::GgmlDType;
-    Ok(match weight.dtype() {
-        GgmlDType::Q4_1 => Some(ggml_matrix::<BlockQ4_1>(weight)?),
-        GgmlDType::Q5_0 => Some(ggml_matrix::<BlockQ5_0>(weight)?),
-        GgmlDType::Q8_0 => Some(ggml_matrix::<BlockQ8_0>(weight)?),
-        _ => None,
-    })
-}
-
 /// A `[rows, cols]` GGUF matrix of type `dtype` read from `reader` straight into one of
 /// Embrace's own matrices, when its block format has a kernel here (`Ok(None)` otherwise, with
 /// nothing read).
@@ -142,20 +130,6 @@ pub(crate) fn own_format_from_reader(
         GgmlDType::Q8_0 => read::<BlockQ8_0>(reader, rows, cols),
         _ => Ok(None),
     }
-}
-
-/// A GGUF matrix in one of Embrace's own block formats.
-fn ggml_matrix<B: BlockFormat>(weight: &QTensor) -> Result<Arc<dyn QuantLinear>> {
-    let (rows, cols) = weight.shape().dims2()?;
-    let bytes = weight.data()?;
-    let matrix = QuantMatrix::<B>::from_gguf_bytes(&bytes, rows, cols).ok_or_else(|| {
-        ModelError::Tensor(candle_core::Error::Msg(format!(
-            "a {} tensor of shape [{rows}, {cols}] has {} bytes",
-            B::NAME,
-            bytes.len()
-        )))
-    })?;
-    Ok(Arc::new(matrix))
 }
 
 /// The token embedding table, dense or quantized (rows are dequantized on lookup).

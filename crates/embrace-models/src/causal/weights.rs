@@ -14,6 +14,7 @@ use candle_core::quantized::gguf_file::Content;
 use candle_core::{Device, Tensor};
 
 use super::config::DecoderFamily;
+use super::gguf::gguf_error;
 use super::layers::{Embedding, Linear, own_format_from_reader};
 use crate::error::{ModelError, Result};
 use crate::kernels::quant::QuantLinear;
@@ -240,10 +241,7 @@ impl<'a> GgufWeights<'a> {
             .get(&name)
             .ok_or_else(|| missing(name.clone()))?;
         check_shape(&name, info.shape.dims(), shape)?;
-        let error = |message: String| ModelError::WeightFile {
-            path: self.path.to_owned(),
-            message: format!("tensor `{name}`: {message}"),
-        };
+        let error = |message: String| gguf_error(self.path, format!("tensor `{name}`: {message}"));
         let mut reader = self.reader.lock().unwrap_or_else(|e| e.into_inner());
         if let &[rows, cols] = info.shape.dims() {
             let start = self.content.tensor_data_offset.saturating_add(info.offset);

@@ -103,8 +103,6 @@ pub(crate) type DotFn<B> = fn(&[B], &[BlockQ8]) -> f32;
 
 /// A weight block format: 32 small integers, a scale and, for some formats, an offset.
 pub(crate) trait BlockFormat: Sized + Send + Sync + std::fmt::Debug + 'static {
-    /// The format's name in GGUF.
-    const NAME: &'static str;
     /// Bytes per block in a GGUF file.
     const BYTES: usize;
     /// Whether blocks carry an offset `m` (`w = d·q + m`), whose product with the activation
@@ -223,14 +221,17 @@ pub(crate) trait QuantLinear: std::fmt::Debug + Send + Sync {
 }
 
 impl<B: BlockFormat> QuantMatrix<B> {
-    /// Reads the raw GGUF block bytes of a `[rows, cols]` matrix; `None` when the sizes do not
-    /// fit (cols not a multiple of 32, or a byte count that is not `rows × cols / 32` blocks).
+    /// [`QuantMatrix::from_reader`] over a byte slice that must hold exactly the matrix; `None`
+    /// when the sizes do not fit (cols not a multiple of 32, or a byte count that is not
+    /// `rows × cols / 32` blocks).
+    #[cfg(test)]
     pub(crate) fn from_gguf_bytes(bytes: &[u8], rows: usize, cols: usize) -> Option<Self> {
         if !cols.is_multiple_of(QK) || bytes.len() != rows.checked_mul(cols / QK)? * B::BYTES {
             return None;
         }
-        let blocks = bytes.chunks_exact(B::BYTES).map(B::parse).collect();
-        Some(Self { rows, cols, blocks })
+        Self::from_reader(&mut &bytes[..], rows, cols)
+            .ok()
+            .flatten()
     }
 
     /// Reads the GGUF blocks of a `[rows, cols]` matrix from `reader`, a chunk at a time (the

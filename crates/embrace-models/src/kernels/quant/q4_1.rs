@@ -14,7 +14,6 @@ pub(crate) struct BlockQ4_1 {
 }
 
 impl BlockFormat for BlockQ4_1 {
-    const NAME: &'static str = "Q4_1";
     const BYTES: usize = 20;
     const HAS_OFFSET: bool = true;
     #[cfg(test)]

@@ -15,7 +15,6 @@ pub(crate) struct BlockQ5_0 {
 }
 
 impl BlockFormat for BlockQ5_0 {
-    const NAME: &'static str = "Q5_0";
     const BYTES: usize = 22;
     const HAS_OFFSET: bool = false;
     #[cfg(test)]

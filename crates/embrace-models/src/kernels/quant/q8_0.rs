@@ -13,7 +13,6 @@ pub(crate) struct BlockQ8_0 {
 }
 
 impl BlockFormat for BlockQ8_0 {
-    const NAME: &'static str = "Q8_0";
     const BYTES: usize = 34;
     const HAS_OFFSET: bool = false;
     #[cfg(test)]
