@@ -6,7 +6,7 @@ Both use batch 32, max length 64 with dynamic padding, LoRA r 8 / alpha 16 on qu
 AdamW at 1e-3, and the same number of threads. Prints steps per second for each and the ratio.
 
 Usage: tools/oracle/.venv/bin/python tools/oracle/bench_train.py [--steps 48] [--threads 2]
-       [--embrace target/release/embrace]
+       [--embrace target/release/embrace] [--embrace-only]
 """
 
 import argparse
@@ -95,8 +95,15 @@ def main():
     parser.add_argument("--steps", type=int, default=48)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--embrace", default=os.path.join(ROOT, "target/release/embrace"))
+    parser.add_argument("--embrace-only", action="store_true",
+                        help="time only Embrace (quick experiments; not a side-by-side number)")
     args = parser.parse_args()
     rows = tweets(32 * (args.steps + 3))
+    if args.embrace_only:
+        rate = embrace(args.embrace, rows, args.steps, args.threads)
+        print(json.dumps({"steps": args.steps, "threads": args.threads,
+                          "embrace_steps_per_second": round(rate, 3)}))
+        return
     torch_rate = pytorch(rows, args.steps, args.threads)
     embrace_rate = embrace(args.embrace, rows, args.steps, args.threads)
     print(json.dumps({"steps": args.steps, "threads": args.threads, "batch": 32, "max_length": 64,

@@ -21,7 +21,15 @@ non-zero gradient:
   grad.<name>                 f32         its gradient
 
 and tests/golden/train/peft-adapter/ (adapter_config.json + adapter_model.safetensors as
-`save_pretrained` writes them), the format Embrace's adapters follow.
+`save_pretrained` writes them), the format Embrace's adapters follow;
+
+and tests/golden/train/bert-token-cls-lora-step.safetensors, one step of the tiny random
+tests/golden/models/tiny/bert-token-cls (BertForTokenClassification) with a PEFT LoRA adapter
+(r 4, alpha 8, query and value, task TOKEN_CLS), token labels with -100 on [CLS], on padding and
+on some word pieces (as run_ner aligns them), lora_B started at small deterministic values:
+
+  labels                      int64 [3, seq]  class per token, -100 where ignored
+  loss, init.<name>, grad.<name>  as above
 
 Usage: tools/oracle/.venv/bin/python tools/oracle/gen_train.py [--out tests/golden/train]
 """
@@ -62,6 +70,7 @@ def main():
     os.makedirs(args.out, exist_ok=True)
     save_file(tensors, os.path.join(args.out, "bert-seq-cls-step.safetensors"))
     lora_step(args.out, src, golden, labels)
+    token_lora_step(args.out)
     meta = {
         "torch": torch.__version__,
         "source": "tests/golden/models/tiny/bert-seq-cls",
@@ -71,6 +80,14 @@ def main():
     with open(os.path.join(args.out, "meta.json"), "w") as f:
         json.dump(meta, f, indent=2)
     print(json.dumps(meta))
+
+
+def plain(name):
+    """A PEFT parameter name as Embrace names it:
+    base_model.model.bert.encoder.layer.0.attention.self.query.lora_A.default.weight
+    -> bert.encoder.layer.0.attention.self.query.lora_A.weight; classifier.modules_to_save..."""
+    name = name.replace("base_model.model.", "").replace(".default", "")
+    return name.replace("classifier.modules_to_save.", "classifier.")
 
 
 def lora_step(out_dir, src, golden, labels):
@@ -95,12 +112,6 @@ def lora_step(out_dir, src, golden, labels):
                 token_type_ids=golden["token_type_ids"], labels=labels)
     out.loss.backward()
 
-    def plain(name):
-        # base_model.model.bert.encoder.layer.0.attention.self.query.lora_A.default.weight
-        # -> bert.encoder.layer.0.attention.self.query.lora_A.weight ; classifier.modules_to_save...
-        name = name.replace("base_model.model.", "").replace(".default", "")
-        return name.replace("classifier.modules_to_save.", "classifier.")
-
     tensors = {"labels": labels, "loss": out.loss.detach().reshape(())}
     for name, param in trainable.items():
         tensors[f"init.{plain(name)}"] = param.detach().clone().contiguous()
@@ -108,6 +119,44 @@ def lora_step(out_dir, src, golden, labels):
     save_file(tensors, os.path.join(out_dir, "bert-seq-cls-lora-step.safetensors"))
     model.save_pretrained(os.path.join(out_dir, "peft-adapter"))
     print("lora loss", float(out.loss), "trainable", sorted(plain(n) for n in trainable))
+
+
+def token_lora_step(out_dir):
+    from peft import LoraConfig, TaskType, get_peft_model
+    from transformers import BertForTokenClassification
+
+    src = os.path.join(ROOT, "tests/golden/models/tiny/bert-token-cls")
+    golden = load_file(os.path.join(src, "golden.safetensors"))
+    torch.manual_seed(3)
+    base = BertForTokenClassification.from_pretrained(src, attn_implementation="eager")
+    model = get_peft_model(base, LoraConfig(task_type=TaskType.TOKEN_CLS, r=4, lora_alpha=8,
+                                            lora_dropout=0.0, target_modules=["query", "value"]))
+    model.train()
+    gen = torch.Generator().manual_seed(4)
+    trainable = {}
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        if "lora_B" in name:
+            with torch.no_grad():
+                param.copy_(torch.randn(param.shape, generator=gen) * 0.05)
+        trainable[name] = param
+    mask = golden["attention_mask"]
+    num_labels = base.config.num_labels
+    labels = torch.randint(0, num_labels, mask.shape, generator=gen)
+    labels[mask == 0] = -100
+    labels[:, 0] = -100  # [CLS]
+    labels[:, 2::3] = -100  # continuation word pieces
+    out = model(input_ids=golden["input_ids"], attention_mask=mask,
+                token_type_ids=golden["token_type_ids"], labels=labels)
+    out.loss.backward()
+
+    tensors = {"labels": labels, "loss": out.loss.detach().reshape(())}
+    for name, param in trainable.items():
+        tensors[f"init.{plain(name)}"] = param.detach().clone().contiguous()
+        tensors[f"grad.{plain(name)}"] = param.grad.detach().contiguous()
+    save_file(tensors, os.path.join(out_dir, "bert-token-cls-lora-step.safetensors"))
+    print("token lora loss", float(out.loss), "labelled", int((labels != -100).sum()))
 
 
 if __name__ == "__main__":

@@ -1,10 +1,11 @@
-//! A BERT encoder with a sequence-classification head built from candle's differentiable
-//! operations, so that every weight can be trained (full fine-tuning) and gradients flow to the
-//! input of every layer (the basis of adapters such as LoRA).
+//! A BERT encoder with a sequence- or token-classification head built from candle's
+//! differentiable operations, so that every weight can be trained (full fine-tuning) and
+//! gradients flow to the input of every layer (the basis of adapters such as LoRA).
 //!
 //! The inference kernels of `embrace-models` are faster but compute no gradients; this module
-//! mirrors `transformers`' `BertForSequenceClassification` operation by operation instead, and
-//! its gradients are checked against PyTorch (golden file from `tools/oracle/gen_train.py`).
+//! mirrors `transformers`' `BertForSequenceClassification` and `BertForTokenClassification`
+//! operation by operation instead, and its gradients are checked against PyTorch (golden files
+//! from `tools/oracle/gen_train.py`).
 //! Parameters keep their `transformers` names (`bert.encoder.layer.0.attention.self.query.weight`),
 //! so a trained model saves to a checkpoint `transformers` loads.
 
@@ -17,10 +18,174 @@ use embrace_models::config::EncoderConfig;
 
 use crate::error::{Result, TrainError};
 
-/// `BertForSequenceClassification` parameters by `transformers` name, each either trainable (a
-/// [`Var`]) or frozen (a plain tensor, which costs no gradient), plus optional LoRA adapters.
+/// The task head on the encoder, as `transformers` builds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrainHead {
+    /// `BertForSequenceClassification`: the pooler (tanh of a dense layer on the first token)
+    /// and a classifier; logits `[batch, labels]`, one label per sequence.
+    Sequence,
+    /// `BertForTokenClassification`: a classifier on every token's state (no pooler); logits
+    /// `[batch, seq, labels]`, one label per token, `-100` for tokens without one.
+    Token,
+}
+
+impl TrainHead {
+    /// The `transformers` class of a model with this head.
+    pub fn architecture(self) -> &'static str {
+        match self {
+            TrainHead::Sequence => "BertForSequenceClassification",
+            TrainHead::Token => "BertForTokenClassification",
+        }
+    }
+
+    /// PEFT's `task_type` for an adapter on this head.
+    pub fn peft_task_type(self) -> &'static str {
+        match self {
+            TrainHead::Sequence => "SEQ_CLS",
+            TrainHead::Token => "TOKEN_CLS",
+        }
+    }
+}
+
+/// The label `transformers` ignores in a token-classification loss.
+pub const IGNORED_LABEL: i64 = -100;
+
+/// Dropout probabilities in training mode, as `transformers`' BERT applies them: `hidden` after
+/// the embeddings and after each attention-output and feed-forward projection (before the
+/// residual sum), `attention` on the attention probabilities, `classifier` before the
+/// classifier. All zero means no dropout.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct DropoutRates {
+    /// `hidden_dropout_prob`.
+    pub hidden: f64,
+    /// `attention_probs_dropout_prob`.
+    pub attention: f64,
+    /// `classifier_dropout`, or `hidden_dropout_prob` when the config has none.
+    pub classifier: f64,
+}
+
+impl DropoutRates {
+    /// The rates of a `config.json` (transformers' BERT defaults, 0.1, for missing keys).
+    pub fn from_config(raw: &serde_json::Map<String, serde_json::Value>) -> Self {
+        let rate = |key: &str| raw.get(key).and_then(serde_json::Value::as_f64);
+        let hidden = rate("hidden_dropout_prob").unwrap_or(0.1);
+        Self {
+            hidden,
+            attention: rate("attention_probs_dropout_prob").unwrap_or(0.1),
+            classifier: rate("classifier_dropout").unwrap_or(hidden),
+        }
+    }
+}
+
+/// Seeded dropout masks for one forward pass (the same seed gives the same masks, so a
+/// resumed run repeats the interrupted one).
+struct DropoutMasks {
+    rates: DropoutRates,
+    rng: crate::rng::Rng,
+}
+
+impl DropoutMasks {
+    /// Zeroes each element with probability `p` and scales the others by `1 / (1 - p)`.
+    fn apply(&mut self, x: &Tensor, p: f64) -> Result<Tensor> {
+        if p <= 0.0 {
+            return Ok(x.clone());
+        }
+        if p >= 1.0 {
+            return Ok(x.zeros_like()?);
+        }
+        let op = Dropout {
+            p,
+            seed: self.rng.next_u64(),
+        };
+        Ok(x.contiguous()?.apply_op1(op)?)
+    }
+}
+
+/// Elements per independently seeded run of the dropout mask.
+const DROPOUT_CHUNK: usize = 4096;
+
+/// Dropout as one operation whose mask is never stored: the forward pass and the backward pass
+/// draw the same mask from `seed` (chunk `k` of the flattened tensor from its own generator,
+/// seeded by `seed` and `k`, so the mask does not depend on how chunks are spread over threads),
+/// and the gradient is `grad · mask`.
+struct Dropout {
+    p: f64,
+    seed: u64,
+}
+
+impl Dropout {
+    /// `x · mask`, the mask holding `0` with probability `p` and `1 / (1 - p)` otherwise.
+    fn apply(&self, x: &[f32]) -> Vec<f32> {
+        let keep = (1.0 / (1.0 - self.p)) as f32;
+        // One 64-bit draw gives two 32-bit uniforms, each compared with p·2³².
+        let threshold = (self.p * 4_294_967_296.0) as u64;
+        let mut y = vec![0f32; x.len()];
+        let fill = |k: usize, out: &mut [f32]| {
+            let mut rng =
+                crate::rng::Rng::new(self.seed ^ (k as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+            let src = &x[k * DROPOUT_CHUNK..k * DROPOUT_CHUNK + out.len()];
+            for (pair, values) in out.chunks_mut(2).zip(src.chunks(2)) {
+                let bits = rng.next_u64();
+                for (j, (o, &v)) in pair.iter_mut().zip(values).enumerate() {
+                    let draw = (bits >> (32 * j)) & 0xFFFF_FFFF;
+                    *o = if draw < threshold { 0.0 } else { v * keep };
+                }
+            }
+        };
+        let parts: Vec<std::sync::Mutex<&mut [f32]>> = y
+            .chunks_mut(DROPOUT_CHUNK)
+            .map(std::sync::Mutex::new)
+            .collect();
+        candle_core::utils::barrier_pool().execute_chunked(parts.len(), |range| {
+            for k in range {
+                // Each chunk index is handed out once, so its lock is never contended.
+                let mut part = parts[k].lock().unwrap_or_else(|e| e.into_inner());
+                fill(k, &mut part);
+            }
+        });
+        drop(parts);
+        y
+    }
+}
+
+impl candle_core::CustomOp1 for Dropout {
+    fn name(&self) -> &'static str {
+        "dropout"
+    }
+
+    fn cpu_fwd(
+        &self,
+        storage: &candle_core::CpuStorage,
+        layout: &candle_core::Layout,
+    ) -> candle_core::Result<(candle_core::CpuStorage, candle_core::Shape)> {
+        let x = contiguous_f32(storage, layout, self.name())?;
+        Ok((
+            candle_core::CpuStorage::F32(self.apply(x)),
+            layout.shape().clone(),
+        ))
+    }
+
+    fn bwd(
+        &self,
+        _arg: &Tensor,
+        _res: &Tensor,
+        grad_res: &Tensor,
+    ) -> candle_core::Result<Option<Tensor>> {
+        let same = Dropout {
+            p: self.p,
+            seed: self.seed,
+        };
+        Ok(Some(grad_res.contiguous()?.apply_op1(same)?))
+    }
+}
+
+/// `BertFor{Sequence,Token}Classification` parameters by `transformers` name, each either
+/// trainable (a [`Var`]) or frozen (a plain tensor, which costs no gradient), plus optional LoRA
+/// adapters.
 pub struct TrainableBert {
     config: EncoderConfig,
+    head: TrainHead,
+    dropout: DropoutRates,
     params: BTreeMap<String, Var>,
     frozen: BTreeMap<String, Tensor>,
     lora: Option<LoraSettings>,
@@ -57,10 +222,12 @@ pub struct TrainBatch {
 impl TrainableBert {
     /// Loads every tensor of a BERT `model.safetensors` as a trainable variable (f32). A base
     /// checkpoint without a `classifier` for `num_labels` outputs gets a new one, initialised as
-    /// `transformers` does (normal(0, 0.02), zero bias).
+    /// `transformers` does (normal(0, 0.02), zero bias). A token-classification head has no
+    /// pooler: the checkpoint's pooler, if any, is left out (as `transformers` leaves it).
     pub fn from_safetensors(
         path: &Path,
         config: EncoderConfig,
+        head: TrainHead,
         num_labels: usize,
         seed: u64,
     ) -> Result<Self> {
@@ -76,6 +243,9 @@ impl TrainableBert {
             let name = name
                 .replace("LayerNorm.gamma", "LayerNorm.weight")
                 .replace("LayerNorm.beta", "LayerNorm.bias");
+            if head == TrainHead::Token && name.starts_with("bert.pooler.") {
+                continue;
+            }
             params.insert(name, Var::from_tensor(&tensor.to_dtype(DType::F32)?)?);
         }
         // A new classifier when the checkpoint has none, or one for another number of labels.
@@ -99,6 +269,8 @@ impl TrainableBert {
         }
         let model = Self {
             config,
+            head,
+            dropout: DropoutRates::default(),
             params,
             frozen: BTreeMap::new(),
             lora: None,
@@ -108,7 +280,9 @@ impl TrainableBert {
                 "bert.encoder.layer.{layer}.attention.self.query.weight"
             ))?;
         }
-        model.get("bert.pooler.dense.weight")?;
+        if head == TrainHead::Sequence {
+            model.get("bert.pooler.dense.weight")?;
+        }
         Ok(model)
     }
 
@@ -134,6 +308,16 @@ impl TrainableBert {
         all
     }
 
+    /// Sets the dropout of [`Self::training_loss`] (none by default).
+    pub fn set_dropout(&mut self, rates: DropoutRates) {
+        self.dropout = rates;
+    }
+
+    /// The task head.
+    pub fn head(&self) -> TrainHead {
+        self.head
+    }
+
     /// The LoRA settings, if adapters were added.
     pub fn lora(&self) -> Option<&LoraSettings> {
         self.lora.as_ref()
@@ -152,7 +336,7 @@ impl TrainableBert {
     /// Adds LoRA adapters to the target linear layers of every encoder layer, as PEFT does:
     /// `A` (`r × in`) from a Kaiming-uniform draw (bound `1/sqrt(in)`), `B` (`out × r`) zeros, so the
     /// model is unchanged until training moves `B`. Then freezes everything except the adapters
-    /// and the classifier (PEFT's `modules_to_save` for sequence classification).
+    /// and the classifier (PEFT's `modules_to_save` for sequence and token classification).
     pub fn add_lora(&mut self, settings: LoraSettings, seed: u64) -> Result<()> {
         if settings.rank == 0 {
             return Err(TrainError::Config("LoRA rank must be at least 1".into()));
@@ -246,8 +430,45 @@ impl TrainableBert {
         })
     }
 
-    /// The classification logits `f32 [batch, num_labels]` of a batch.
+    /// The logits of a batch: `f32 [batch, num_labels]` for a sequence head,
+    /// `f32 [batch, seq, num_labels]` for a token head.
+    /// (Evaluation mode: no dropout.)
     pub fn forward(&self, batch: &TrainBatch) -> Result<Tensor> {
+        self.forward_with(batch, None)
+    }
+
+    fn forward_with(
+        &self,
+        batch: &TrainBatch,
+        mut masks: Option<&mut DropoutMasks>,
+    ) -> Result<Tensor> {
+        let mut drop = |x: Tensor, rate: fn(&DropoutRates) -> f64| -> Result<Tensor> {
+            match masks.as_deref_mut() {
+                Some(m) => {
+                    let p = rate(&m.rates);
+                    m.apply(&x, p)
+                }
+                None => Ok(x),
+            }
+        };
+        let x = self.encode(batch, &mut drop)?;
+        match self.head {
+            TrainHead::Sequence => {
+                let first = x.narrow(1, 0, 1)?.squeeze(1)?;
+                let pooled = self.linear(&first, "bert.pooler.dense")?.tanh()?;
+                self.linear(&drop(pooled, |r| r.classifier)?, "classifier")
+            }
+            TrainHead::Token => self.linear(&drop(x, |r| r.classifier)?, "classifier"),
+        }
+    }
+
+    /// The encoder's last hidden state, `f32 [batch, seq, hidden]`; `drop` applies dropout
+    /// at each of transformers' sites (the identity in evaluation mode).
+    fn encode(
+        &self,
+        batch: &TrainBatch,
+        drop: &mut dyn FnMut(Tensor, fn(&DropoutRates) -> f64) -> Result<Tensor>,
+    ) -> Result<Tensor> {
         let (b, s) = batch.input_ids.dims2()?;
         let h = self.config.hidden_size;
         let heads = self.config.num_heads;
@@ -266,7 +487,10 @@ impl TrainableBert {
             .reshape((b, s, h))?
             .broadcast_add(&positions)?
             .add(&types.reshape((b, s, h))?)?;
-        let mut x = self.layer_norm(&embedded, "bert.embeddings.LayerNorm")?;
+        let mut x = drop(
+            self.layer_norm(&embedded, "bert.embeddings.LayerNorm")?,
+            |r| r.hidden,
+        )?;
         // Additive mask: 0 for tokens, the most negative f32 for padding, as transformers does.
         let mask_bias = ((batch.attention_mask.ones_like()? - &batch.attention_mask)?
             * f64::from(f32::MIN))?
@@ -283,32 +507,96 @@ impl TrainableBert {
             let k = split(self.linear(&x, &format!("{p}.attention.self.key"))?)?;
             let v = split(self.linear(&x, &format!("{p}.attention.self.value"))?)?;
             let scores = (q.matmul(&k.t()?.contiguous()?)? * scale)?.broadcast_add(&mask_bias)?;
-            let probs = candle_nn::ops::softmax(&scores, D::Minus1)?;
+            let probs = drop(candle_nn::ops::softmax(&scores, D::Minus1)?, |r| {
+                r.attention
+            })?;
             let context = probs
                 .matmul(&v)?
                 .transpose(1, 2)?
                 .contiguous()?
                 .reshape((b, s, h))?;
-            let attended = self.linear(&context, &format!("{p}.attention.output.dense"))?;
+            let attended = drop(
+                self.linear(&context, &format!("{p}.attention.output.dense"))?,
+                |r| r.hidden,
+            )?;
             x = self.layer_norm(
                 &(attended + &x)?,
                 &format!("{p}.attention.output.LayerNorm"),
             )?;
             let inner = self.activation(&self.linear(&x, &format!("{p}.intermediate.dense"))?)?;
-            let out = self.linear(&inner, &format!("{p}.output.dense"))?;
+            let out = drop(self.linear(&inner, &format!("{p}.output.dense"))?, |r| {
+                r.hidden
+            })?;
             x = self.layer_norm(&(out + &x)?, &format!("{p}.output.LayerNorm"))?;
         }
-        let first = x.narrow(1, 0, 1)?.squeeze(1)?;
-        let pooled = self.linear(&first, "bert.pooler.dense")?.tanh()?;
-        self.linear(&pooled, "classifier")
+        Ok(x)
     }
 
-    /// Mean cross-entropy of the logits against `u32` labels.
+    /// Mean cross-entropy of the logits against the labels, as `transformers` computes the
+    /// loss of the head: `u32 [batch]` classes for a sequence head; `i64 [batch, seq]` classes
+    /// for a token head, where [`IGNORED_LABEL`] (`-100`) marks tokens left out of the mean.
     ///
     /// (The gradient flows to the trainable parameters only.)
     pub fn loss(&self, batch: &TrainBatch, labels: &Tensor) -> Result<Tensor> {
-        let logits = self.forward(batch)?;
-        Ok(candle_nn::loss::cross_entropy(&logits, labels)?)
+        self.loss_of(self.forward(batch)?, labels)
+    }
+
+    /// [`Self::loss`] in training mode: dropout at the rates of [`Self::set_dropout`], with
+    /// masks drawn from `seed`.
+    pub fn training_loss(&self, batch: &TrainBatch, labels: &Tensor, seed: u64) -> Result<Tensor> {
+        let mut masks = DropoutMasks {
+            rates: self.dropout,
+            rng: crate::rng::Rng::new(seed),
+        };
+        self.loss_of(self.forward_with(batch, Some(&mut masks))?, labels)
+    }
+
+    fn loss_of(&self, logits: Tensor, labels: &Tensor) -> Result<Tensor> {
+        match self.head {
+            TrainHead::Sequence => Ok(candle_nn::loss::cross_entropy(&logits, labels)?),
+            TrainHead::Token => {
+                let (b, s, k) = logits.dims3()?;
+                if labels.dims() != [b, s] {
+                    return Err(TrainError::Config(format!(
+                        "token labels have shape {:?}, the batch is [{b}, {s}]",
+                        labels.dims()
+                    )));
+                }
+                let flat = labels
+                    .to_dtype(DType::I64)?
+                    .flatten_all()?
+                    .to_vec1::<i64>()?;
+                let mut rows = Vec::new();
+                let mut targets = Vec::new();
+                for (i, &label) in flat.iter().enumerate() {
+                    if label == IGNORED_LABEL {
+                        continue;
+                    }
+                    let class = u32::try_from(label)
+                        .ok()
+                        .filter(|&c| (c as usize) < k)
+                        .ok_or_else(|| {
+                            TrainError::Config(format!(
+                                "token label {label} is outside the {k} classes"
+                            ))
+                        })?;
+                    rows.push(i as u32);
+                    targets.push(class);
+                }
+                if rows.is_empty() {
+                    return Err(TrainError::Config(
+                        "a batch has no labelled token (every label is -100)".into(),
+                    ));
+                }
+                let n = rows.len();
+                let dev = logits.device();
+                let picked = logits
+                    .reshape((b * s, k))?
+                    .index_select(&Tensor::from_vec(rows, n, dev)?, 0)?;
+                let targets = Tensor::from_vec(targets, n, dev)?;
+                Ok(candle_nn::loss::cross_entropy(&picked, &targets)?)
+            }
+        }
     }
 }
 
@@ -523,5 +811,84 @@ impl candle_core::CustomOp1 for FrozenLinear {
             .matmul(&self.weight)?
             .reshape(arg.shape())?;
         Ok(Some(grad))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn masks(p: f64, seed: u64) -> Vec<f32> {
+        let mut masks = DropoutMasks {
+            rates: DropoutRates::default(),
+            rng: crate::rng::Rng::new(seed),
+        };
+        let ones = Tensor::ones((100, 1001), DType::F32, &Device::Cpu).unwrap();
+        masks
+            .apply(&ones, p)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap()
+    }
+
+    #[test]
+    fn dropout_zeroes_a_fraction_p_and_keeps_the_expectation() {
+        let m = masks(0.1, 7);
+        assert_eq!(m.len(), 100_100);
+        let zeros = m.iter().filter(|&&v| v == 0.0).count() as f64 / m.len() as f64;
+        assert!((zeros - 0.1).abs() < 0.005, "{zeros}");
+        let mean = m.iter().map(|&v| v as f64).sum::<f64>() / m.len() as f64;
+        assert!((mean - 1.0).abs() < 0.01, "{mean}");
+        assert!(m.iter().all(|&v| v == 0.0 || (v - 1.0 / 0.9).abs() < 1e-6));
+        assert_eq!(m, masks(0.1, 7), "same seed, same masks");
+        assert_ne!(m, masks(0.1, 8));
+        assert!(masks(0.0, 7).iter().all(|&v| v == 1.0));
+    }
+
+    #[test]
+    fn dropout_gradient_is_the_same_mask() {
+        let x = Var::from_tensor(
+            &Tensor::arange(1f32, 20_001f32, &Device::Cpu)
+                .unwrap()
+                .reshape((100, 200))
+                .unwrap(),
+        )
+        .unwrap();
+        let op = || Dropout { p: 0.3, seed: 11 };
+        let y = x.as_tensor().apply_op1(op()).unwrap();
+        let grads = y.sum_all().unwrap().backward().unwrap();
+        let g: Vec<f32> = grads
+            .get(x.as_tensor())
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        let y: Vec<f32> = y.flatten_all().unwrap().to_vec1().unwrap();
+        for (i, (&gi, &yi)) in g.iter().zip(&y).enumerate() {
+            // y = x · mask and d(sum y)/dx = mask.
+            assert!(
+                (yi - gi * (i + 1) as f32).abs() <= 1e-3 * yi.abs().max(1.0),
+                "{i}"
+            );
+        }
+        assert!(g.contains(&0.0) && g.iter().any(|&v| v > 1.0));
+    }
+
+    #[test]
+    fn dropout_rates_follow_the_config() {
+        let raw = serde_json::json!({"hidden_dropout_prob": 0.2, "attention_probs_dropout_prob": 0.05, "classifier_dropout": null});
+        let rates = DropoutRates::from_config(raw.as_object().unwrap());
+        assert_eq!(
+            (rates.hidden, rates.attention, rates.classifier),
+            (0.2, 0.05, 0.2)
+        );
+        let rates = DropoutRates::from_config(&serde_json::Map::new());
+        assert_eq!(
+            (rates.hidden, rates.attention, rates.classifier),
+            (0.1, 0.1, 0.1)
+        );
     }
 }

@@ -15,6 +15,7 @@ pub mod checkpoint;
 pub mod classification;
 pub mod error;
 pub mod finetune;
+pub mod memory;
 pub mod metrics;
 pub mod optim;
 mod output;
@@ -25,7 +26,7 @@ pub mod token_classification;
 pub use args::{SchedulerType, TrainingArguments};
 pub use classification::{TextClassificationJob, TrainReport, train_text_classification};
 pub use error::{Result, TrainError};
-pub use finetune::{Adaptation, fine_tune_text_classification};
+pub use finetune::{Adaptation, fine_tune_text_classification, fine_tune_token_classification};
 pub use metrics::ClassificationMetrics;
 pub use token_classification::{
     TaggedSentence, TokenClassificationJob, read_conll, train_token_classification,

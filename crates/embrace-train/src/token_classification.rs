@@ -1,6 +1,9 @@
-//! Token classification (NER): a classifier over the frozen encoder's token states, labels on
-//! the first sub-token of every word (-100 on the others, as transformers' examples align
-//! them), evaluated with seqeval's entity-level F1.
+//! Token classification (NER): labels on the first sub-token of every word (-100 on the
+//! others, as transformers' examples align them), evaluated with seqeval's entity-level F1.
+//!
+//! [`train_token_classification`] trains a classifier over the frozen encoder's token states
+//! (fast); [`crate::finetune::fine_tune_token_classification`] fine-tunes the encoder too (LoRA
+//! or every weight). Both write the same folder layout.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -9,7 +12,7 @@ use std::time::Instant;
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use embrace_models::{AutoConfig, Batch, Checkpoint, Model, ModelType, Task, resolve_model_dir};
-use embrace_tokenizers::Tokenizer;
+use embrace_tokenizers::{Encoding, Tokenizer};
 use serde_json::{Value, json};
 
 use crate::args::TrainingArguments;
@@ -151,6 +154,41 @@ pub fn entity_scores(references: &[Vec<String>], predictions: &[Vec<String>]) ->
     }
 }
 
+/// Encodes a sentence's words joined by spaces (with special tokens and the tokenizer's
+/// truncation) and finds the first token of every word: `None` for a word cut off by
+/// truncation or one that produced no token.
+pub(crate) fn align_words(
+    tokenizer: &Tokenizer,
+    words: &[String],
+) -> Result<(Encoding, Vec<Option<usize>>)> {
+    let mut text = String::new();
+    let mut word_spans = Vec::with_capacity(words.len());
+    for w in words {
+        if !text.is_empty() {
+            text.push(' ');
+        }
+        let start = text.chars().count();
+        text.push_str(w);
+        word_spans.push((start, text.chars().count()));
+    }
+    let encoding = tokenizer.encode_char_offsets(&text, None, true)?;
+    let mut first = vec![None; words.len()];
+    let mut w = 0;
+    for (t, &(start, end)) in encoding.offsets().iter().enumerate() {
+        if encoding.special_tokens_mask()[t] != 0 || end <= start {
+            continue;
+        }
+        // Tokens come in text order: move to the word that contains this token's start.
+        while w < word_spans.len() && word_spans[w].1 <= start {
+            w += 1;
+        }
+        if w < word_spans.len() && start >= word_spans[w].0 && first[w].is_none() {
+            first[w] = Some(t);
+        }
+    }
+    Ok((encoding, first))
+}
+
 /// The frozen encoder's state of the first token of every word: `[words, hidden]` per
 /// sentence (zeros for words cut off by truncation, whose prediction is then `O`).
 fn word_features(
@@ -163,36 +201,18 @@ fn word_features(
     let mut out = Vec::with_capacity(sentences.len());
     for chunk in sentences.chunks(32) {
         let mut encodings = Vec::new();
-        let mut spans = Vec::new();
+        let mut firsts = Vec::new();
         for s in chunk {
-            let mut text = String::new();
-            let mut word_spans = Vec::new();
-            for w in &s.words {
-                if !text.is_empty() {
-                    text.push(' ');
-                }
-                let start = text.chars().count();
-                text.push_str(w);
-                word_spans.push((start, text.chars().count()));
-            }
-            encodings.push(tokenizer.encode_char_offsets(&text, None, true)?);
-            spans.push(word_spans);
+            let (encoding, first) = align_words(tokenizer, &s.words)?;
+            encodings.push(encoding);
+            firsts.push(first);
         }
         let batch = Batch::from_encodings(&encodings, pad)?;
         let hidden = model.forward(&batch)?.last_hidden_state.to_vec3::<f32>()?;
-        for ((e, word_spans), rows) in encodings.iter().zip(&spans).zip(hidden) {
-            let mut feats = vec![0.0f32; word_spans.len() * h];
-            let mut seen = vec![false; word_spans.len()];
-            for (t, &(start, end)) in e.offsets().iter().enumerate() {
-                if e.special_tokens_mask()[t] != 0 || end <= start {
-                    continue;
-                }
-                if let Some(w) = word_spans
-                    .iter()
-                    .position(|&(a, b)| start >= a && start < b)
-                    && !seen[w]
-                {
-                    seen[w] = true;
+        for (first, rows) in firsts.iter().zip(hidden) {
+            let mut feats = vec![0.0f32; first.len() * h];
+            for (w, t) in first.iter().enumerate() {
+                if let Some(t) = *t {
                     feats[w * h..(w + 1) * h].copy_from_slice(&rows[t]);
                 }
             }
@@ -374,22 +394,15 @@ pub fn train_token_classification(job: &TokenClassificationJob) -> Result<TokenR
         test,
         log_history,
     };
-    write_output(job, &base_dir, &config, &checkpoint, &w, &b, &report)?;
-    Ok(report)
-}
-
-fn write_output(
-    job: &TokenClassificationJob,
-    base_dir: &Path,
-    config: &AutoConfig,
-    base: &Checkpoint,
-    w: &Var,
-    b: &Var,
-    report: &TokenReport,
-) -> Result<()> {
     let out = &job.output_dir;
     std::fs::create_dir_all(out).map_err(io_err(out))?;
-    write_config(out, config, "BertForTokenClassification", &job.labels, None)?;
+    write_config(
+        out,
+        &config,
+        "BertForTokenClassification",
+        &job.labels,
+        None,
+    )?;
     let trained = HashMap::from([
         ("classifier.weight".to_owned(), w.as_tensor().clone()),
         ("classifier.bias".to_owned(), b.as_tensor().clone()),
@@ -397,11 +410,27 @@ fn write_output(
     write_weights(
         out,
         &job.base_model,
-        base,
+        &checkpoint,
         trained,
         &["classifier"],
         job.head_only,
     )?;
+    let method = "the encoder is frozen and a token classifier is trained on the first sub-token of every word";
+    write_token_files(job, &base_dir, &report, "transformers", method)?;
+    Ok(report)
+}
+
+/// The files of a trained token classifier besides `config.json` and its weights: the base's
+/// tokenizer, `eval_results.json`, `trainer_state.json`, `training_args.json` and the model
+/// card (`library` is its `library_name`; `method` completes "trained ... on <dataset>: ").
+pub(crate) fn write_token_files(
+    job: &TokenClassificationJob,
+    base_dir: &Path,
+    report: &TokenReport,
+    library: &str,
+    method: &str,
+) -> Result<()> {
+    let out = &job.output_dir;
     copy_tokenizer_files(base_dir, out)?;
     let scores = |s: &EntityScores| json!({"precision": s.precision, "recall": s.recall, "f1": s.f1, "accuracy": s.accuracy});
     write_json(
@@ -412,15 +441,24 @@ fn write_output(
         &out.join("trainer_state.json"),
         &json!({"log_history": report.log_history}),
     )?;
+    write_json(
+        &out.join("training_args.json"),
+        &serde_json::to_value(&job.args).unwrap_or_default(),
+    )?;
     let dataset = job.dataset_name.clone().unwrap_or_else(|| "custom".into());
     let card = format!(
-        "---\nbase_model: {base}\ndatasets:\n- {dataset}\nlibrary_name: transformers\npipeline_tag: token-classification\ntags:\n- embrace\n- ner\nmodel-index:\n- name: {name}\n  results:\n  - task:\n      type: token-classification\n    dataset:\n      name: {dataset}\n      type: {dataset}\n    metrics:\n      - type: f1\n        value: {vf:.4}\n        name: validation entity F1\n      - type: f1\n        value: {tf:.4}\n        name: test entity F1\n---\n\n# {name}\n\nA named-entity tagger ({n} tags) trained with Embrace (`embrace train token-classification`) from `{base}` on {dataset}: the encoder is frozen and a token classifier is trained on the first sub-token of every word. Entity-level scores (seqeval, micro):\n\n| split | precision | recall | F1 | word accuracy |\n|---|---|---|---|---|\n| validation | {vp:.4} | {vr:.4} | {vf:.4} | {va:.4} |\n| test | {tp:.4} | {tr:.4} | {tf:.4} | {ta:.4} |\n",
+        "---\nbase_model: {base}\ndatasets:\n- {dataset}\nlibrary_name: {library}\npipeline_tag: token-classification\ntags:\n- embrace\n- ner\nmodel-index:\n- name: {name}\n  results:\n  - task:\n      type: token-classification\n    dataset:\n      name: {dataset}\n      type: {dataset}\n    metrics:\n      - type: f1\n        value: {vf:.4}\n        name: validation entity F1\n      - type: f1\n        value: {tf:.4}\n        name: test entity F1\n---\n\n# {name}\n\nA named-entity tagger ({n} tags) trained with Embrace (`embrace train token-classification`) from `{base}` on {dataset}: {method} ({epochs} epochs, batch {bs}, learning rate {lr}, seed {seed}, max length {maxlen}). Entity-level scores (seqeval, micro):\n\n| split | precision | recall | F1 | word accuracy |\n|---|---|---|---|---|\n| validation | {vp:.4} | {vr:.4} | {vf:.4} | {va:.4} |\n| test | {tp:.4} | {tr:.4} | {tf:.4} | {ta:.4} |\n",
         base = job.base_model,
         name = out
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default(),
         n = job.labels.len(),
+        epochs = job.args.num_train_epochs,
+        bs = job.args.per_device_train_batch_size,
+        lr = job.args.learning_rate,
+        seed = job.args.seed,
+        maxlen = job.args.max_length,
         vp = report.validation.precision,
         vr = report.validation.recall,
         vf = report.validation.f1,

@@ -285,6 +285,8 @@ fn resuming_a_killed_run_reaches_the_same_weights() {
         j.args.gradient_accumulation_steps = 2;
         j.args.save_steps = Some(3);
         j.args.save_total_limit = Some(2);
+        // Dropout before the classifier: its masks must repeat after resuming.
+        j.args.dropout = Some(0.2);
         j
     };
     let straight = tempfile::tempdir().unwrap();
@@ -343,4 +345,155 @@ fn resuming_a_killed_run_reaches_the_same_weights() {
     bad.args.resume_from_checkpoint = Some(broken.path().join("nope").display().to_string());
     let e = fine_tune_text_classification(&bad, &Adaptation::Full).unwrap_err();
     assert!(e.to_string().contains("not a checkpoint"), "{e}");
+}
+
+/// A toy NER set in the tiny tokenizer's vocabulary: names (B-PER, I-PER) and cities (B-LOC)
+/// in three sentence shapes.
+fn tagged(n: usize, offset: usize) -> Vec<embrace_train::TaggedSentence> {
+    let names = ["john", "mary"];
+    let cities = ["paris", "london"];
+    (0..n)
+        .map(|i| {
+            let j = i + offset;
+            let (name, city) = (names[j % 2], cities[j / 2 % 2]);
+            let (words, tags): (Vec<&str>, Vec<usize>) = match j % 3 {
+                0 => (vec![name, "smith", "went", "to", city], vec![1, 2, 0, 0, 3]),
+                1 => (vec!["this", "is", city], vec![0, 0, 3]),
+                _ => (vec![name, "is", "very", "happy"], vec![1, 0, 0, 0]),
+            };
+            embrace_train::TaggedSentence {
+                words: words.into_iter().map(String::from).collect(),
+                tags,
+            }
+        })
+        .collect()
+}
+
+fn ner_job(out: &std::path::Path) -> embrace_train::TokenClassificationJob {
+    embrace_train::TokenClassificationJob {
+        base_model: base(),
+        labels: ["O", "B-PER", "I-PER", "B-LOC"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+        train: tagged(48, 0),
+        validation: tagged(12, 1),
+        test: tagged(12, 2),
+        args: TrainingArguments {
+            num_train_epochs: 6,
+            per_device_train_batch_size: 8,
+            learning_rate: 2e-2,
+            logging_steps: 3,
+            max_length: 32,
+            ..TrainingArguments::default()
+        },
+        output_dir: out.to_path_buf(),
+        head_only: false,
+        dataset_name: Some("toy-ner".into()),
+    }
+}
+
+/// Predicted tags of the first sub-token of every word, from a model folder loaded for
+/// inference (as `embrace pipeline ner` loads it).
+fn inference_tags(dir: &std::path::Path, words: &[&str]) -> Vec<String> {
+    use embrace_models::{Batch, Model, Task};
+    let model = Model::from_pretrained(dir.to_str().unwrap(), Task::TokenClassification).unwrap();
+    let tokenizer = embrace_tokenizers::Tokenizer::from_file(dir.join("tokenizer.json")).unwrap();
+    let encoding = tokenizer
+        .encode_char_offsets(&words.join(" "), None, true)
+        .unwrap();
+    let batch = Batch::from_encodings(std::slice::from_ref(&encoding), 0).unwrap();
+    let logits = model.forward(&batch).unwrap().logits.unwrap();
+    let best = logits
+        .argmax(candle_core::D::Minus1)
+        .unwrap()
+        .to_vec2::<u32>()
+        .unwrap();
+    // Every word of these sentences is one token: tokens 1..=n after [CLS].
+    assert_eq!(encoding.len(), words.len() + 2);
+    (1..=words.len())
+        .map(|t| model.config().label(best[0][t] as usize).to_string())
+        .collect()
+}
+
+#[test]
+fn lora_token_classification_writes_a_token_cls_adapter_that_tags_words() {
+    use embrace_train::fine_tune_token_classification;
+    let out = tempfile::tempdir().unwrap();
+    let lora = LoraSettings {
+        rank: 4,
+        alpha: 8.0,
+        target_modules: vec!["query".into(), "value".into()],
+    };
+    let report =
+        fine_tune_token_classification(&ner_job(out.path()), &Adaptation::Lora(lora)).unwrap();
+    let l = losses(&report.log_history);
+    assert!(
+        l.last().unwrap() < &(l[0] * 0.5),
+        "loss did not fall: {l:?}"
+    );
+    assert!(report.test.f1 > 0.95, "{:?}", report.test);
+    assert!(report.log_history.iter().any(|e| e["eval_f1"].is_number()));
+    let config: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.path().join("adapter_config.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(config["task_type"], "TOKEN_CLS");
+    let adapter = weights(out.path(), "adapter_model.safetensors");
+    assert_eq!(
+        adapter["base_model.model.classifier.weight"].dims(),
+        &[4, 32]
+    );
+    assert_eq!(adapter.len(), 2 * 2 * 2 + 2);
+    let model_config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("config.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        model_config["architectures"][0],
+        "BertForTokenClassification"
+    );
+    assert_eq!(
+        inference_tags(out.path(), &["mary", "smith", "went", "to", "london"]),
+        ["B-PER", "I-PER", "O", "O", "B-LOC"]
+    );
+}
+
+#[test]
+fn full_token_classification_writes_a_model_without_pooler() {
+    use embrace_train::fine_tune_token_classification;
+    let out = tempfile::tempdir().unwrap();
+    let mut job = ner_job(out.path());
+    job.args.learning_rate = 5e-3;
+    job.args.dropout = Some(0.1);
+    let report = fine_tune_token_classification(&job, &Adaptation::Full).unwrap();
+    assert!(report.test.f1 > 0.95, "{:?}", report.test);
+    let tensors = weights(out.path(), "model.safetensors");
+    assert!(tensors.contains_key("bert.encoder.layer.0.attention.self.query.weight"));
+    assert!(
+        !tensors.keys().any(|k| k.contains("pooler")),
+        "BertForTokenClassification has no pooler"
+    );
+    assert_eq!(
+        inference_tags(out.path(), &["this", "is", "paris"]),
+        ["O", "O", "B-LOC"]
+    );
+}
+
+#[test]
+fn token_classification_rejects_bad_jobs_before_training() {
+    use embrace_train::fine_tune_token_classification;
+    let out = tempfile::tempdir().unwrap();
+    let mut job = ner_job(out.path());
+    job.train.clear();
+    let e = fine_tune_token_classification(&job, &Adaptation::Full).unwrap_err();
+    assert!(e.to_string().contains("empty"), "{e}");
+    let mut job = ner_job(out.path());
+    job.train[3].tags[0] = 9;
+    let e = fine_tune_token_classification(&job, &Adaptation::Full).unwrap_err();
+    assert!(e.to_string().contains("outside the 4 labels"), "{e}");
+    let mut job = ner_job(out.path());
+    job.args.max_length = 100_000;
+    let e = fine_tune_token_classification(&job, &Adaptation::Full).unwrap_err();
+    assert!(e.to_string().contains("positions"), "{e}");
+    assert!(!out.path().join("config.json").exists());
 }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use candle_core::{DType, Device};
 use embrace_models::AutoConfig;
-use embrace_train::autograd::{LoraSettings, TrainBatch, TrainableBert};
+use embrace_train::autograd::{LoraSettings, TrainBatch, TrainHead, TrainableBert};
 
 fn golden(rel: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -22,6 +22,7 @@ fn one_step_gradients_match_pytorch() {
     let model = TrainableBert::from_safetensors(
         &dir.join("model.safetensors"),
         config.encoder.clone(),
+        TrainHead::Sequence,
         config.num_labels,
         0,
     )
@@ -89,11 +90,33 @@ fn one_step_gradients_match_pytorch() {
 
 #[test]
 fn lora_step_gradients_match_peft() {
-    let dir = golden("models/tiny/bert-seq-cls");
+    lora_step_matches_peft(
+        "models/tiny/bert-seq-cls",
+        "train/bert-seq-cls-lora-step.safetensors",
+        TrainHead::Sequence,
+        DType::U32,
+    );
+}
+
+/// The token head's loss leaves out tokens labelled -100 ([CLS], padding, word pieces after
+/// the first), as `BertForTokenClassification` does.
+#[test]
+fn token_classification_lora_step_gradients_match_peft() {
+    lora_step_matches_peft(
+        "models/tiny/bert-token-cls",
+        "train/bert-token-cls-lora-step.safetensors",
+        TrainHead::Token,
+        DType::I64,
+    );
+}
+
+fn lora_step_matches_peft(model_dir: &str, step_file: &str, head: TrainHead, labels: DType) {
+    let dir = golden(model_dir);
     let config = AutoConfig::from_file(&dir.join("config.json")).unwrap();
     let mut model = TrainableBert::from_safetensors(
         &dir.join("model.safetensors"),
         config.encoder.clone(),
+        head,
         config.num_labels,
         0,
     )
@@ -106,11 +129,7 @@ fn lora_step_gradients_match_peft() {
     model.add_lora(settings, 0).unwrap();
     let inputs =
         candle_core::safetensors::load(dir.join("golden.safetensors"), &Device::Cpu).unwrap();
-    let expected = candle_core::safetensors::load(
-        golden("train/bert-seq-cls-lora-step.safetensors"),
-        &Device::Cpu,
-    )
-    .unwrap();
+    let expected = candle_core::safetensors::load(golden(step_file), &Device::Cpu).unwrap();
     // Start from PEFT's values (lora_B is non-zero in the golden so that lora_A gets a gradient).
     for (key, value) in &expected {
         if let Some(name) = key.strip_prefix("init.")
@@ -131,7 +150,7 @@ fn lora_step_gradients_match_peft() {
         attention_mask: inputs["attention_mask"].to_dtype(DType::F32).unwrap(),
     };
     let loss = model
-        .loss(&batch, &expected["labels"].to_dtype(DType::U32).unwrap())
+        .loss(&batch, &expected["labels"].to_dtype(labels).unwrap())
         .unwrap();
     let (got, want) = (
         loss.to_scalar::<f32>().unwrap(),

@@ -7,7 +7,7 @@ use embrace_datasets::{Dataset, Feature, Loaded, load_path};
 use embrace_train::autograd::LoraSettings;
 use embrace_train::{
     Adaptation, SchedulerType, TextClassificationJob, TrainingArguments,
-    fine_tune_text_classification, train_text_classification,
+    fine_tune_text_classification, fine_tune_token_classification, train_text_classification,
 };
 use serde_json::json;
 
@@ -27,12 +27,85 @@ enum TrainTask {
     ///   --train-file tweets.csv --text-column text --label-column sentiment --output out/sentiment
     TextClassification(Box<ClassificationArgs>),
     /// Train a token classifier (NER) from CoNLL-style data (`word<TAB>tag` lines, blank
-    /// lines between sentences): the encoder stays frozen, a classifier on the first sub-token
-    /// of every word is trained; reports seqeval entity F1.
+    /// lines between sentences), labels on the first sub-token of every word; reports seqeval
+    /// entity F1. `--adapter head` (default) trains a classifier on the frozen encoder; `lora`
+    /// and `full` fine-tune the encoder too.
     ///
     /// Example: embrace train token-classification --model sentence-transformers/all-MiniLM-L6-v2
-    ///   --train-file ner.txt --output out/ner
+    ///   --train-file ner.txt --adapter lora --output out/ner
     TokenClassification(Box<TokenArgs>),
+}
+
+/// What trains and how: options shared by every task.
+#[derive(Debug, clap::Args)]
+struct TuningArgs {
+    /// What trains: `head` (a classifier on the frozen encoder, fast), `lora` (LoRA adapters
+    /// on the encoder plus the classifier; writes a PEFT adapter folder), or `full` (every
+    /// weight; writes a complete transformers folder).
+    #[arg(long, default_value = "head", value_parser = ["head", "lora", "full"])]
+    adapter: String,
+    /// LoRA rank.
+    #[arg(long, default_value_t = 8)]
+    lora_r: usize,
+    /// LoRA alpha (the update is scaled by alpha / r).
+    #[arg(long, default_value_t = 16.0)]
+    lora_alpha: f64,
+    /// LoRA target modules, comma-separated (query, key, value, attention.output.dense,
+    /// intermediate.dense, output.dense).
+    #[arg(long, default_value = "query,value")]
+    lora_targets: String,
+    /// Learning-rate schedule after the warm-up.
+    #[arg(long, default_value = "linear", value_parser = ["linear", "cosine", "constant"])]
+    lr_scheduler: String,
+    /// Stop after this many epochs without a better validation score (macro-F1, or entity F1
+    /// for token classification); the best epoch is kept.
+    #[arg(long)]
+    early_stopping_patience: Option<usize>,
+    /// --adapter lora|full: sum the gradients of this many batches per optimizer update.
+    #[arg(long, default_value_t = 1)]
+    gradient_accumulation_steps: usize,
+    /// --adapter lora|full: save a checkpoint (OUTPUT/checkpoint-STEP) every this many updates.
+    #[arg(long)]
+    save_steps: Option<usize>,
+    /// Keep only this many checkpoints (the oldest are deleted).
+    #[arg(long)]
+    save_total_limit: Option<usize>,
+    /// --adapter lora|full: continue from a checkpoint folder, or `last` for the newest one in
+    /// --output (same data and options as the interrupted run).
+    #[arg(long, value_name = "DIR|last")]
+    resume_from_checkpoint: Option<String>,
+}
+
+impl TuningArgs {
+    /// `None` for head training, else how the encoder is adapted.
+    fn adaptation(&self) -> Option<Adaptation> {
+        match self.adapter.as_str() {
+            "lora" => Some(Adaptation::Lora(LoraSettings {
+                rank: self.lora_r,
+                alpha: self.lora_alpha,
+                target_modules: self
+                    .lora_targets
+                    .split(',')
+                    .map(|t| t.trim().to_string())
+                    .collect(),
+            })),
+            "full" => Some(Adaptation::Full),
+            _ => None,
+        }
+    }
+
+    /// `base` with the schedule, early stopping, accumulation and checkpoint settings.
+    fn arguments(&self, base: TrainingArguments) -> TrainingArguments {
+        TrainingArguments {
+            lr_scheduler_type: SchedulerType::parse(&self.lr_scheduler).unwrap_or_default(),
+            early_stopping_patience: self.early_stopping_patience,
+            gradient_accumulation_steps: self.gradient_accumulation_steps.max(1),
+            save_steps: self.save_steps,
+            save_total_limit: self.save_total_limit,
+            resume_from_checkpoint: self.resume_from_checkpoint.clone(),
+            ..base
+        }
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -49,18 +122,24 @@ struct TokenArgs {
     /// The output folder.
     #[arg(long, short = 'o')]
     output: PathBuf,
-    /// Write only the classifier plus a pointer to --model.
+    /// --adapter head: write only the classifier plus a pointer to --model.
     #[arg(long)]
     head_only: bool,
+    /// Write the train / validation / test sentences of the split to DIR as CoNLL files
+    /// (train.txt, validation.txt, test.txt), e.g. for a baseline in another library.
+    #[arg(long, value_name = "DIR")]
+    write_split: Option<PathBuf>,
+    #[command(flatten)]
+    tuning: TuningArgs,
     /// Epochs.
     #[arg(long, default_value_t = 10)]
     epochs: usize,
-    /// Words per optimisation step.
-    #[arg(long, default_value_t = 256)]
-    batch_size: usize,
-    /// Peak learning rate.
-    #[arg(long, default_value_t = 3e-3)]
-    learning_rate: f64,
+    /// Sentences per optimisation step (--adapter head: words; default 32, head 256).
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// Peak learning rate (default 1e-3; --adapter head 3e-3).
+    #[arg(long)]
+    learning_rate: Option<f64>,
     /// Seed.
     #[arg(long, default_value_t = 42)]
     seed: u64,
@@ -114,6 +193,24 @@ fn run_token(a: &TokenArgs) -> Result<()> {
         pick(&order[hold..2 * hold]),
         pick(&order[2 * hold..]),
     );
+    if let Some(dir) = &a.write_split {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        for (name, part) in [
+            ("train", &order[2 * hold..]),
+            ("validation", &order[hold..2 * hold]),
+            ("test", &order[..hold]),
+        ] {
+            let mut text = String::new();
+            for &i in part {
+                for (word, tag) in &sentences[i] {
+                    text.push_str(&format!("{word}\t{tag}\n"));
+                }
+                text.push('\n');
+            }
+            let path = dir.join(format!("{name}.txt"));
+            std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+        }
+    }
     eprintln!(
         "training on {} sentences (validation {}, test {}), {} tags",
         train.len(),
@@ -121,25 +218,29 @@ fn run_token(a: &TokenArgs) -> Result<()> {
         test.len(),
         labels.len()
     );
+    let head = a.tuning.adapter == "head";
     let job = TokenClassificationJob {
         base_model: a.model.clone(),
         labels,
         train,
         validation,
         test,
-        args: TrainingArguments {
+        args: a.tuning.arguments(TrainingArguments {
             num_train_epochs: a.epochs,
-            per_device_train_batch_size: a.batch_size,
-            learning_rate: a.learning_rate,
+            per_device_train_batch_size: a.batch_size.unwrap_or(if head { 256 } else { 32 }),
+            learning_rate: a.learning_rate.unwrap_or(if head { 3e-3 } else { 1e-3 }),
             seed: a.seed,
             max_length: a.max_length,
             ..TrainingArguments::default()
-        },
+        }),
         output_dir: a.output.clone(),
         head_only: a.head_only,
         dataset_name: a.dataset_name.clone(),
     };
-    let report = train_token_classification(&job)?;
+    let report = match a.tuning.adaptation() {
+        Some(adaptation) => fine_tune_token_classification(&job, &adaptation)?,
+        None => train_token_classification(&job)?,
+    };
     let s = |x: &embrace_train::token_classification::EntityScores| json!({"precision": x.precision, "recall": x.recall, "f1": x.f1});
     println!(
         "{}",
@@ -178,43 +279,11 @@ struct ClassificationArgs {
     /// Write only the trained tensors plus a pointer to --model (a few hundred KB).
     #[arg(long)]
     head_only: bool,
-    /// What trains: `head` (pooler and classifier on a frozen encoder, fast), `lora` (LoRA
-    /// adapters on the encoder plus the classifier; writes a PEFT adapter folder), or `full`
-    /// (every weight; writes a complete transformers folder).
-    #[arg(long, default_value = "head", value_parser = ["head", "lora", "full"])]
-    adapter: String,
-    /// LoRA rank.
-    #[arg(long, default_value_t = 8)]
-    lora_r: usize,
-    /// LoRA alpha (the update is scaled by alpha / r).
-    #[arg(long, default_value_t = 16.0)]
-    lora_alpha: f64,
-    /// LoRA target modules, comma-separated (query, key, value, attention.output.dense,
-    /// intermediate.dense, output.dense).
-    #[arg(long, default_value = "query,value")]
-    lora_targets: String,
+    #[command(flatten)]
+    tuning: TuningArgs,
     /// Train on at most this many examples (a seeded sample), e.g. to fine-tune on a CPU quickly.
     #[arg(long)]
     max_train_samples: Option<usize>,
-    /// Learning-rate schedule after the warm-up.
-    #[arg(long, default_value = "linear", value_parser = ["linear", "cosine", "constant"])]
-    lr_scheduler: String,
-    /// Stop after this many epochs without a better validation macro-F1 (the best epoch is kept).
-    #[arg(long)]
-    early_stopping_patience: Option<usize>,
-    /// --adapter lora|full: sum the gradients of this many batches per optimizer update.
-    #[arg(long, default_value_t = 1)]
-    gradient_accumulation_steps: usize,
-    /// --adapter lora|full: save a checkpoint (OUTPUT/checkpoint-STEP) every this many updates.
-    #[arg(long)]
-    save_steps: Option<usize>,
-    /// Keep only this many checkpoints (the oldest are deleted).
-    #[arg(long)]
-    save_total_limit: Option<usize>,
-    /// --adapter lora|full: continue from a checkpoint folder, or `last` for the newest one in
-    /// --output (same data and options as the interrupted run).
-    #[arg(long, value_name = "DIR|last")]
-    resume_from_checkpoint: Option<String>,
     /// Epochs.
     #[arg(long, default_value_t = 3)]
     epochs: usize,
@@ -264,6 +333,11 @@ fn classify(d: Dataset, column: &str) -> Result<Dataset> {
 
 /// Runs the `train` command.
 pub fn run(args: Args) -> Result<()> {
+    // Training frees and reallocates large tensors at every step: keep that memory in the
+    // process instead of mapping it afresh each time (see embrace_train::memory).
+    if !embrace_train::memory::reuse_freed_memory() {
+        tracing::debug!("the allocator keeps its default settings");
+    }
     let a = match args.task {
         TrainTask::TextClassification(a) => a,
         TrainTask::TokenClassification(t) => return run_token(&t),
@@ -316,40 +390,22 @@ pub fn run(args: Args) -> Result<()> {
         test,
         text_column: a.text_column.clone(),
         label_column: a.label_column.clone(),
-        args: TrainingArguments {
+        args: a.tuning.arguments(TrainingArguments {
             num_train_epochs: a.epochs,
             per_device_train_batch_size: a.batch_size,
             learning_rate: a.learning_rate,
             seed: a.seed,
             max_length: a.max_length,
             balanced_class_weights: a.balanced,
-            lr_scheduler_type: SchedulerType::parse(&a.lr_scheduler).unwrap_or_default(),
-            early_stopping_patience: a.early_stopping_patience,
-            gradient_accumulation_steps: a.gradient_accumulation_steps.max(1),
-            save_steps: a.save_steps,
-            save_total_limit: a.save_total_limit,
-            resume_from_checkpoint: a.resume_from_checkpoint.clone(),
             ..TrainingArguments::default()
-        },
+        }),
         output_dir: a.output.clone(),
         head_only: a.head_only,
         dataset_name: a.dataset_name.clone(),
     };
-    let report = match a.adapter.as_str() {
-        "lora" => {
-            let lora = LoraSettings {
-                rank: a.lora_r,
-                alpha: a.lora_alpha,
-                target_modules: a
-                    .lora_targets
-                    .split(',')
-                    .map(|t| t.trim().to_string())
-                    .collect(),
-            };
-            fine_tune_text_classification(&job, &Adaptation::Lora(lora))?
-        }
-        "full" => fine_tune_text_classification(&job, &Adaptation::Full)?,
-        _ => train_text_classification(&job)?,
+    let report = match a.tuning.adaptation() {
+        Some(adaptation) => fine_tune_text_classification(&job, &adaptation)?,
+        None => train_text_classification(&job)?,
     };
     let m = |x: &Option<embrace_train::ClassificationMetrics>| {
         x.as_ref()

@@ -1,30 +1,38 @@
 //! Fine-tuning the encoder itself: every weight (full fine-tuning) or LoRA adapters (PEFT's
 //! format), on the differentiable BERT of [`crate::autograd`].
 //!
-//! Full fine-tuning writes a complete `BertForSequenceClassification` folder; LoRA writes a PEFT
-//! adapter folder (`adapter_config.json` + `adapter_model.safetensors`, keys
-//! `base_model.model.<name>`) that Python `peft` loads on top of the base model, and that
-//! Embrace's pipelines load by merging the update into the base weights.
+//! One training loop ([`train_loop`]) serves every task: seeded shuffling, gradient
+//! accumulation, clipping, AdamW with decay groups, the learning-rate schedule, logging,
+//! checkpoints and resuming, validation after every epoch with the best epoch kept, and early
+//! stopping. A task ([`FineTuneTask`]) only says how to batch its examples and how to score the
+//! model on its validation set.
+//!
+//! Full fine-tuning writes a complete `transformers` folder; LoRA writes a PEFT adapter folder
+//! (`adapter_config.json` + `adapter_model.safetensors`, keys `base_model.model.<name>`) that
+//! Python `peft` loads on top of the base model, and that Embrace's pipelines load by merging
+//! the update into the base weights.
+
+mod text;
+mod token;
+
+pub use text::fine_tune_text_classification;
+pub use token::fine_tune_token_classification;
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::time::Instant;
 
-use candle_core::{DType, Device, Tensor};
-use embrace_models::{AutoConfig, ModelType, resolve_model_dir};
-use embrace_tokenizers::Tokenizer;
-use serde_json::json;
+use candle_core::backprop::GradStore;
+use candle_core::{Tensor, Var};
+use embrace_models::{AutoConfig, ModelType};
+use serde_json::{Map, Value, json};
 
-use crate::autograd::{LoraSettings, TrainBatch, TrainableBert};
+use crate::args::TrainingArguments;
+use crate::autograd::{DropoutRates, LoraSettings, TrainBatch, TrainHead, TrainableBert};
 use crate::checkpoint::{self, TrainerState};
-use crate::classification::{
-    TextClassificationJob, TrainReport, TrainingSummary, class_labels, examples,
-    training_tokenizer, write_classifier_files,
-};
 use crate::error::{Result, TrainError};
-use crate::metrics::ClassificationMetrics;
 use crate::optim::{AdamW, AdamWParams};
-use crate::output::{append_log, io_err, save_tensors, start_log, write_config, write_json};
+use crate::output::{append_log, save_tensors, start_log, write_json};
 use crate::rng::Rng;
 
 /// How the encoder is adapted.
@@ -36,84 +44,55 @@ pub enum Adaptation {
     Lora(LoraSettings),
 }
 
-/// Tokenized examples: ids per text.
-struct Encoded {
-    ids: Vec<Vec<u32>>,
-    labels: Vec<usize>,
+/// A validation result: the score the best epoch is chosen by, the fields of its log entry,
+/// and the metrics kept with the best epoch.
+pub(crate) struct Evaluation {
+    /// Higher is better.
+    pub(crate) score: f64,
+    /// Logged as `{..fields, "epoch", "step"}`.
+    pub(crate) log: Map<String, Value>,
+    /// Stored as the best epoch's metrics (`TrainerState::best_metrics`).
+    pub(crate) metrics: Value,
 }
 
-fn encode(tokenizer: &Tokenizer, texts: &[String], labels: Vec<usize>) -> Result<Encoded> {
-    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-    Ok(Encoded {
-        ids: tokenizer.encode_ids_batch(&refs, true)?,
-        labels,
-    })
+/// What the training loop needs to know about a task.
+pub(crate) trait FineTuneTask {
+    /// Number of training examples.
+    fn train_len(&self) -> usize;
+    /// A padded batch of the given training examples, with its labels in the form
+    /// [`TrainableBert::loss`] takes for the model's head.
+    fn train_batch(&self, rows: &[usize]) -> Result<(TrainBatch, Tensor)>;
+    /// The model's score on the validation set, if the task has one.
+    fn validate(&self, model: &TrainableBert) -> Result<Option<Evaluation>>;
 }
 
-/// A padded batch of the given examples.
-fn batch_of(data: &Encoded, rows: &[usize], pad: u32) -> Result<(TrainBatch, Tensor)> {
-    let width = rows
-        .iter()
-        .map(|&i| data.ids[i].len())
-        .max()
-        .unwrap_or(1)
-        .max(1);
-    let mut ids = Vec::with_capacity(rows.len() * width);
-    let mut mask = Vec::with_capacity(rows.len() * width);
-    for &i in rows {
-        let seq = &data.ids[i];
-        ids.extend_from_slice(seq);
-        ids.extend(std::iter::repeat_n(pad, width - seq.len()));
-        mask.extend(std::iter::repeat_n(1f32, seq.len()));
-        mask.extend(std::iter::repeat_n(0f32, width - seq.len()));
-    }
-    let dev = Device::Cpu;
-    let n = rows.len();
-    let batch = TrainBatch {
-        input_ids: Tensor::from_vec(ids, (n, width), &dev)?,
-        token_type_ids: Tensor::zeros((n, width), DType::U32, &dev)?,
-        attention_mask: Tensor::from_vec(mask, (n, width), &dev)?,
-    };
-    let labels = Tensor::from_vec(
-        rows.iter()
-            .map(|&i| data.labels[i] as u32)
-            .collect::<Vec<_>>(),
-        n,
-        &dev,
-    )?;
-    Ok((batch, labels))
+/// What a finished loop leaves besides the trained model (which holds the best epoch's weights
+/// when there was a validation set).
+pub(crate) struct LoopOutcome {
+    /// Every log entry, ending with `{"best_epoch": n}` when a best epoch was restored.
+    pub(crate) log_history: Vec<Value>,
+    /// The best epoch's validation metrics.
+    pub(crate) best_metrics: Option<Value>,
+    /// Seconds spent in the loop.
+    pub(crate) train_seconds: f64,
 }
 
-fn predict(model: &TrainableBert, data: &Encoded, pad: u32) -> Result<Vec<usize>> {
-    let mut order: Vec<usize> = (0..data.ids.len()).collect();
-    order.sort_by_key(|&i| data.ids[i].len());
-    let mut out = vec![0usize; order.len()];
-    for chunk in order.chunks(64) {
-        let (batch, _) = batch_of(data, chunk, pad)?;
-        let logits = model.forward(&batch)?.detach();
-        let preds = logits.argmax(1)?.to_vec1::<u32>()?;
-        for (&i, p) in chunk.iter().zip(preds) {
-            out[i] = p as usize;
-        }
-    }
-    Ok(out)
-}
-
-/// Fine-tunes the encoder of a BERT checkpoint for text classification (full or LoRA),
-/// evaluates every epoch on the validation set (keeping the best by macro-F1), then on the
-/// test set, and writes the output folder.
-pub fn fine_tune_text_classification(
-    job: &TextClassificationJob,
+/// Checks that the base is a BERT checkpoint the training model supports and that the
+/// sequence length fits, then loads it with a `head` for `num_labels`, the config's dropout
+/// (`TrainingArguments::dropout` overrides the classifier's) and, for LoRA, the adapters.
+pub(crate) fn load_trainable(
+    base_dir: &Path,
+    config: &AutoConfig,
+    head: TrainHead,
+    num_labels: usize,
     adaptation: &Adaptation,
-) -> Result<TrainReport> {
-    let args = &job.args;
+    args: &TrainingArguments,
+) -> Result<TrainableBert> {
     if args.per_device_train_batch_size == 0 || args.num_train_epochs == 0 {
         return Err(TrainError::Config(
             "batch size and epochs must be at least 1".into(),
         ));
     }
-    let base_dir = resolve_model_dir(&job.base_model)?;
-    let config = AutoConfig::from_file(&base_dir.join("config.json"))?;
     if config.model_type != ModelType::Bert {
         return Err(TrainError::Config(format!(
             "fine-tuning supports BERT checkpoints (model_type bert), not {}",
@@ -126,37 +105,34 @@ pub fn fine_tune_text_classification(
             args.max_length, config.encoder.max_position_embeddings
         )));
     }
-    let labels = class_labels(job)?;
-    let k = labels.len();
     let weights = base_dir.join("model.safetensors");
-    let mut model =
-        TrainableBert::from_safetensors(&weights, config.encoder.clone(), k, args.seed)?;
+    let mut model = TrainableBert::from_safetensors(
+        &weights,
+        config.encoder.clone(),
+        head,
+        num_labels,
+        args.seed,
+    )?;
+    let mut dropout = DropoutRates::from_config(&config.raw);
+    if let Some(p) = args.dropout {
+        dropout.classifier = p;
+    }
+    model.set_dropout(dropout);
     if let Adaptation::Lora(settings) = adaptation {
         model.add_lora(settings.clone(), args.seed)?;
     }
-    let tokenizer = training_tokenizer(&base_dir, args.max_length)?;
-    let pad = config.encoder.pad_token_id;
-    let started = Instant::now();
-    let (texts, train_labels) = examples(&job.train, &job.text_column, &job.label_column)?;
-    if texts.is_empty() {
-        return Err(TrainError::Config("the training set is empty".into()));
-    }
-    if let Some(bad) = train_labels.iter().find(|&&l| l >= k) {
-        return Err(TrainError::Config(format!(
-            "label index {bad} is outside the {k} classes"
-        )));
-    }
-    let train = encode(&tokenizer, &texts, train_labels)?;
-    let mut eval_sets = Vec::new();
-    for (name, ds) in [("validation", &job.validation), ("test", &job.test)] {
-        if let Some(ds) = ds {
-            let (t, l) = examples(ds, &job.text_column, &job.label_column)?;
-            eval_sets.push((name, encode(&tokenizer, &t, l)?));
-        }
-    }
-    let encode_seconds = started.elapsed().as_secs_f64();
+    Ok(model)
+}
 
-    let named: Vec<(String, candle_core::Var)> = model
+/// Trains `model` on `task` as `args` say, writing the JSONL log and checkpoints under
+/// `output_dir`. With a validation set, the best epoch's weights are restored at the end.
+pub(crate) fn train_loop(
+    model: &TrainableBert,
+    args: &TrainingArguments,
+    output_dir: &Path,
+    task: &dyn FineTuneTask,
+) -> Result<LoopOutcome> {
+    let named: Vec<(String, Var)> = model
         .named_vars()
         .map(|(n, v)| (n.to_string(), v.clone()))
         .collect();
@@ -178,7 +154,7 @@ pub fn fine_tune_text_classification(
             .collect(),
     )?;
 
-    let n = train.ids.len();
+    let n = task.train_len();
     let bs = args.per_device_train_batch_size;
     let accumulation = args.gradient_accumulation_steps.max(1);
     let batches_per_epoch = n.div_ceil(bs);
@@ -201,7 +177,7 @@ pub fn fine_tune_text_classification(
     let mut best_weights: Option<Vec<Tensor>> = None;
     let mut resumed = false;
     if let Some(spec) = &args.resume_from_checkpoint {
-        let dir = checkpoint::resolve(spec, &job.output_dir)?;
+        let dir = checkpoint::resolve(spec, output_dir)?;
         let loaded = checkpoint::load(&dir)?;
         for (name, var) in &named {
             let value = loaded.weights.get(name).ok_or_else(|| {
@@ -227,9 +203,9 @@ pub fn fine_tune_text_classification(
         resumed = true;
         tracing::info!(checkpoint = %dir.display(), step = state.global_step, "resuming");
     } else {
-        start_log(&job.output_dir)?;
+        start_log(output_dir)?;
     }
-    let snapshot = |named: &[(String, candle_core::Var)]| -> HashMap<String, Tensor> {
+    let snapshot = |named: &[(String, Var)]| -> HashMap<String, Tensor> {
         named
             .iter()
             .map(|(n, v)| (n.clone(), v.as_tensor().clone()))
@@ -250,10 +226,10 @@ pub fn fine_tune_text_classification(
         rng = Rng::from_state(state.rng_at_epoch_start);
         let order = rng.permutation(n);
         let chunks: Vec<&[usize]> = order.chunks(bs).collect();
-        let mut accumulated: Option<candle_core::backprop::GradStore> = None;
+        let mut accumulated: Option<GradStore> = None;
         for (b, chunk) in chunks.iter().enumerate().skip(state.batches_done_in_epoch) {
-            let (batch, y) = batch_of(&train, chunk, pad)?;
-            let loss = model.loss(&batch, &y)?;
+            let (batch, y) = task.train_batch(chunk)?;
+            let loss = model.training_loss(&batch, &y, dropout_seed(args.seed, epoch, b))?;
             let grads = if accumulation > 1 {
                 (&loss / accumulation as f64)?.backward()?
             } else {
@@ -302,7 +278,7 @@ pub fn fine_tune_text_classification(
                     "learning_rate": lr, "epoch": step as f64 / steps_per_epoch as f64, "step": step,
                     "steps_per_second": (step - first_step) as f64 / elapsed});
                 tracing::info!(%entry, "training");
-                append_log(&job.output_dir, &entry)?;
+                append_log(output_dir, &entry)?;
                 state.log_history.push(entry);
                 state.running_loss = 0.0;
                 state.running_batches = 0;
@@ -319,7 +295,7 @@ pub fn fine_tune_text_classification(
                         .collect::<HashMap<_, _>>()
                 });
                 let dir = checkpoint::save(
-                    &job.output_dir,
+                    output_dir,
                     &state,
                     &snapshot(&named),
                     &optimizer.state_tensors(),
@@ -333,25 +309,24 @@ pub fn fine_tune_text_classification(
                 return Err(TrainError::Interrupted(step));
             }
         }
-        if let Some((_, data)) = eval_sets.iter().find(|(name, _)| *name == "validation") {
-            let m = ClassificationMetrics::compute(&predict(&model, data, pad)?, &data.labels, k);
-            state.log_history.push(json!({"eval_accuracy": m.accuracy, "eval_f1_macro": m.macro_f1, "epoch": epoch + 1, "step": state.global_step}));
-            tracing::info!(
-                epoch = epoch + 1,
-                accuracy = m.accuracy,
-                f1_macro = m.macro_f1,
-                "validation"
-            );
-            if state.best_metric.is_none_or(|score| m.macro_f1 > score) {
+        if let Some(evaluation) = task.validate(model)? {
+            let mut entry = evaluation.log;
+            entry.insert("epoch".into(), json!(epoch + 1));
+            entry.insert("step".into(), json!(state.global_step));
+            let entry = Value::Object(entry);
+            tracing::info!(%entry, "validation");
+            append_log(output_dir, &entry)?;
+            state.log_history.push(entry);
+            if state.best_metric.is_none_or(|best| evaluation.score > best) {
                 best_weights = Some(
                     named
                         .iter()
                         .map(|(_, v)| v.as_tensor().copy())
                         .collect::<candle_core::Result<Vec<_>>>()?,
                 );
-                state.best_metric = Some(m.macro_f1);
+                state.best_metric = Some(evaluation.score);
                 state.best_epoch = Some(epoch + 1);
-                state.best_metrics = serde_json::to_value(&m).ok();
+                state.best_metrics = Some(evaluation.metrics);
                 state.epochs_since_best = 0;
             } else {
                 state.epochs_since_best += 1;
@@ -367,43 +342,30 @@ pub fn fine_tune_text_classification(
     bar.finish_and_clear();
     let train_seconds = train_started.elapsed().as_secs_f64();
     let mut log_history = state.log_history;
-    let mut validation = None;
+    let mut best_metrics = None;
     if let (Some(weights), Some(epoch)) = (best_weights, state.best_epoch) {
         for ((_, var), value) in named.iter().zip(weights) {
             var.set(&value)?;
         }
         log_history.push(json!({"best_epoch": epoch}));
-        validation = state
-            .best_metrics
-            .and_then(|m| serde_json::from_value::<ClassificationMetrics>(m).ok());
+        best_metrics = state.best_metrics;
     }
-    let test = match eval_sets.iter().find(|(name, _)| *name == "test") {
-        Some((_, data)) => Some(ClassificationMetrics::compute(
-            &predict(&model, data, pad)?,
-            &data.labels,
-            k,
-        )),
-        None => None,
-    };
-    let report = TrainReport {
-        labels,
-        validation,
-        test,
+    Ok(LoopOutcome {
         log_history,
-        encode_seconds,
+        best_metrics,
         train_seconds,
-    };
-    write_finetuned(job, &base_dir, &config, &model, &report)?;
-    Ok(report)
+    })
+}
+
+/// The seed of a micro-batch's dropout masks: a function of the run's seed and the batch's
+/// place, so that a resumed run draws the masks the interrupted one would have drawn.
+fn dropout_seed(seed: u64, epoch: usize, batch: usize) -> u64 {
+    seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ ((epoch as u64) << 32 | batch as u64)
 }
 
 /// Scales the gradients so that their global L2 norm is at most `max_norm`
 /// (`torch.nn.utils.clip_grad_norm_`).
-fn clip_gradients(
-    named: &[(String, candle_core::Var)],
-    grads: &mut candle_core::backprop::GradStore,
-    max_norm: f64,
-) -> Result<()> {
+fn clip_gradients(named: &[(String, Var)], grads: &mut GradStore, max_norm: f64) -> Result<()> {
     let mut norm2 = 0f64;
     for (_, v) in named {
         if let Some(g) = grads.get(v.as_tensor()) {
@@ -423,22 +385,14 @@ fn clip_gradients(
     Ok(())
 }
 
-fn write_finetuned(
-    job: &TextClassificationJob,
-    base_dir: &Path,
-    config: &AutoConfig,
+/// The trained weights: every tensor in `model.safetensors` (full fine-tuning), or the LoRA
+/// matrices and the classifier as a PEFT adapter (`adapter_model.safetensors` under
+/// `base_model.model.` plus `adapter_config.json` with the head's `task_type`).
+pub(crate) fn write_trained_weights(
+    out: &Path,
+    base_model: &str,
     model: &TrainableBert,
-    report: &TrainReport,
 ) -> Result<()> {
-    let out = &job.output_dir;
-    std::fs::create_dir_all(out).map_err(io_err(out))?;
-    write_config(
-        out,
-        config,
-        "BertForSequenceClassification",
-        &report.labels,
-        Some("single_label_classification"),
-    )?;
     let tensors = model.named_tensors();
     match model.lora() {
         None => {
@@ -446,7 +400,7 @@ fn write_finetuned(
                 .into_iter()
                 .filter(|(n, _)| !n.ends_with("position_ids"))
                 .collect();
-            save_tensors(&all, &out.join("model.safetensors"))?;
+            save_tensors(&all, &out.join("model.safetensors"))
         }
         Some(lora) => {
             let adapter: HashMap<String, Tensor> = tensors
@@ -459,8 +413,8 @@ fn write_finetuned(
                 &out.join("adapter_config.json"),
                 &json!({
                     "peft_type": "LORA",
-                    "task_type": "SEQ_CLS",
-                    "base_model_name_or_path": job.base_model,
+                    "task_type": model.head().peft_task_type(),
+                    "base_model_name_or_path": base_model,
                     "r": lora.rank,
                     "lora_alpha": lora.alpha,
                     "lora_dropout": 0.0,
@@ -473,25 +427,7 @@ fn write_finetuned(
                     "use_rslora": false,
                     "use_dora": false,
                 }),
-            )?;
+            )
         }
     }
-    let summary = TrainingSummary {
-        library: if model.lora().is_some() {
-            "peft"
-        } else {
-            "transformers"
-        },
-        method: match model.lora() {
-            Some(_) => {
-                "LoRA adapters on the encoder and the classifier were trained (PEFT format: load with `peft`)"
-            }
-            None => "Every weight was fine-tuned",
-        },
-        timing: format!(
-            "Tokenizing took {:.0} s; training {:.0} s on the CPU.",
-            report.encode_seconds, report.train_seconds
-        ),
-    };
-    write_classifier_files(job, base_dir, report, &summary)
 }
