@@ -98,6 +98,44 @@ fn token_classification_trains_a_lora_adapter_that_the_ner_pipeline_loads() {
         ),
         (32, 4, 4)
     );
+    // Training again from the written split, with the same options, gives the same run.
+    let again_dir = home.path().join("again");
+    let split_file = |name: &str| split.join(name).to_str().unwrap().to_owned();
+    let again = embrace(
+        &[
+            "train",
+            "token-classification",
+            "-m",
+            &tiny_bert(),
+            "--train-file",
+            &split_file("train.txt"),
+            "--validation-file",
+            &split_file("validation.txt"),
+            "--test-file",
+            &split_file("test.txt"),
+            "--adapter",
+            "lora",
+            "--epochs",
+            "6",
+            "--batch-size",
+            "8",
+            "--learning-rate",
+            "2e-2",
+            "--max-length",
+            "32",
+            "--output",
+            again_dir.to_str().unwrap(),
+        ],
+        home.path(),
+    );
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    let again: Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(again["test"], report["test"]);
+    assert_eq!(again["validation"], report["validation"]);
     let out = embrace(
         &[
             "pipeline",

@@ -163,13 +163,16 @@ pub(crate) fn align_words(
 ) -> Result<(Encoding, Vec<Option<usize>>)> {
     let mut text = String::new();
     let mut word_spans = Vec::with_capacity(words.len());
+    let mut chars = 0;
     for w in words {
         if !text.is_empty() {
             text.push(' ');
+            chars += 1;
         }
-        let start = text.chars().count();
+        let start = chars;
         text.push_str(w);
-        word_spans.push((start, text.chars().count()));
+        chars += w.chars().count();
+        word_spans.push((start, chars));
     }
     let encoding = tokenizer.encode_char_offsets(&text, None, true)?;
     let mut first = vec![None; words.len()];

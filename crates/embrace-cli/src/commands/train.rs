@@ -113,9 +113,16 @@ struct TokenArgs {
     /// The base model (a folder or a repo id in the Hugging Face cache).
     #[arg(long, short = 'm')]
     model: String,
-    /// CoNLL-style training data; fixed-seed validation and test hold-outs are taken from it.
+    /// CoNLL-style training data; fixed-seed validation and test hold-outs are taken from it
+    /// unless --validation-file and --test-file are given.
     #[arg(long)]
     train_file: PathBuf,
+    /// CoNLL-style validation data (with --test-file: no hold-outs are taken).
+    #[arg(long, requires = "test_file")]
+    validation_file: Option<PathBuf>,
+    /// CoNLL-style test data (with --validation-file).
+    #[arg(long, requires = "validation_file")]
+    test_file: Option<PathBuf>,
     /// Fraction held out for validation and for test each.
     #[arg(long, default_value_t = 0.1)]
     holdout: f64,
@@ -155,54 +162,51 @@ fn run_token(a: &TokenArgs) -> Result<()> {
     use embrace_train::{
         TaggedSentence, TokenClassificationJob, read_conll, train_token_classification,
     };
-    let (sentences, labels) = read_conll(&a.train_file)?;
-    let index: std::collections::HashMap<&str, usize> = labels
-        .iter()
-        .enumerate()
-        .map(|(i, l)| (l.as_str(), i))
-        .collect();
-    let tagged: Vec<TaggedSentence> = sentences
-        .iter()
-        .map(|s| TaggedSentence {
-            words: s.iter().map(|(w, _)| w.clone()).collect(),
-            tags: s.iter().map(|(_, t)| index[t.as_str()]).collect(),
-        })
-        .collect();
-    // Seeded hold-outs of whole sentences: test, validation, then train.
-    let order = embrace_datasets::Dataset::from_json_rows(
-        &(0..tagged.len())
-            .map(|i| json!({"i": i}))
-            .collect::<Vec<_>>(),
-    )?
-    .shuffle(a.seed)?
-    .rows(0, tagged.len())?
-    .iter()
-    .map(|r| r["i"].as_u64().unwrap_or(0) as usize)
-    .collect::<Vec<_>>();
-    let hold = ((tagged.len() as f64) * a.holdout).ceil() as usize;
-    if hold == 0 || 2 * hold >= tagged.len() {
-        bail!(
-            "--holdout {} leaves no sentences to train on ({} sentences)",
-            a.holdout,
-            tagged.len()
-        );
-    }
-    let pick = |r: &[usize]| r.iter().map(|&i| tagged[i].clone()).collect::<Vec<_>>();
-    let (test, validation, train) = (
-        pick(&order[..hold]),
-        pick(&order[hold..2 * hold]),
-        pick(&order[2 * hold..]),
-    );
+    let (train, validation, test) = match (&a.validation_file, &a.test_file) {
+        (Some(v), Some(t)) => (
+            read_conll(&a.train_file)?.0,
+            read_conll(v)?.0,
+            read_conll(t)?.0,
+        ),
+        _ => {
+            let (sentences, _) = read_conll(&a.train_file)?;
+            // Seeded hold-outs of whole sentences: test, validation, then train.
+            let order = embrace_datasets::Dataset::from_json_rows(
+                &(0..sentences.len())
+                    .map(|i| json!({"i": i}))
+                    .collect::<Vec<_>>(),
+            )?
+            .shuffle(a.seed)?
+            .rows(0, sentences.len())?
+            .iter()
+            .map(|r| r["i"].as_u64().unwrap_or(0) as usize)
+            .collect::<Vec<_>>();
+            let hold = ((sentences.len() as f64) * a.holdout).ceil() as usize;
+            if hold == 0 || 2 * hold >= sentences.len() {
+                bail!(
+                    "--holdout {} leaves no sentences to train on ({} sentences)",
+                    a.holdout,
+                    sentences.len()
+                );
+            }
+            let pick = |r: &[usize]| r.iter().map(|&i| sentences[i].clone()).collect::<Vec<_>>();
+            (
+                pick(&order[2 * hold..]),
+                pick(&order[hold..2 * hold]),
+                pick(&order[..hold]),
+            )
+        }
+    };
     if let Some(dir) = &a.write_split {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         for (name, part) in [
-            ("train", &order[2 * hold..]),
-            ("validation", &order[hold..2 * hold]),
-            ("test", &order[..hold]),
+            ("train", &train),
+            ("validation", &validation),
+            ("test", &test),
         ] {
             let mut text = String::new();
-            for &i in part {
-                for (word, tag) in &sentences[i] {
+            for sentence in part {
+                for (word, tag) in sentence {
                     text.push_str(&format!("{word}\t{tag}\n"));
                 }
                 text.push('\n');
@@ -211,6 +215,33 @@ fn run_token(a: &TokenArgs) -> Result<()> {
             std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
         }
     }
+    // The labels of all three parts: `O` first, then the other tags sorted (as read_conll
+    // orders one file's), so a split and its source file give the same label ids.
+    let mut labels: Vec<String> = train
+        .iter()
+        .chain(&validation)
+        .chain(&test)
+        .flatten()
+        .map(|(_, t)| t.clone())
+        .filter(|t| t != "O")
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    labels.insert(0, "O".to_owned());
+    let index: std::collections::HashMap<&str, usize> = labels
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (l.as_str(), i))
+        .collect();
+    let tag = |part: &[Vec<(String, String)>]| -> Vec<TaggedSentence> {
+        part.iter()
+            .map(|s| TaggedSentence {
+                words: s.iter().map(|(w, _)| w.clone()).collect(),
+                tags: s.iter().map(|(_, t)| index[t.as_str()]).collect(),
+            })
+            .collect()
+    };
+    let (train, validation, test) = (tag(&train), tag(&validation), tag(&test));
     eprintln!(
         "training on {} sentences (validation {}, test {}), {} tags",
         train.len(),
