@@ -90,6 +90,29 @@ def plain(name):
     return name.replace("classifier.modules_to_save.", "classifier.")
 
 
+def trainable_with_lora_b(model, gen):
+    """The trainable parameters of a PEFT model by name, lora_B set to small values drawn from
+    `gen` (PEFT starts it at zero, which would give lora_A a zero gradient)."""
+    trainable = {}
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        if "lora_B" in name:
+            with torch.no_grad():
+                param.copy_(torch.randn(param.shape, generator=gen) * 0.05)
+        trainable[name] = param
+    return trainable
+
+
+def step_tensors(labels, loss, trainable):
+    """The golden of one step: labels, loss, and each trainable tensor's start value and gradient."""
+    tensors = {"labels": labels, "loss": loss.detach().reshape(())}
+    for name, param in trainable.items():
+        tensors[f"init.{plain(name)}"] = param.detach().clone().contiguous()
+        tensors[f"grad.{plain(name)}"] = param.grad.detach().contiguous()
+    return tensors
+
+
 def lora_step(out_dir, src, golden, labels):
     from peft import LoraConfig, TaskType, get_peft_model
 
@@ -100,22 +123,12 @@ def lora_step(out_dir, src, golden, labels):
     model = get_peft_model(base, config)
     model.train()
     gen = torch.Generator().manual_seed(2)
-    trainable = {}
-    for name, param in model.named_parameters():
-        if not param.requires_grad:
-            continue
-        if "lora_B" in name:
-            with torch.no_grad():
-                param.copy_(torch.randn(param.shape, generator=gen) * 0.05)
-        trainable[name] = param
+    trainable = trainable_with_lora_b(model, gen)
     out = model(input_ids=golden["input_ids"], attention_mask=golden["attention_mask"],
                 token_type_ids=golden["token_type_ids"], labels=labels)
     out.loss.backward()
 
-    tensors = {"labels": labels, "loss": out.loss.detach().reshape(())}
-    for name, param in trainable.items():
-        tensors[f"init.{plain(name)}"] = param.detach().clone().contiguous()
-        tensors[f"grad.{plain(name)}"] = param.grad.detach().contiguous()
+    tensors = step_tensors(labels, out.loss, trainable)
     save_file(tensors, os.path.join(out_dir, "bert-seq-cls-lora-step.safetensors"))
     model.save_pretrained(os.path.join(out_dir, "peft-adapter"))
     print("lora loss", float(out.loss), "trainable", sorted(plain(n) for n in trainable))
@@ -133,14 +146,7 @@ def token_lora_step(out_dir):
                                             lora_dropout=0.0, target_modules=["query", "value"]))
     model.train()
     gen = torch.Generator().manual_seed(4)
-    trainable = {}
-    for name, param in model.named_parameters():
-        if not param.requires_grad:
-            continue
-        if "lora_B" in name:
-            with torch.no_grad():
-                param.copy_(torch.randn(param.shape, generator=gen) * 0.05)
-        trainable[name] = param
+    trainable = trainable_with_lora_b(model, gen)
     mask = golden["attention_mask"]
     num_labels = base.config.num_labels
     labels = torch.randint(0, num_labels, mask.shape, generator=gen)
@@ -151,10 +157,7 @@ def token_lora_step(out_dir):
                 token_type_ids=golden["token_type_ids"], labels=labels)
     out.loss.backward()
 
-    tensors = {"labels": labels, "loss": out.loss.detach().reshape(())}
-    for name, param in trainable.items():
-        tensors[f"init.{plain(name)}"] = param.detach().clone().contiguous()
-        tensors[f"grad.{plain(name)}"] = param.grad.detach().contiguous()
+    tensors = step_tensors(labels, out.loss, trainable)
     save_file(tensors, os.path.join(out_dir, "bert-token-cls-lora-step.safetensors"))
     print("token lora loss", float(out.loss), "labelled", int((labels != -100).sum()))
 

@@ -39,43 +39,51 @@ fn conll(path: &Path, sentences: usize) {
     std::fs::write(path, text).unwrap();
 }
 
+/// `embrace train token-classification` of a LoRA adapter on the tiny BERT with `data` (the
+/// data options) into `output`; returns the printed report.
+fn train_lora(data: &[&str], output: &Path, hf_home: &Path) -> Value {
+    let model = tiny_bert();
+    let mut args = vec!["train", "token-classification", "-m", &model];
+    args.extend(data);
+    args.extend([
+        "--adapter",
+        "lora",
+        "--epochs",
+        "6",
+        "--batch-size",
+        "8",
+        "--learning-rate",
+        "2e-2",
+        "--max-length",
+        "32",
+        "--output",
+        output.to_str().unwrap(),
+    ]);
+    let out = embrace(&args, hf_home);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 #[test]
 fn token_classification_trains_a_lora_adapter_that_the_ner_pipeline_loads() {
     let home = tempfile::tempdir().unwrap();
     let data = home.path().join("ner.txt");
     conll(&data, 40);
     let (out_dir, split) = (home.path().join("ner"), home.path().join("split"));
-    let out = embrace(
+    let report = train_lora(
         &[
-            "train",
-            "token-classification",
-            "-m",
-            &tiny_bert(),
             "--train-file",
             data.to_str().unwrap(),
-            "--adapter",
-            "lora",
-            "--epochs",
-            "6",
-            "--batch-size",
-            "8",
-            "--learning-rate",
-            "2e-2",
-            "--max-length",
-            "32",
             "--write-split",
             split.to_str().unwrap(),
-            "--output",
-            out_dir.to_str().unwrap(),
         ],
+        &out_dir,
         home.path(),
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(report["test"]["f1"].as_f64().unwrap() > 0.9, "{report}");
     let adapter: Value = serde_json::from_str(
         &std::fs::read_to_string(out_dir.join("adapter_config.json")).unwrap(),
@@ -101,39 +109,18 @@ fn token_classification_trains_a_lora_adapter_that_the_ner_pipeline_loads() {
     // Training again from the written split, with the same options, gives the same run.
     let again_dir = home.path().join("again");
     let split_file = |name: &str| split.join(name).to_str().unwrap().to_owned();
-    let again = embrace(
+    let again = train_lora(
         &[
-            "train",
-            "token-classification",
-            "-m",
-            &tiny_bert(),
             "--train-file",
             &split_file("train.txt"),
             "--validation-file",
             &split_file("validation.txt"),
             "--test-file",
             &split_file("test.txt"),
-            "--adapter",
-            "lora",
-            "--epochs",
-            "6",
-            "--batch-size",
-            "8",
-            "--learning-rate",
-            "2e-2",
-            "--max-length",
-            "32",
-            "--output",
-            again_dir.to_str().unwrap(),
         ],
+        &again_dir,
         home.path(),
     );
-    assert!(
-        again.status.success(),
-        "{}",
-        String::from_utf8_lossy(&again.stderr)
-    );
-    let again: Value = serde_json::from_slice(&again.stdout).unwrap();
     assert_eq!(again["test"], report["test"]);
     assert_eq!(again["validation"], report["validation"]);
     let out = embrace(

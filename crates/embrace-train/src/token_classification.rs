@@ -92,7 +92,7 @@ pub struct TokenClassificationJob {
 
 /// Entity-level precision, recall and F1 as seqeval computes them (IOB2 chunks; an `I-` after
 /// another type or `O` starts a new chunk).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct EntityScores {
     /// Correct predicted entities / predicted entities.
     pub precision: f64,
@@ -435,10 +435,9 @@ pub(crate) fn write_token_files(
 ) -> Result<()> {
     let out = &job.output_dir;
     copy_tokenizer_files(base_dir, out)?;
-    let scores = |s: &EntityScores| json!({"precision": s.precision, "recall": s.recall, "f1": s.f1, "accuracy": s.accuracy});
     write_json(
         &out.join("eval_results.json"),
-        &json!({"validation": scores(&report.validation), "test": scores(&report.test)}),
+        &json!({"validation": report.validation, "test": report.test}),
     )?;
     write_json(
         &out.join("trainer_state.json"),

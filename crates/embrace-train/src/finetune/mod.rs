@@ -23,7 +23,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use candle_core::backprop::GradStore;
-use candle_core::{Tensor, Var};
+use candle_core::{DType, Device, Tensor, Var};
 use embrace_models::{AutoConfig, ModelType};
 use serde_json::{Map, Value, json};
 
@@ -64,6 +64,40 @@ pub(crate) trait FineTuneTask {
     fn train_batch(&self, rows: &[usize]) -> Result<(TrainBatch, Tensor)>;
     /// The model's score on the validation set, if the task has one.
     fn validate(&self, model: &TrainableBert) -> Result<Option<Evaluation>>;
+}
+
+/// Examples per evaluation batch.
+const EVAL_BATCH: usize = 64;
+
+/// A right-padded batch of the given token sequences (segment 0; mask 1 on tokens, 0 on
+/// padding) and its width.
+pub(crate) fn padded_batch(seqs: &[&[u32]], pad: u32) -> Result<(TrainBatch, usize)> {
+    let width = seqs.iter().map(|s| s.len()).max().unwrap_or(1).max(1);
+    let n = seqs.len();
+    let mut ids = Vec::with_capacity(n * width);
+    let mut mask = Vec::with_capacity(n * width);
+    for seq in seqs {
+        let fill = width - seq.len();
+        ids.extend_from_slice(seq);
+        ids.extend(std::iter::repeat_n(pad, fill));
+        mask.extend(std::iter::repeat_n(1f32, seq.len()));
+        mask.extend(std::iter::repeat_n(0f32, fill));
+    }
+    let dev = Device::Cpu;
+    let batch = TrainBatch {
+        input_ids: Tensor::from_vec(ids, (n, width), &dev)?,
+        token_type_ids: Tensor::zeros((n, width), DType::U32, &dev)?,
+        attention_mask: Tensor::from_vec(mask, (n, width), &dev)?,
+    };
+    Ok((batch, width))
+}
+
+/// Evaluation batches: example indices sorted by length (so little padding is computed), in
+/// chunks of [`EVAL_BATCH`].
+pub(crate) fn eval_batches(ids: &[Vec<u32>]) -> Vec<Vec<usize>> {
+    let mut order: Vec<usize> = (0..ids.len()).collect();
+    order.sort_by_key(|&i| ids[i].len());
+    order.chunks(EVAL_BATCH).map(<[usize]>::to_vec).collect()
 }
 
 /// What a finished loop leaves besides the trained model (which holds the best epoch's weights

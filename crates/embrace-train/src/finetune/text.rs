@@ -3,13 +3,14 @@
 use std::path::Path;
 use std::time::Instant;
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{Device, Tensor};
 use embrace_models::{AutoConfig, resolve_model_dir};
 use embrace_tokenizers::Tokenizer;
 use serde_json::json;
 
 use super::{
-    Adaptation, Evaluation, FineTuneTask, load_trainable, train_loop, write_trained_weights,
+    Adaptation, Evaluation, FineTuneTask, eval_batches, load_trainable, padded_batch, train_loop,
+    write_trained_weights,
 };
 use crate::autograd::{TrainBatch, TrainHead, TrainableBert};
 use crate::classification::{
@@ -34,46 +35,19 @@ fn encode(tokenizer: &Tokenizer, texts: &[String], labels: Vec<usize>) -> Result
     })
 }
 
-/// A padded batch of the given examples.
+/// A padded batch of the given examples and their `u32 [batch]` classes.
 fn batch_of(data: &Encoded, rows: &[usize], pad: u32) -> Result<(TrainBatch, Tensor)> {
-    let width = rows
-        .iter()
-        .map(|&i| data.ids[i].len())
-        .max()
-        .unwrap_or(1)
-        .max(1);
-    let mut ids = Vec::with_capacity(rows.len() * width);
-    let mut mask = Vec::with_capacity(rows.len() * width);
-    for &i in rows {
-        let seq = &data.ids[i];
-        ids.extend_from_slice(seq);
-        ids.extend(std::iter::repeat_n(pad, width - seq.len()));
-        mask.extend(std::iter::repeat_n(1f32, seq.len()));
-        mask.extend(std::iter::repeat_n(0f32, width - seq.len()));
-    }
-    let dev = Device::Cpu;
-    let n = rows.len();
-    let batch = TrainBatch {
-        input_ids: Tensor::from_vec(ids, (n, width), &dev)?,
-        token_type_ids: Tensor::zeros((n, width), DType::U32, &dev)?,
-        attention_mask: Tensor::from_vec(mask, (n, width), &dev)?,
-    };
-    let labels = Tensor::from_vec(
-        rows.iter()
-            .map(|&i| data.labels[i] as u32)
-            .collect::<Vec<_>>(),
-        n,
-        &dev,
-    )?;
-    Ok((batch, labels))
+    let seqs: Vec<&[u32]> = rows.iter().map(|&i| data.ids[i].as_slice()).collect();
+    let (batch, _) = padded_batch(&seqs, pad)?;
+    let labels: Vec<u32> = rows.iter().map(|&i| data.labels[i] as u32).collect();
+    let n = labels.len();
+    Ok((batch, Tensor::from_vec(labels, n, &Device::Cpu)?))
 }
 
 fn predict(model: &TrainableBert, data: &Encoded, pad: u32) -> Result<Vec<usize>> {
-    let mut order: Vec<usize> = (0..data.ids.len()).collect();
-    order.sort_by_key(|&i| data.ids[i].len());
-    let mut out = vec![0usize; order.len()];
-    for chunk in order.chunks(64) {
-        let (batch, _) = batch_of(data, chunk, pad)?;
+    let mut out = vec![0usize; data.ids.len()];
+    for chunk in eval_batches(&data.ids) {
+        let (batch, _) = batch_of(data, &chunk, pad)?;
         let logits = model.forward(&batch)?.detach();
         let preds = logits.argmax(1)?.to_vec1::<u32>()?;
         for (&i, p) in chunk.iter().zip(preds) {
@@ -200,7 +174,7 @@ fn write_finetuned(
     write_config(
         out,
         config,
-        "BertForSequenceClassification",
+        TrainHead::Sequence.architecture(),
         &report.labels,
         Some("single_label_classification"),
     )?;

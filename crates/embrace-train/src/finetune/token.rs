@@ -4,12 +4,13 @@
 
 use std::time::Instant;
 
-use candle_core::{D, DType, Device, Tensor};
+use candle_core::{D, Device, Tensor};
 use embrace_models::{AutoConfig, resolve_model_dir};
 use serde_json::json;
 
 use super::{
-    Adaptation, Evaluation, FineTuneTask, load_trainable, train_loop, write_trained_weights,
+    Adaptation, Evaluation, FineTuneTask, eval_batches, load_trainable, padded_batch, train_loop,
+    write_trained_weights,
 };
 use crate::autograd::{IGNORED_LABEL, TrainBatch, TrainHead, TrainableBert};
 use crate::classification::training_tokenizer;
@@ -73,35 +74,21 @@ fn encode(
     Ok(data)
 }
 
-/// A right-padded batch of the given sentences and its `i64 [batch, seq]` token labels.
+/// A right-padded batch of the given sentences and its `i64 [batch, seq]` token labels
+/// ([`IGNORED_LABEL`] on padding).
 fn batch_of(data: &Encoded, rows: &[usize], pad: u32) -> Result<(TrainBatch, Tensor)> {
-    let width = rows
-        .iter()
-        .map(|&i| data.ids[i].len())
-        .max()
-        .unwrap_or(1)
-        .max(1);
-    let n = rows.len();
-    let mut ids = Vec::with_capacity(n * width);
-    let mut mask = Vec::with_capacity(n * width);
-    let mut labels = Vec::with_capacity(n * width);
+    let seqs: Vec<&[u32]> = rows.iter().map(|&i| data.ids[i].as_slice()).collect();
+    let (batch, width) = padded_batch(&seqs, pad)?;
+    let mut labels = Vec::with_capacity(rows.len() * width);
     for &i in rows {
-        let (seq, tags) = (&data.ids[i], &data.labels[i]);
-        let fill = width - seq.len();
-        ids.extend_from_slice(seq);
-        ids.extend(std::iter::repeat_n(pad, fill));
-        mask.extend(std::iter::repeat_n(1f32, seq.len()));
-        mask.extend(std::iter::repeat_n(0f32, fill));
+        let tags = &data.labels[i];
         labels.extend_from_slice(tags);
-        labels.extend(std::iter::repeat_n(IGNORED_LABEL, fill));
+        labels.extend(std::iter::repeat_n(IGNORED_LABEL, width - tags.len()));
     }
-    let dev = Device::Cpu;
-    let batch = TrainBatch {
-        input_ids: Tensor::from_vec(ids, (n, width), &dev)?,
-        token_type_ids: Tensor::zeros((n, width), DType::U32, &dev)?,
-        attention_mask: Tensor::from_vec(mask, (n, width), &dev)?,
-    };
-    Ok((batch, Tensor::from_vec(labels, (n, width), &dev)?))
+    Ok((
+        batch,
+        Tensor::from_vec(labels, (rows.len(), width), &Device::Cpu)?,
+    ))
 }
 
 /// Every word's predicted tag: the argmax at its first token; `O` (or the first label when
@@ -113,11 +100,9 @@ fn predict(
     labels: &[String],
 ) -> Result<Vec<Vec<String>>> {
     let outside = labels.iter().position(|l| l == "O").unwrap_or(0);
-    let mut order: Vec<usize> = (0..data.ids.len()).collect();
-    order.sort_by_key(|&i| data.ids[i].len());
-    let mut out = vec![Vec::new(); order.len()];
-    for chunk in order.chunks(64) {
-        let (batch, _) = batch_of(data, chunk, pad)?;
+    let mut out = vec![Vec::new(); data.ids.len()];
+    for chunk in eval_batches(&data.ids) {
+        let (batch, _) = batch_of(data, &chunk, pad)?;
         let predicted = model.forward(&batch)?.detach().argmax(D::Minus1)?;
         let predicted = predicted.to_vec2::<u32>()?;
         for (&i, tokens) in chunk.iter().zip(predicted) {
@@ -131,6 +116,15 @@ fn predict(
         }
     }
     Ok(out)
+}
+
+/// The items of `items` whose `keep` flag is set.
+fn kept<T>(items: Vec<T>, keep: &[bool]) -> Vec<T> {
+    items
+        .into_iter()
+        .zip(keep)
+        .filter_map(|(item, &k)| k.then_some(item))
+        .collect()
 }
 
 /// Tagged sentences as a fine-tuning task.
@@ -164,22 +158,9 @@ impl FineTuneTask for TokenTask<'_> {
         Ok(Some(Evaluation {
             score: scores.f1,
             log,
-            metrics: scores_json(&scores),
+            metrics: serde_json::to_value(scores).unwrap_or_default(),
         }))
     }
-}
-
-fn scores_json(s: &EntityScores) -> serde_json::Value {
-    json!({"precision": s.precision, "recall": s.recall, "f1": s.f1, "accuracy": s.accuracy})
-}
-
-fn scores_from_json(v: &serde_json::Value) -> Option<EntityScores> {
-    Some(EntityScores {
-        precision: v["precision"].as_f64()?,
-        recall: v["recall"].as_f64()?,
-        f1: v["f1"].as_f64()?,
-        accuracy: v["accuracy"].as_f64()?,
-    })
 }
 
 /// Fine-tunes the encoder of a BERT checkpoint for token classification (LoRA or every
@@ -217,14 +198,16 @@ pub fn fine_tune_token_classification(
         ));
     }
     // A batch needs one labelled token: sentences whose words all vanished are left out.
-    let keep: Vec<usize> = (0..train.ids.len())
-        .filter(|&i| train.labels[i].iter().any(|&l| l != IGNORED_LABEL))
+    let keep: Vec<bool> = train
+        .labels
+        .iter()
+        .map(|l| l.iter().any(|&t| t != IGNORED_LABEL))
         .collect();
     let train = Encoded {
-        ids: keep.iter().map(|&i| train.ids[i].clone()).collect(),
-        labels: keep.iter().map(|&i| train.labels[i].clone()).collect(),
-        first_token: keep.iter().map(|&i| train.first_token[i].clone()).collect(),
-        references: keep.iter().map(|&i| train.references[i].clone()).collect(),
+        ids: kept(train.ids, &keep),
+        labels: kept(train.labels, &keep),
+        first_token: kept(train.first_token, &keep),
+        references: kept(train.references, &keep),
     };
     let validation = encode(&tokenizer, &job.validation, &job.labels)?;
     let test = encode(&tokenizer, &job.test, &job.labels)?;
@@ -241,7 +224,10 @@ pub fn fine_tune_token_classification(
     };
     let outcome = train_loop(&model, args, &job.output_dir, &task)?;
     let test_scores = entity_scores(&test.references, &predict(&model, &test, pad, &job.labels)?);
-    let validation_scores = match outcome.best_metrics.as_ref().and_then(scores_from_json) {
+    let best = outcome
+        .best_metrics
+        .and_then(|m| serde_json::from_value::<EntityScores>(m).ok());
+    let validation_scores = match best {
         Some(s) => s,
         None => entity_scores(
             &task.validation.references,
