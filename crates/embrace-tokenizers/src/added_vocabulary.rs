@@ -155,13 +155,21 @@ impl AddedVocabulary {
     }
 
     /// The raw (not normalized) added tokens found in `text`, as pieces covering all of it.
-    pub(crate) fn raw_matches(&self, text: &str) -> Vec<(Option<u32>, (usize, usize))> {
-        self.find_matches(text, self.raw_matcher.as_ref())
+    pub(crate) fn raw_matches<E>(
+        &self,
+        text: &str,
+        f: impl FnMut(Option<u32>, (usize, usize)) -> Result<(), E>,
+    ) -> Result<(), E> {
+        self.visit_matches(text, self.raw_matcher.as_ref(), f)
     }
 
     /// The normalized added tokens found in (already normalized) `text`, as covering pieces.
-    pub(crate) fn normalized_matches(&self, text: &str) -> Vec<(Option<u32>, (usize, usize))> {
-        self.find_matches(text, self.normalized_matcher.as_ref())
+    pub(crate) fn normalized_matches<E>(
+        &self,
+        text: &str,
+        f: impl FnMut(Option<u32>, (usize, usize)) -> Result<(), E>,
+    ) -> Result<(), E> {
+        self.visit_matches(text, self.normalized_matcher.as_ref(), f)
     }
 
     /// Splits an already normalized piece around the normalized added tokens.
@@ -181,13 +189,28 @@ impl AddedVocabulary {
         text: &str,
         matcher: Option<&Matcher>,
     ) -> Vec<(Option<u32>, (usize, usize))> {
+        let mut out = Vec::new();
+        let _ = self.visit_matches(text, matcher, |id, span| {
+            out.push((id, span));
+            Ok::<(), std::convert::Infallible>(())
+        });
+        out
+    }
+
+    /// [`Self::find_matches`] without a list: calls `f` for each piece in order, stopping at the
+    /// first error.
+    fn visit_matches<E>(
+        &self,
+        text: &str,
+        matcher: Option<&Matcher>,
+        mut f: impl FnMut(Option<u32>, (usize, usize)) -> Result<(), E>,
+    ) -> Result<(), E> {
         if text.is_empty() {
-            return vec![(None, (0, 0))];
+            return f(None, (0, 0));
         }
         let Some(matcher) = matcher else {
-            return vec![(None, (0, text.len()))];
+            return f(None, (0, text.len()));
         };
-        let mut out = Vec::new();
         let mut done = 0;
         for m in matcher.automaton.find_iter(text) {
             let id = matcher.ids[m.pattern().as_usize()];
@@ -213,15 +236,15 @@ impl AddedVocabulary {
                     text[stop..].len() - text[stop..].trim_start_matches(char::is_whitespace).len();
             }
             if done < start {
-                out.push((None, (done, start)));
+                f(None, (done, start))?;
             }
-            out.push((Some(id), (start, stop)));
+            f(Some(id), (start, stop))?;
             done = stop;
         }
         if done != text.len() {
-            out.push((None, (done, text.len())));
+            f(None, (done, text.len()))?;
         }
-        out
+        Ok(())
     }
 
     fn split_with(&self, n: NormalizedString, matcher: Option<&Matcher>) -> Vec<Split> {

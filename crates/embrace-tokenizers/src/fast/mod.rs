@@ -6,10 +6,12 @@
 //!
 //! - **BERT** (`BertNormalizer` + `BertPreTokenizer` + `WordPiece`, see [`bert`]): each
 //!   whitespace-separated run is normalized char by char into a buffer that remembers where every
-//!   byte came from; BERT's rules never look across ASCII whitespace.
+//!   byte came from; BERT's rules never look across ASCII whitespace. Char properties come from a
+//!   per-process table, WordPiece results from a per-thread cache of recent words.
 //! - **Byte-level BPE** (GPT-2, Llama-3, Qwen): no normalization (or NFC on text that already is),
 //!   a known split pattern scanned by hand ([`scanner`]), BPE on raw bytes, and a small per-thread
-//!   cache of recent words.
+//!   cache of recent words ([`word_cache`]). Without offsets to map back, text that is not in NFC
+//!   is normalized first and takes the same path.
 //! - **SentencePiece-Unigram** (XLM-R and kin, see [`sentencepiece`]): printable-ASCII segments.
 //!
 //! Added tokens are found on the raw text first, exactly as in the general pipeline, and any
@@ -20,6 +22,7 @@
 mod bert;
 pub(crate) mod scanner;
 mod sentencepiece;
+mod word_cache;
 
 use crate::added_vocabulary::AddedVocabulary;
 use crate::error::Result;
@@ -28,10 +31,11 @@ use crate::normalized::SplitDelimiterBehavior;
 use crate::normalizers::{BertNormalizer, Normalizer};
 use crate::pre_tokenizers::byte_level::{BYTES_CHAR, ByteLevelOptions, char_byte};
 use crate::pre_tokenizers::{PreTokenizer, SplitPattern};
-use rustc_hash::FxHashMap;
 use scanner::Pattern;
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
+use unicode_normalization_alignments::UnicodeNormalization;
+use word_cache::{ThreadCache, WordCache};
 
 /// A token as the encoder collects it: id, string, byte offsets in the input, word index.
 pub(crate) type RawToken = (u32, String, (usize, usize), Option<u32>);
@@ -89,7 +93,7 @@ pub(crate) trait GeneralPath {
 /// A fast path chosen for a tokenizer.
 #[derive(Debug, Clone)]
 pub(crate) enum FastPath {
-    Bert(BertNormalizer),
+    Bert(bert::BertFast),
     SentencePiece(Box<sentencepiece::SentencePiece>),
     ByteLevelBpe(Box<ByteBpe>),
 }
@@ -108,6 +112,11 @@ pub(crate) struct ByteBpe {
 }
 
 static NEXT_CACHE_ID: AtomicU64 = AtomicU64::new(1);
+
+/// A new id for a per-thread cache owner (ids are never 0, the id of no owner).
+fn next_cache_id() -> u64 {
+    NEXT_CACHE_ID.fetch_add(1, Ordering::Relaxed)
+}
 
 /// The vocabulary in byte space (GPT-2's byte-level chars turned back into bytes): one byte
 /// buffer and a hash table of (start, length, id).
@@ -158,87 +167,9 @@ impl ByteVocab {
     }
 }
 
-/// Most words a per-thread cache holds before it is emptied; bounds memory on endless unique input.
-const CACHE_CAPACITY: usize = 32_768;
-/// Longer pieces are not cached.
-const CACHE_MAX_LEN: usize = 128;
-
-/// Recent words of one model: piece bytes -> (id, byte length) of its tokens. Pieces of at most
-/// 16 bytes (almost all) are keyed by their bytes packed in an integer, so a lookup compares
-/// integers instead of calling `memcmp`.
-#[derive(Default)]
-struct WordCache {
-    short: FxHashMap<(u128, u8), Tokens>,
-    long: FxHashMap<Box<[u8]>, Tokens>,
-}
-
-/// The tokens of a cached word: (id, byte length) each. Up to three are stored inline, so a hit
-/// reads one table entry and no separate allocation.
-#[derive(Debug, Clone)]
-enum Tokens {
-    Inline(u8, [(u32, u32); 3]),
-    Heap(Box<[(u32, u32)]>),
-}
-
-impl Tokens {
-    fn new(tokens: &[(u32, u32)]) -> Self {
-        if tokens.len() <= 3 {
-            let mut inline = [(0, 0); 3];
-            inline[..tokens.len()].copy_from_slice(tokens);
-            Tokens::Inline(tokens.len() as u8, inline)
-        } else {
-            Tokens::Heap(tokens.into())
-        }
-    }
-
-    fn as_slice(&self) -> &[(u32, u32)] {
-        match self {
-            Tokens::Inline(n, t) => &t[..*n as usize],
-            Tokens::Heap(t) => t,
-        }
-    }
-}
-
-impl WordCache {
-    fn short_key(piece: &[u8]) -> Option<(u128, u8)> {
-        if piece.len() > 16 {
-            return None;
-        }
-        // Packed byte by byte: short variable-length copies would call `memcpy`.
-        let mut key = 0u128;
-        for (i, &b) in piece.iter().enumerate() {
-            key |= u128::from(b) << (8 * i);
-        }
-        Some((key, piece.len() as u8))
-    }
-
-    fn get(&self, piece: &[u8]) -> Option<&[(u32, u32)]> {
-        match Self::short_key(piece) {
-            Some(key) => self.short.get(&key),
-            None => self.long.get(piece),
-        }
-        .map(Tokens::as_slice)
-    }
-
-    fn insert(&mut self, piece: &[u8], tokens: &[(u32, u32)]) {
-        if self.short.len() + self.long.len() >= CACHE_CAPACITY {
-            self.clear();
-        }
-        match Self::short_key(piece) {
-            Some(key) => self.short.insert(key, Tokens::new(tokens)),
-            None => self.long.insert(piece.into(), Tokens::new(tokens)),
-        };
-    }
-
-    fn clear(&mut self) {
-        self.short.clear();
-        self.long.clear();
-    }
-}
-
 thread_local! {
-    /// The cache of the model (by cache id) that last used this thread.
-    static BPE_CACHE: RefCell<(u64, WordCache)> = RefCell::new((0, WordCache::default()));
+    /// The byte-level BPE results of recent words, for the tokenizer that used the thread last.
+    static BPE_CACHE: RefCell<ThreadCache> = RefCell::default();
 }
 
 impl FastPath {
@@ -260,7 +191,7 @@ impl FastPath {
                 )),
                 Some(PreTokenizer::BertPreTokenizer),
                 Model::WordPiece(_),
-            ) => Some(FastPath::Bert(*n)),
+            ) => Some(FastPath::Bert(bert::BertFast::new(*n))),
             (None | Some(Normalizer::NFC), Some(pre), Model::BPE(bpe)) => {
                 let pattern = byte_level_pattern(pre)?;
                 if !bpe.has_plain_symbols() || bpe.byte_fallback || bpe.unk_token.is_some() {
@@ -296,43 +227,36 @@ impl FastPath {
         out: &mut dyn TokenSink,
         word: &mut u32,
     ) -> Result<()> {
-        for (id, (s, e)) in added.raw_matches(text) {
+        added.raw_matches(text, |id, (s, e)| {
             if s == e {
-                continue;
+                return Ok(());
             }
             if let Some(id) = id {
                 out.push(id, "", &text[s..e], (s, e), *word);
                 *word += 1;
-                continue;
+                return Ok(());
             }
             let segment = &text[s..e];
             match (self, model) {
                 (FastPath::SentencePiece(sp), Model::Unigram(unigram)) => {
-                    sp.segment(unigram, segment, s, out, word)?
+                    sp.segment(unigram, segment, s, out, word)
                 }
-                (FastPath::Bert(normalizer), Model::WordPiece(wp)) => {
-                    bert::segment(general, wp, normalizer, segment, s, out, word)?
+                (FastPath::Bert(fast), Model::WordPiece(wp)) => {
+                    fast.segment(general, wp, segment, s, out, word)
                 }
                 (FastPath::ByteLevelBpe(fast), Model::BPE(bpe)) if !fast.nfc || is_nfc(segment) => {
                     // Normalization is the identity here, so tokens matched on normalized text
                     // can be matched on the segment as it is.
-                    for (id, (s2, e2)) in added.normalized_matches(segment) {
-                        if s2 == e2 {
-                            continue;
-                        }
-                        match id {
-                            Some(id) => {
-                                out.push(id, "", &segment[s2..e2], (s + s2, s + e2), *word);
-                                *word += 1;
-                            }
-                            None => fast.segment(bpe, &segment[s2..e2], s + s2, out, word),
-                        }
-                    }
+                    fast.normalized_segment(bpe, added, segment, s, out, word)
                 }
-                _ => general.encode_plain(segment, s, out, word)?,
+                (FastPath::ByteLevelBpe(fast), Model::BPE(bpe)) if !out.wants_details() => {
+                    // Ids only: no offsets to map back, so the NFC form can take the fast path.
+                    let normalized: String = segment.chars().nfc().map(|(c, _)| c).collect();
+                    fast.normalized_segment(bpe, added, &normalized, s, out, word)
+                }
+                _ => general.encode_plain(segment, s, out, word),
             }
-        }
-        Ok(())
+        })
     }
 }
 
@@ -387,36 +311,74 @@ impl ByteBpe {
             nfc,
             byte_vocab,
             byte_ids,
-            cache_id: NEXT_CACHE_ID.fetch_add(1, Ordering::Relaxed),
+            cache_id: next_cache_id(),
         }
     }
 
-    /// BPE of one piece: (id, byte length) per token.
-    fn word(&self, bpe: &Bpe, piece: &[u8], cache: &mut WordCache, out: &mut Vec<(u32, u32)>) {
+    /// BPE of the piece `bytes[start..end]`: (id, byte length) per token, appended to `out`.
+    ///
+    /// The small cache of recent words is probed first, also under `ignore_merges`: it holds
+    /// whatever the piece gave before (whole-piece id or merges), and it stays in the CPU's cache
+    /// where the full vocabulary table does not.
+    #[inline]
+    fn word(
+        &self,
+        bpe: &Bpe,
+        bytes: &[u8],
+        (start, end): (usize, usize),
+        cache: &mut WordCache,
+        out: &mut Vec<(u32, u32)>,
+    ) {
+        let cacheable = end - start <= word_cache::MAX_LEN;
+        if cacheable && cache.get(bytes, start, end, out) {
+            return;
+        }
+        let first = out.len();
+        let piece = &bytes[start..end];
         if bpe.ignore_merges
             && let Some(id) = self.byte_vocab.get(piece)
         {
             out.push((id, piece.len() as u32));
-            return;
+        } else {
+            let initial: Vec<(u32, usize)> = piece
+                .iter()
+                .filter_map(|&b| self.byte_ids[b as usize].map(|id| (id, 1)))
+                .collect();
+            out.extend(
+                bpe.merge_symbols(initial)
+                    .into_iter()
+                    .map(|(id, len)| (id, len as u32)),
+            );
         }
-        let cacheable = piece.len() <= CACHE_MAX_LEN;
-        if cacheable && let Some(tokens) = cache.get(piece) {
-            out.extend_from_slice(tokens);
-            return;
-        }
-        let start = out.len();
-        let initial: Vec<(u32, usize)> = piece
-            .iter()
-            .filter_map(|&b| self.byte_ids[b as usize].map(|id| (id, 1)))
-            .collect();
-        out.extend(
-            bpe.merge_symbols(initial)
-                .into_iter()
-                .map(|(id, len)| (id, len as u32)),
-        );
         if cacheable {
-            cache.insert(piece, &out[start..]);
+            cache.insert(bytes, start, end, &out[first..]);
         }
+    }
+
+    /// Byte-level BPE over a segment in normalized form: its normalized added tokens, and the
+    /// text between them. Offsets are shifted by `shift`.
+    fn normalized_segment(
+        &self,
+        bpe: &Bpe,
+        added: &AddedVocabulary,
+        segment: &str,
+        shift: usize,
+        out: &mut dyn TokenSink,
+        word: &mut u32,
+    ) -> Result<()> {
+        added.normalized_matches(segment, |id, (s, e)| {
+            if s == e {
+                return Ok(());
+            }
+            match id {
+                Some(id) => {
+                    out.push(id, "", &segment[s..e], (shift + s, shift + e), *word);
+                    *word += 1;
+                }
+                None => self.segment(bpe, &segment[s..e], shift + s, out, word),
+            }
+            Ok(())
+        })
     }
 
     /// Byte-level BPE over one segment (no added tokens inside), offsets shifted by `shift`.
@@ -429,16 +391,11 @@ impl ByteBpe {
         word: &mut u32,
     ) {
         let bytes = segment.as_bytes();
-        let mut tokens: Vec<(u32, u32)> = Vec::with_capacity(16);
         // The thread's cache is borrowed once per segment; it belongs to one model at a time.
         BPE_CACHE.with(|cell| {
             let mut cell = cell.borrow_mut();
-            let (owner, cache) = &mut *cell;
-            if *owner != self.cache_id {
-                cache.clear();
-                *owner = self.cache_id;
-            }
-            self.scan_segment(bpe, segment, bytes, shift, cache, &mut tokens, out, word);
+            let (cache, tokens) = cell.for_owner(self.cache_id);
+            self.scan_segment(bpe, segment, bytes, shift, cache, tokens, out, word);
         });
     }
 
@@ -457,7 +414,7 @@ impl ByteBpe {
         let details = out.wants_details();
         scanner::scan(self.pattern, segment, |ps, pe| {
             tokens.clear();
-            self.word(bpe, &bytes[ps..pe], cache, tokens);
+            self.word(bpe, bytes, (ps, pe), cache, tokens);
             if !details {
                 for &(id, _) in tokens.iter() {
                     out.push(id, "", "", (0, 0), 0);
@@ -497,18 +454,35 @@ static NFC_INERT: std::sync::LazyLock<Box<[u64]>> = std::sync::LazyLock::new(|| 
     bits
 });
 
-/// Whether NFC leaves `s` unchanged: a string of inert chars is in NFC (Unicode's quick-check
-/// rule); anything else gets the full check.
+/// Whether NFC leaves `s` unchanged.
+///
+/// An inert char (NFC quick-check "yes", combining class 0) is a normalization boundary: NFC
+/// never changes anything across it (UAX #15, section 9). So only the stretches that start at an
+/// inert char and hold some other char need the full check; for most text there is none.
 fn is_nfc(s: &str) -> bool {
     if s.is_ascii() {
         return true;
     }
     let inert = &*NFC_INERT;
-    let all_inert = s.chars().all(|c| {
+    let is_inert = |c: char| {
         let u = c as usize;
-        inert.get(u / 64).is_some_and(|w| w & (1 << (u % 64)) != 0)
-    });
-    all_inert || unicode_normalization_alignments::is_nfc(s)
+        c.is_ascii() || inert.get(u / 64).is_some_and(|w| w & (1 << (u % 64)) != 0)
+    };
+    let full = unicode_normalization_alignments::is_nfc;
+    let mut stretch = 0;
+    let mut unsure = false;
+    for (i, c) in s.char_indices() {
+        if is_inert(c) {
+            if unsure && !full(&s[stretch..i]) {
+                return false;
+            }
+            stretch = i;
+            unsure = false;
+        } else {
+            unsure = true;
+        }
+    }
+    !unsure || full(&s[stretch..])
 }
 
 fn floor_char(s: &str, mut i: usize) -> usize {
@@ -523,4 +497,45 @@ fn ceil_char(s: &str, mut i: usize) -> usize {
         i += 1;
     }
     i
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_nfc;
+
+    #[test]
+    fn the_nfc_check_agrees_with_full_normalization() {
+        let cases = [
+            "plain ascii",
+            "caf\u{e9}",
+            "cafe\u{301}",
+            "a\u{328}\u{301} ok",
+            "a\u{301}\u{328} reordered",
+            "\u{1100}\u{1161} jamo",
+            "\u{ac00}\u{11a8} lv+t",
+            "\u{ac01} lvt",
+            "\u{995}\u{9c7}\u{9be} bengali o",
+            "\u{995}\u{9be} bengali aa",
+            "\u{f900} compatibility ideograph",
+            "\u{1d15e} musical",
+            "emoji \u{1f917}\u{1f3fd} and \u{301} at start",
+            "\u{301}",
+            "x\u{e9}y\u{65}\u{301}z",
+            "\u{928}\u{93c} devanagari nukta",
+            "\u{929}",
+        ];
+        for case in cases {
+            for text in [
+                case.to_owned(),
+                format!("{case} {case}"),
+                format!("\u{e9}{case}"),
+            ] {
+                assert_eq!(
+                    is_nfc(&text),
+                    unicode_normalization_alignments::is_nfc(&text),
+                    "{text:?}"
+                );
+            }
+        }
+    }
 }

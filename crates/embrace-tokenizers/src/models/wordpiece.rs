@@ -102,6 +102,11 @@ impl WordPiece {
         WordPiece::new(vocab, default_unk(), default_prefix(), default_max_chars())
     }
 
+    /// Id of the unknown token, if the vocabulary has it.
+    pub(crate) fn unk_id(&self) -> Option<u32> {
+        self.unk_id
+    }
+
     /// Tokenizes one word, appending to `out`.
     pub fn tokenize(&self, word: &str, out: &mut Vec<Token>) -> Result<()> {
         self.tokenize_into(word, |id, prefix, text, offsets| {
