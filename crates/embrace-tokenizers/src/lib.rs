@@ -33,6 +33,7 @@ pub mod normalizers;
 pub mod pre_tokenizers;
 pub mod processors;
 mod tokenizer;
+mod word_cache;
 
 pub use encoding::{Direction, Encoding};
 pub use error::{Error, Result};

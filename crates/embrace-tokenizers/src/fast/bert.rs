@@ -8,7 +8,6 @@
 //! canonical reordering of combining marks, only moves marks that are then dropped; a run where
 //! that is not so (a reordered mark that is kept) goes through the general pipeline instead.
 
-use super::word_cache::{self, ThreadCache, WordCache};
 use super::{GeneralPath, TokenSink};
 use crate::error::Result;
 use crate::models::WordPiece;
@@ -16,6 +15,7 @@ use crate::normalizers::{
     BertCharKind, BertNormalizer, bert_char_kind, is_chinese_char, is_nonspacing_mark,
 };
 use crate::pre_tokenizers::is_bert_punctuation;
+use crate::word_cache::{self, ThreadCache, WordCache};
 use std::cell::RefCell;
 use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU16, Ordering};
@@ -158,7 +158,7 @@ impl BertFast {
     pub(crate) fn new(normalizer: BertNormalizer) -> Self {
         BertFast {
             normalizer,
-            cache_id: super::next_cache_id(),
+            cache_id: word_cache::new_owner_id(),
         }
     }
 

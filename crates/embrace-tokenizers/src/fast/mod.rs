@@ -10,7 +10,7 @@
 //!   per-process table, WordPiece results from a per-thread cache of recent words.
 //! - **Byte-level BPE** (GPT-2, Llama-3, Qwen): no normalization (or NFC on text that already is),
 //!   a known split pattern scanned by hand ([`scanner`]), BPE on raw bytes, and a small per-thread
-//!   cache of recent words ([`word_cache`]). Without offsets to map back, text that is not in NFC
+//!   cache of recent words ([`crate::word_cache`]). Without offsets to map back, text that is not in NFC
 //!   is normalized first and takes the same path.
 //! - **SentencePiece-Unigram** (XLM-R and kin, see [`sentencepiece`]): printable-ASCII segments.
 //!
@@ -22,7 +22,6 @@
 mod bert;
 pub(crate) mod scanner;
 mod sentencepiece;
-mod word_cache;
 
 use crate::added_vocabulary::AddedVocabulary;
 use crate::error::Result;
@@ -31,11 +30,10 @@ use crate::normalized::SplitDelimiterBehavior;
 use crate::normalizers::{BertNormalizer, Normalizer};
 use crate::pre_tokenizers::byte_level::{BYTES_CHAR, ByteLevelOptions, char_byte};
 use crate::pre_tokenizers::{PreTokenizer, SplitPattern};
+use crate::word_cache::{self, ThreadCache, WordCache};
 use scanner::Pattern;
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicU64, Ordering};
 use unicode_normalization_alignments::UnicodeNormalization;
-use word_cache::{ThreadCache, WordCache};
 
 /// A token as the encoder collects it: id, string, byte offsets in the input, word index.
 pub(crate) type RawToken = (u32, String, (usize, usize), Option<u32>);
@@ -109,13 +107,6 @@ pub(crate) struct ByteBpe {
     /// Id of each single byte.
     byte_ids: [Option<u32>; 256],
     cache_id: u64,
-}
-
-static NEXT_CACHE_ID: AtomicU64 = AtomicU64::new(1);
-
-/// A new id for a per-thread cache owner (ids are never 0, the id of no owner).
-fn next_cache_id() -> u64 {
-    NEXT_CACHE_ID.fetch_add(1, Ordering::Relaxed)
 }
 
 /// The vocabulary in byte space (GPT-2's byte-level chars turned back into bytes): one byte
@@ -311,7 +302,7 @@ impl ByteBpe {
             nfc,
             byte_vocab,
             byte_ids,
-            cache_id: next_cache_id(),
+            cache_id: word_cache::new_owner_id(),
         }
     }
 

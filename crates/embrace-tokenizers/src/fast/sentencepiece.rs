@@ -1,9 +1,9 @@
 //! The SentencePiece-Unigram fast path (XLM-R, multilingual-e5, T5-style files): `Precompiled`
 //! (optionally followed by collapsing runs of spaces), `Metaspace` with splitting, `Unigram`.
 //!
-//! It applies to printable-ASCII segments when the precompiled map leaves printable ASCII alone,
-//! which is the common case for English text; anything else takes the general pipeline. The
-//! normalized text is built directly with the alignment HuggingFace gives each char: a `▁` that
+//! Text that the precompiled map cannot change (no key of the map starts at any of its chars) is
+//! used as it is; other text is normalized by the map first. The normalized text is built
+//! directly with the alignment HuggingFace gives each char: a `▁` that
 //! replaces a space aligns to that space (to the last space of a collapsed run), a prepended `▁`
 //! to the first char.
 
@@ -68,10 +68,9 @@ impl SentencePiece {
         word: &mut u32,
     ) -> Result<()> {
         let rep = self.metaspace.replacement;
-        // The precompiled map first: nothing to do on printable ASCII when the map leaves it
-        // alone; otherwise it runs on its own, and its alignment is read back per char.
-        let plain = self.precompiled.is_ascii_identity()
-            && segment.bytes().all(|b| (0x20..0x7f).contains(&b));
+        // The precompiled map first: nothing to do when no key of the map starts at any char
+        // of the segment; otherwise it runs on its own, and its alignment is read back per char.
+        let plain = self.precompiled.leaves_alone(segment);
         let normalized;
         let chars: Box<dyn Iterator<Item = (char, (usize, usize))>> = if plain {
             Box::new(

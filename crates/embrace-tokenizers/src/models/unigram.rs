@@ -2,6 +2,7 @@
 
 use super::{Token, Vocab};
 use crate::error::{Error, Result};
+use crate::word_cache::{self, ThreadCache};
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -35,20 +36,9 @@ impl PartialEq for Unigram {
     }
 }
 
-/// Most words the per-thread segmentation cache holds before it is emptied.
-const CACHE_CAPACITY: usize = 32_768;
-/// Longer words are not cached.
-const CACHE_MAX_LEN: usize = 256;
-
-static NEXT_CACHE_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-
-/// A segmentation: (start, end, id) per piece.
-type Segments = Box<[(u32, u32, u32)]>;
-
 thread_local! {
-    /// Recent segmentations of the model (by cache id) that last used this thread.
-    static SEGMENT_CACHE: std::cell::RefCell<(u64, rustc_hash::FxHashMap<Box<str>, Segments>)> =
-        std::cell::RefCell::new((0, rustc_hash::FxHashMap::default()));
+    /// Recent segmentations (id, byte length per piece) of the model that last used this thread.
+    static SEGMENT_CACHE: std::cell::RefCell<ThreadCache> = std::cell::RefCell::default();
 }
 
 /// A byte trie over the pieces, for the common-prefix search of the Viterbi pass. Nodes are
@@ -202,45 +192,30 @@ impl Unigram {
             byte_fallback,
             min_score,
             trie,
-            cache_id: NEXT_CACHE_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            cache_id: word_cache::new_owner_id(),
         })
     }
 
-    /// Runs `f` on [`Self::viterbi`]'s segmentation of `word`, through the per-thread cache of
-    /// recent words.
-    fn with_segments<R>(&self, word: &str, f: impl FnOnce(&[(u32, u32, u32)]) -> R) -> Result<R> {
-        let cacheable = word.len() <= CACHE_MAX_LEN;
-        let mut f = Some(f);
-        if cacheable {
-            // A hit is used in place, under the cache's borrow: no copy, no allocation.
-            let hit = SEGMENT_CACHE.with(|c| {
-                let c = c.borrow();
-                match (c.0 == self.cache_id).then(|| c.1.get(word)).flatten() {
-                    Some(segments) => f.take().map(|f| f(segments)),
-                    None => None,
+    /// Runs `f` on [`Self::viterbi`]'s segmentation of `word` as (id, byte length) per piece,
+    /// through the per-thread cache of recent words. `f` runs under the cache's borrow, so a
+    /// hit is used in place.
+    fn with_segments<R>(&self, word: &str, f: impl FnOnce(&[(u32, u32)]) -> R) -> Result<R> {
+        SEGMENT_CACHE.with(|cell| {
+            let mut cell = cell.borrow_mut();
+            let (cache, tokens) = cell.for_owner(self.cache_id);
+            let bytes = word.as_bytes();
+            let cacheable = !word.is_empty() && word.len() <= word_cache::MAX_LEN;
+            tokens.clear();
+            if !(cacheable && cache.get(bytes, 0, bytes.len(), tokens)) {
+                for (s, e, id) in self.viterbi(word)? {
+                    tokens.push((id, (e - s) as u32));
                 }
-            });
-            if let Some(r) = hit {
-                return Ok(r);
+                if cacheable {
+                    cache.insert(bytes, 0, bytes.len(), tokens);
+                }
             }
-        }
-        let segments: Segments = self
-            .viterbi(word)?
-            .into_iter()
-            .map(|(s, e, id)| (s as u32, e as u32, id))
-            .collect();
-        let result = f.take().map(|f| f(&segments));
-        if cacheable {
-            SEGMENT_CACHE.with(|c| {
-                let mut c = c.borrow_mut();
-                if c.0 != self.cache_id || c.1.len() >= CACHE_CAPACITY {
-                    c.1.clear();
-                    c.0 = self.cache_id;
-                }
-                c.1.insert(word.into(), segments);
-            });
-        }
-        result.ok_or_else(|| Error::Invalid("segmentation callback ran twice".into()))
+            Ok(f(tokens))
+        })
     }
 
     /// The most probable segmentation of `text` (unknown chars fused), as byte ranges with ids.
@@ -330,9 +305,13 @@ impl Unigram {
             return Ok(());
         }
         self.with_segments(word, |segments| -> Result<()> {
-            for &(s, e, id) in segments {
-                let (s, e) = (s as usize, e as usize);
-                let piece = &word[s..e];
+            let mut e = 0;
+            for &(id, len) in segments {
+                let s = e;
+                e = s + len as usize;
+                let Some(piece) = word.get(s..e) else {
+                    break;
+                };
                 // Known pieces keep their id (the unknown token too, when the text spells it out).
                 if Some(id) != self.unk_id || self.vocab.id(piece) == Some(id) {
                     emit(id, piece, (s, e));

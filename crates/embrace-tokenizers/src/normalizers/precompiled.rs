@@ -67,26 +67,58 @@ impl Precompiled {
         self.ascii_identity
     }
 
+    /// Whether the map leaves `s` unchanged for certain: no key of the trie starts with any of
+    /// its chars. Every lookup (whole grapheme or single char) starts at a char and walks the
+    /// trie from that char's bytes, so with no path there, nothing can match.
+    pub fn leaves_alone(&self, s: &str) -> bool {
+        if self.trie.is_empty() {
+            return true;
+        }
+        let mut buf = [0u8; 4];
+        s.chars()
+            .all(|c| !self.has_path(c.encode_utf8(&mut buf).as_bytes()))
+    }
+
+    /// Whether the trie has a path for all of `key`, or a key that ends inside it.
+    fn has_path(&self, key: &[u8]) -> bool {
+        !matches!(self.walk(key), Walk::NoPath)
+    }
+
     /// Value of the shortest key of the trie that prefixes `key`.
     fn shortest_prefix_value(&self, key: &[u8]) -> Option<u32> {
+        match self.walk(key) {
+            Walk::Value(v) => Some(v),
+            Walk::NoPath | Walk::Prefix => None,
+        }
+    }
+
+    /// Walks the double-array trie along `key` until the first key that ends on the way.
+    fn walk(&self, key: &[u8]) -> Walk {
         let unit = |pos: usize| self.trie.get(pos).copied();
         let offset = |u: u32| ((u >> 10) << ((u & (1 << 9)) >> 6)) as usize;
-        let mut pos = offset(unit(0)?);
+        let Some(root) = unit(0) else {
+            return Walk::NoPath;
+        };
+        let mut pos = offset(root);
         for &c in key {
             if c == 0 {
-                return None;
+                return Walk::NoPath;
             }
             pos ^= c as usize;
-            let u = unit(pos)?;
-            if u & ((1 << 31) | 0xFF) != c as u32 {
-                return None;
-            }
-            pos ^= offset(u);
-            if (u >> 8) & 1 == 1 {
-                return Some(unit(pos)? & ((1 << 31) - 1));
+            match unit(pos) {
+                Some(u) if u & ((1 << 31) | 0xFF) == c as u32 => {
+                    pos ^= offset(u);
+                    if (u >> 8) & 1 == 1 {
+                        return match unit(pos) {
+                            Some(v) => Walk::Value(v & ((1 << 31) - 1)),
+                            None => Walk::NoPath,
+                        };
+                    }
+                }
+                _ => return Walk::NoPath,
             }
         }
-        None
+        Walk::Prefix
     }
 
     /// The replacement of `chunk`, if the map has one.
@@ -129,6 +161,16 @@ impl Precompiled {
             s.transform(dest, 0);
         }
     }
+}
+
+/// Where a walk along a key ends in the trie.
+enum Walk {
+    /// The key leaves the trie (no key starts with it).
+    NoPath,
+    /// A key ends on the way: its value.
+    Value(u32),
+    /// The whole key is a path, but no key ends on it.
+    Prefix,
 }
 
 /// Appends the changes that replace `old` by `new` (HuggingFace's bookkeeping, quirks included:

@@ -1,7 +1,8 @@
-//! The per-thread cache of recent byte-level BPE words: piece bytes -> its tokens.
+//! The per-thread cache of recent words: a word's bytes -> its tokens, for the models whose result
+//! depends on the word alone (byte-level BPE, WordPiece, Unigram).
 //!
-//! Once a text's vocabulary has been seen, every piece is a cache hit, so the probe is the hot
-//! path of byte-level BPE. It is built to stay in the CPU's caches:
+//! Once a text's vocabulary has been seen, every word is a cache hit, so the probe is the hot
+//! path. It is built to stay in the CPU's caches:
 //!
 //! - Pieces of at most 7 bytes (about 88% of English pieces) live in an open-addressing table of
 //!   16-byte slots: the key is the piece's bytes and length packed into a `u64`, read with one
@@ -16,6 +17,7 @@
 //! input.
 
 use rustc_hash::FxHashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Most words the cache holds before it is emptied.
 pub(crate) const CAPACITY: usize = 32_768;
@@ -263,7 +265,13 @@ impl WordCache {
     }
 }
 
-/// What a fast path keeps per thread: the cache of the tokenizer that used the thread last, and
+/// A new owner id for [`ThreadCache::for_owner`] (ids are never 0, the id of no owner).
+pub(crate) fn new_owner_id() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// What a model or fast path keeps per thread: the cache of the tokenizer that used the thread last, and
 /// scratch space for the tokens of one word.
 #[derive(Default)]
 pub(crate) struct ThreadCache {
