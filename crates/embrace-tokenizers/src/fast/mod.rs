@@ -28,7 +28,7 @@ use crate::error::Result;
 use crate::models::{Bpe, Model};
 use crate::normalized::SplitDelimiterBehavior;
 use crate::normalizers::{BertNormalizer, Normalizer};
-use crate::pre_tokenizers::byte_level::{BYTES_CHAR, ByteLevelOptions, char_byte};
+use crate::pre_tokenizers::byte_level::{BYTES_CHAR, ByteLevelOptions};
 use crate::pre_tokenizers::{PreTokenizer, SplitPattern};
 use crate::word_cache::{self, ThreadCache, WordCache};
 use scanner::Pattern;
@@ -46,6 +46,14 @@ pub(crate) trait TokenSink {
     /// Whether the sink uses token strings and offsets (else they need not be computed).
     fn wants_details(&self) -> bool {
         true
+    }
+
+    /// The ids of several tokens, for a sink that does not want details: one call per word
+    /// instead of one per token.
+    fn push_ids(&mut self, tokens: &[(u32, u32)]) {
+        for &(id, _) in tokens {
+            self.push(id, "", "", (0, 0), 0);
+        }
     }
 }
 
@@ -73,6 +81,10 @@ impl TokenSink for IdSink {
 
     fn wants_details(&self) -> bool {
         false
+    }
+
+    fn push_ids(&mut self, tokens: &[(u32, u32)]) {
+        self.0.extend(tokens.iter().map(|&(id, _)| id));
     }
 }
 
@@ -102,60 +114,9 @@ pub(crate) struct ByteBpe {
     pattern: Pattern,
     /// The normalizer is NFC: segments that are not already NFC take the general path.
     nfc: bool,
-    /// Raw bytes of every vocabulary entry -> id (built only for `ignore_merges`).
-    byte_vocab: ByteVocab,
     /// Id of each single byte.
     byte_ids: [Option<u32>; 256],
     cache_id: u64,
-}
-
-/// The vocabulary in byte space (GPT-2's byte-level chars turned back into bytes): one byte
-/// buffer and a hash table of (start, length, id).
-#[derive(Debug, Clone, Default)]
-struct ByteVocab {
-    arena: Vec<u8>,
-    table: hashbrown::HashTable<(u32, u32, u32)>,
-}
-
-fn hash_bytes(b: &[u8]) -> u64 {
-    use std::hash::BuildHasher;
-    rustc_hash::FxBuildHasher.hash_one(b)
-}
-
-impl ByteVocab {
-    fn build(&mut self, bpe: &Bpe) {
-        self.table.reserve(bpe.vocab.len(), |_| 0);
-        let mut bytes = Vec::with_capacity(64);
-        for (token, id) in bpe.vocab.iter() {
-            bytes.clear();
-            if token
-                .chars()
-                .map(char_byte)
-                .try_for_each(|b| b.map(|b| bytes.push(b)))
-                .is_none()
-            {
-                continue;
-            }
-            if self.get(&bytes).is_some() {
-                continue;
-            }
-            let start = self.arena.len() as u32;
-            self.arena.extend_from_slice(&bytes);
-            let arena = &self.arena;
-            self.table
-                .insert_unique(hash_bytes(&bytes), (start, bytes.len() as u32, id), |e| {
-                    hash_bytes(&arena[e.0 as usize..(e.0 + e.1) as usize])
-                });
-        }
-    }
-
-    fn get(&self, piece: &[u8]) -> Option<u32> {
-        self.table
-            .find(hash_bytes(piece), |e| {
-                self.arena.get(e.0 as usize..(e.0 + e.1) as usize) == Some(piece)
-            })
-            .map(|e| e.2)
-    }
 }
 
 thread_local! {
@@ -287,11 +248,6 @@ impl SplitPattern {
 
 impl ByteBpe {
     fn new(bpe: &Bpe, pattern: Pattern, nfc: bool) -> Self {
-        // Only `ignore_merges` looks whole pieces up in the vocabulary.
-        let mut byte_vocab = ByteVocab::default();
-        if bpe.ignore_merges {
-            byte_vocab.build(bpe);
-        }
         let mut byte_ids = [None; 256];
         for (b, slot) in byte_ids.iter_mut().enumerate() {
             let mut buf = [0u8; 4];
@@ -300,7 +256,6 @@ impl ByteBpe {
         ByteBpe {
             pattern,
             nfc,
-            byte_vocab,
             byte_ids,
             cache_id: word_cache::new_owner_id(),
         }
@@ -327,7 +282,7 @@ impl ByteBpe {
         let first = out.len();
         let piece = &bytes[start..end];
         if bpe.ignore_merges
-            && let Some(id) = self.byte_vocab.get(piece)
+            && let Some(id) = whole_piece_id(bpe, piece)
         {
             out.push((id, piece.len() as u32));
         } else {
@@ -407,9 +362,7 @@ impl ByteBpe {
             tokens.clear();
             self.word(bpe, bytes, (ps, pe), cache, tokens);
             if !details {
-                for &(id, _) in tokens.iter() {
-                    out.push(id, "", "", (0, 0), 0);
-                }
+                out.push_ids(tokens);
                 return;
             }
             let mut pos = ps;
@@ -425,6 +378,13 @@ impl ByteBpe {
             *word += 1;
         });
     }
+}
+
+/// The vocabulary id of a whole piece (`ignore_merges`): its bytes spelled as GPT-2's byte-level
+/// chars, the form the vocabulary is written in. Only a word-cache miss gets here.
+fn whole_piece_id(bpe: &Bpe, piece: &[u8]) -> Option<u32> {
+    let spelled: String = piece.iter().map(|&b| BYTES_CHAR[b as usize]).collect();
+    bpe.vocab.id(&spelled)
 }
 
 /// Chars of the Basic Multilingual Plane that NFC leaves alone wherever they stand (quick-check
