@@ -2,7 +2,7 @@
 //! and the 1.0 release candidate), side by side in one run, on real tokenizer files and corpora.
 //!
 //! Run: `cargo bench -p embrace-tokenizers --bench encode` (add `-- bert llama3` to pick tokenizers,
-//! `-- --quick` for one repetition). Needs the offline assets (`scripts/fetch-assets`).
+//! `-- --quick` for one round). Needs the offline assets (`scripts/fetch-assets`).
 //!
 //! For each tokenizer and corpus it reports MB/s of input text, single-threaded (one call per
 //! document) and with 2 threads (one batch call), the ratio embrace / fastest HF version, the time
@@ -100,15 +100,30 @@ fn multilingual() -> Vec<String> {
     docs
 }
 
-fn best_of(reps: usize, mut f: impl FnMut()) -> Duration {
-    (0..reps)
-        .map(|_| {
+/// Best time per call of each runner over `reps` rounds, the runners taking turns within a
+/// round: on a shared machine whose speed drifts, each side then meets the same conditions. A
+/// warm-up call sets how many calls a round times (about 0.2 s), so that refilling the CPU's
+/// caches after the other runners is a small part of a measurement.
+fn best_of_each<const N: usize>(reps: usize, mut runners: [&mut dyn FnMut(); N]) -> [Duration; N] {
+    let calls: Vec<u32> = runners
+        .iter_mut()
+        .map(|runner| {
             let t = Instant::now();
-            f();
-            t.elapsed()
+            runner();
+            (0.2 / t.elapsed().as_secs_f64().max(1e-6)).clamp(1.0, 1000.0) as u32
         })
-        .min()
-        .unwrap()
+        .collect();
+    let mut best = [Duration::MAX; N];
+    for _ in 0..reps {
+        for ((runner, best), &n) in runners.iter_mut().zip(best.iter_mut()).zip(&calls) {
+            let t = Instant::now();
+            for _ in 0..n {
+                runner();
+            }
+            *best = (*best).min(t.elapsed() / n);
+        }
+    }
+    best
 }
 
 fn mbps(bytes: usize, d: Duration) -> f64 {
@@ -191,64 +206,82 @@ fn main() {
             let batch: Vec<(&str, Option<&str>)> =
                 docs.iter().map(|d| (d.as_str(), None)).collect();
             let texts: Vec<&str> = docs.iter().map(String::as_str).collect();
-            let full1 = (
-                best_of(reps, || {
-                    for d in docs {
-                        black_box(ours.encode(d, None, true).unwrap());
-                    }
-                }),
-                best_of(reps, || {
-                    for d in docs {
-                        black_box(hf.encode(d.as_str(), true).unwrap());
-                    }
-                }),
-                None,
+            let [e, h] = best_of_each(
+                reps,
+                [
+                    &mut || {
+                        for d in docs {
+                            black_box(ours.encode(d, None, true).unwrap());
+                        }
+                    },
+                    &mut || {
+                        for d in docs {
+                            black_box(hf.encode(d.as_str(), true).unwrap());
+                        }
+                    },
+                ],
             );
-            let full2 = two.install(|| {
-                (
-                    best_of(reps, || {
-                        black_box(
-                            ours.encode_batch(&batch, true, embrace_tokenizers::OffsetType::Byte)
+            let full1 = (e, h, None);
+            let [e, h] = two.install(|| {
+                best_of_each(
+                    reps,
+                    [
+                        &mut || {
+                            black_box(
+                                ours.encode_batch(
+                                    &batch,
+                                    true,
+                                    embrace_tokenizers::OffsetType::Byte,
+                                )
                                 .unwrap(),
-                        );
-                    }),
-                    best_of(reps, || {
-                        black_box(hf.encode_batch(texts.clone(), true).unwrap());
-                    }),
-                    None,
+                            );
+                        },
+                        &mut || {
+                            black_box(hf.encode_batch(texts.clone(), true).unwrap());
+                        },
+                    ],
                 )
             });
+            let full2 = (e, h, None);
             // Ids only: embrace encode_ids, HF 0.23 encode_fast, HF 1.0rc encode.
-            let ids1 = (
-                best_of(reps, || {
-                    for d in docs {
-                        black_box(ours.encode_ids(d, true).unwrap());
-                    }
-                }),
-                best_of(reps, || {
-                    for d in docs {
-                        black_box(hf.encode_fast(d.as_str(), true).unwrap());
-                    }
-                }),
-                Some(best_of(reps, || {
-                    for d in docs {
-                        black_box(rc.encode(d.as_str(), &rc_options).wait().unwrap());
-                    }
-                })),
+            let [e, h, r] = best_of_each(
+                reps,
+                [
+                    &mut || {
+                        for d in docs {
+                            black_box(ours.encode_ids(d, true).unwrap());
+                        }
+                    },
+                    &mut || {
+                        for d in docs {
+                            black_box(hf.encode_fast(d.as_str(), true).unwrap());
+                        }
+                    },
+                    &mut || {
+                        for d in docs {
+                            black_box(rc.encode(d.as_str(), &rc_options).wait().unwrap());
+                        }
+                    },
+                ],
             );
-            let ids2 = two.install(|| {
-                (
-                    best_of(reps, || {
-                        black_box(ours.encode_ids_batch(&texts, true).unwrap());
-                    }),
-                    best_of(reps, || {
-                        black_box(hf.encode_batch_fast(texts.clone(), true).unwrap());
-                    }),
-                    Some(best_of(reps, || {
-                        black_box(rc.encode(texts.clone(), &rc_options).wait().unwrap());
-                    })),
+            let ids1 = (e, h, Some(r));
+            let [e, h, r] = two.install(|| {
+                best_of_each(
+                    reps,
+                    [
+                        &mut || {
+                            black_box(ours.encode_ids_batch(&texts, true).unwrap());
+                        },
+                        &mut || {
+                            black_box(hf.encode_batch_fast(texts.clone(), true).unwrap());
+                        },
+                        &mut || {
+                            black_box(rc.encode(texts.clone(), &rc_options).wait().unwrap());
+                        },
+                    ],
                 )
             });
+            let ids2 = (e, h, Some(r));
             for (mode, thr, (e, h, r)) in [
                 ("full", 1, full1),
                 ("full", 2, full2),
@@ -274,6 +307,6 @@ fn main() {
         }
     }
     println!(
-        "MB/s of input text; ratio = embrace / fastest HuggingFace version; best of {reps} runs."
+        "MB/s of input text; ratio = embrace / fastest HuggingFace version; best of {reps} interleaved runs."
     );
 }

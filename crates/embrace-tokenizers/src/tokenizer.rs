@@ -613,7 +613,7 @@ impl Tokenizer {
     }
 
     /// Runs the pipeline up to the model on one sequence, sending tokens to `out`.
-    fn tokenize_sequence(&self, text: &str, out: &mut dyn TokenSink) -> Result<()> {
+    fn tokenize_sequence<S: TokenSink>(&self, text: &str, out: &mut S) -> Result<()> {
         let mut word = 0;
         match &self.fast {
             Some(fast) => fast.encode(self, &self.model, &self.added, text, out, &mut word),
@@ -643,12 +643,16 @@ impl Tokenizer {
         if self.truncation.is_some() || self.padding.is_some() {
             return Ok(self.encode(text, None, add_special_tokens)?.ids);
         }
-        let mut sink = IdSink(Vec::with_capacity(text.len() / 4 + 2));
-        self.tokenize_sequence(text, &mut sink)?;
+        // English averages about four bytes per token, other scripts often one or two: room
+        // for two bytes per token avoids most regrowth (ids are small) without sizing for one.
+        let mut ids = Vec::with_capacity(text.len() / 2 + 4);
         match (&self.post_processor, add_special_tokens) {
-            (Some(p), true) => Ok(p.single_ids(sink.0)),
-            _ => Ok(sink.0),
+            (Some(p), true) => p.single_ids_into(&mut ids, |ids| {
+                self.tokenize_sequence(text, &mut IdSink(ids))
+            })?,
+            _ => self.tokenize_sequence(text, &mut IdSink(&mut ids))?,
         }
+        Ok(ids)
     }
 
     /// Pre-tokenizes and tokenizes the pieces of `pre`, appending tokens with offsets shifted by

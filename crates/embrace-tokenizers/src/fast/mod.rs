@@ -72,9 +72,9 @@ impl TokenSink for Vec<RawToken> {
 }
 
 /// A sink that keeps only the ids (no strings are built).
-pub(crate) struct IdSink(pub(crate) Vec<u32>);
+pub(crate) struct IdSink<'a>(pub(crate) &'a mut Vec<u32>);
 
-impl TokenSink for IdSink {
+impl TokenSink for IdSink<'_> {
     fn push(&mut self, id: u32, _: &str, _: &str, _: (usize, usize), _: u32) {
         self.0.push(id);
     }
@@ -84,7 +84,10 @@ impl TokenSink for IdSink {
     }
 
     fn push_ids(&mut self, tokens: &[(u32, u32)]) {
-        self.0.extend(tokens.iter().map(|&(id, _)| id));
+        match *tokens {
+            [(id, _)] => self.0.push(id),
+            _ => self.0.extend(tokens.iter().map(|&(id, _)| id)),
+        }
     }
 }
 
@@ -170,13 +173,15 @@ impl FastPath {
     }
 
     /// Encodes `text`: added tokens first, then the fast path on the text between them.
-    pub(crate) fn encode(
+    ///
+    /// Generic over the sink so that byte-level BPE, the tightest loop, calls it directly.
+    pub(crate) fn encode<S: TokenSink>(
         &self,
         general: &impl GeneralPath,
         model: &Model,
         added: &AddedVocabulary,
         text: &str,
-        out: &mut dyn TokenSink,
+        out: &mut S,
         word: &mut u32,
     ) -> Result<()> {
         added.raw_matches(text, |id, (s, e)| {
@@ -303,13 +308,13 @@ impl ByteBpe {
 
     /// Byte-level BPE over a segment in normalized form: its normalized added tokens, and the
     /// text between them. Offsets are shifted by `shift`.
-    fn normalized_segment(
+    fn normalized_segment<S: TokenSink>(
         &self,
         bpe: &Bpe,
         added: &AddedVocabulary,
         segment: &str,
         shift: usize,
-        out: &mut dyn TokenSink,
+        out: &mut S,
         word: &mut u32,
     ) -> Result<()> {
         added.normalized_matches(segment, |id, (s, e)| {
@@ -328,12 +333,12 @@ impl ByteBpe {
     }
 
     /// Byte-level BPE over one segment (no added tokens inside), offsets shifted by `shift`.
-    fn segment(
+    fn segment<S: TokenSink>(
         &self,
         bpe: &Bpe,
         segment: &str,
         shift: usize,
-        out: &mut dyn TokenSink,
+        out: &mut S,
         word: &mut u32,
     ) {
         let bytes = segment.as_bytes();
@@ -346,7 +351,7 @@ impl ByteBpe {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn scan_segment(
+    fn scan_segment<S: TokenSink>(
         &self,
         bpe: &Bpe,
         segment: &str,
@@ -354,7 +359,7 @@ impl ByteBpe {
         shift: usize,
         cache: &mut WordCache,
         tokens: &mut Vec<(u32, u32)>,
-        out: &mut dyn TokenSink,
+        out: &mut S,
         word: &mut u32,
     ) {
         let details = out.wants_details();

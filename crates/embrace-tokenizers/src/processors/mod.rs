@@ -132,6 +132,33 @@ impl PostProcessor {
         }
     }
 
+    /// Like [`Self::single_ids`], written into `out`: the special tokens before the sequence,
+    /// then `sequence` appends the sequence's ids, then the special tokens after it. One buffer,
+    /// no copy of the sequence.
+    pub(crate) fn single_ids_into<E>(
+        &self,
+        out: &mut Vec<u32>,
+        sequence: impl FnOnce(&mut Vec<u32>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        match self {
+            PostProcessor::TemplateProcessing(t) => t.single_ids_into(out, sequence),
+            PostProcessor::BertProcessing { sep, cls }
+            | PostProcessor::RobertaProcessing { sep, cls, .. } => {
+                out.push(cls.1);
+                sequence(out)?;
+                out.push(sep.1);
+                Ok(())
+            }
+            PostProcessor::ByteLevel(_) => sequence(out),
+            PostProcessor::Sequence { .. } => {
+                let mut ids = Vec::new();
+                sequence(&mut ids)?;
+                out.extend(self.single_ids(ids));
+                Ok(())
+            }
+        }
+    }
+
     /// The ids of a single sequence with the special tokens added (what [`Self::process`] gives
     /// for one sequence, ids only).
     pub fn single_ids(&self, ids: Vec<u32>) -> Vec<u32> {

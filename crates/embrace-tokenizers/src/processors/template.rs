@@ -137,12 +137,27 @@ impl TemplateProcessing {
             .sum()
     }
 
-    /// The ids of a single sequence with the template's special tokens.
-    pub fn single_ids(&self, ids: Vec<u32>) -> Vec<u32> {
-        let mut out = Vec::with_capacity(ids.len() + self.added_tokens(false));
+    /// Writes the ids of a single sequence with the template's special tokens into `out`;
+    /// `sequence` appends the sequence's ids where the template first places it.
+    pub(crate) fn single_ids_into<E>(
+        &self,
+        out: &mut Vec<u32>,
+        sequence: impl FnOnce(&mut Vec<u32>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let mut sequence = Some(sequence);
+        let mut first: Option<(usize, usize)> = None;
         for piece in &self.single.0 {
             match piece {
-                Piece::Sequence { .. } => out.extend_from_slice(&ids),
+                Piece::Sequence { .. } => match (sequence.take(), first) {
+                    (Some(f), _) => {
+                        let start = out.len();
+                        f(out)?;
+                        first = Some((start, out.len()));
+                    }
+                    // A template that repeats the sequence copies it.
+                    (None, Some((s, e))) => out.extend_from_within(s..e),
+                    (None, None) => {}
+                },
                 Piece::SpecialToken { id, .. } => {
                     if let Some(t) = self.special_tokens.get(id) {
                         out.extend_from_slice(&t.ids);
@@ -150,6 +165,16 @@ impl TemplateProcessing {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// The ids of a single sequence with the template's special tokens.
+    pub fn single_ids(&self, ids: Vec<u32>) -> Vec<u32> {
+        let mut out = Vec::with_capacity(ids.len() + self.added_tokens(false));
+        let _ = self.single_ids_into(&mut out, |out| {
+            out.extend_from_slice(&ids);
+            Ok::<(), std::convert::Infallible>(())
+        });
         out
     }
 
