@@ -314,8 +314,25 @@ impl Cursor<'_> {
 /// Calls `f(start, end)` for each match of `pattern` in `s`, in order.
 pub(crate) fn scan(pattern: Pattern, s: &str, mut f: impl FnMut(usize, usize)) {
     let cur = Cursor { s };
+    let bytes = s.as_bytes();
     let mut i = 0;
-    while let Some(c) = cur.at(i) {
+    while let Some(&b) = bytes.get(i) {
+        // The most common piece, matched the same way by every pattern here: an optional
+        // space, then letters (` ?\p{L}+`, `[^\r\n\p{L}\p{N}]?\p{L}+`), starting with an
+        // ASCII one. It is found without decoding chars or trying the other alternatives.
+        let letters = if b == b' ' { i + 1 } else { i };
+        if bytes.get(letters).is_some_and(u8::is_ascii_alphabetic) {
+            let mut end = ascii_letters_end(bytes, letters);
+            if bytes.get(end).is_some_and(|&n| n >= 0x80) {
+                end = cur.run(end, Kind::Letter);
+            }
+            f(i, end);
+            i = end;
+            continue;
+        }
+        let Some(c) = cur.at(i) else {
+            break;
+        };
         let end = match pattern {
             Pattern::Gpt2 => gpt2_at(&cur, i, c),
             Pattern::Llama3 { max_digits } => llama3_at(&cur, i, c, max_digits),
