@@ -139,12 +139,18 @@ impl Precompiled {
         let mut dest: Vec<(char, isize)> = Vec::with_capacity(s.len());
         let mut modified = false;
         for grapheme in s.get().graphemes(true) {
-            if grapheme.len() < 6
-                && let Some(norm) = self.transform(grapheme)
-            {
-                modified = true;
-                replace(&mut dest, grapheme, norm);
-                continue;
+            if grapheme.len() < 6 {
+                if let Some(norm) = self.transform(grapheme) {
+                    modified = true;
+                    replace(&mut dest, grapheme, norm);
+                    continue;
+                }
+                // A one-char grapheme was just looked up as that char.
+                let mut chars = grapheme.chars();
+                if let (Some(c), None) = (chars.next(), chars.next()) {
+                    dest.push((c, 0));
+                    continue;
+                }
             }
             for (i, c) in grapheme.char_indices() {
                 let part = &grapheme[i..i + c.len_utf8()];
