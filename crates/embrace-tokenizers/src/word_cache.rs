@@ -56,22 +56,22 @@ impl Packed {
         }
     }
 
-    /// Appends the tokens of a piece of `len` bytes to `out`.
+    /// Calls `f(id, byte length)` for each token of a piece of `len` bytes, in order.
     #[inline]
-    fn unpack(self, len: u32, spill: &[(u32, u32)], out: &mut Vec<(u32, u32)>) {
+    fn for_each(self, len: u32, spill: &[(u32, u32)], mut f: impl FnMut(u32, u32)) {
         let v = self.0;
         match v & SPILLED {
-            ONE => out.push((v as u32, len)),
+            ONE => f(v as u32, len),
             TWO => {
                 let la = ((v >> 48) & 0xF) as u32;
-                out.push(((v as u32) & ID24, la));
-                out.push((((v >> 24) as u32) & ID24, len - la));
+                f((v as u32) & ID24, la);
+                f(((v >> 24) as u32) & ID24, len - la);
             }
             _ => {
                 let start = (v as u32) as usize;
                 let count = ((v >> 32) & 0xFFFF) as usize;
-                if let Some(tokens) = spill.get(start..start + count) {
-                    out.extend_from_slice(tokens);
+                for &(id, l) in spill.get(start..start + count).unwrap_or_default() {
+                    f(id, l);
                 }
             }
         }
@@ -222,6 +222,18 @@ impl WordCache {
         end: usize,
         out: &mut Vec<(u32, u32)>,
     ) -> bool {
+        self.get_with(bytes, start, end, |id, len| out.push((id, len)))
+    }
+
+    /// Calls `f(id, byte length)` for each cached token of `bytes[start..end]`; false on a miss.
+    #[inline]
+    pub(crate) fn get_with(
+        &self,
+        bytes: &[u8],
+        start: usize,
+        end: usize,
+        f: impl FnMut(u32, u32),
+    ) -> bool {
         let len = end - start;
         let found = match len {
             1..=7 => self.short.get(short_key(bytes, start, len)),
@@ -230,7 +242,7 @@ impl WordCache {
         };
         match found {
             Some(packed) => {
-                packed.unpack(len as u32, &self.spill, out);
+                packed.for_each(len as u32, &self.spill, f);
                 true
             }
             None => false,

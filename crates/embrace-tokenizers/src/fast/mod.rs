@@ -48,12 +48,9 @@ pub(crate) trait TokenSink {
         true
     }
 
-    /// The ids of several tokens, for a sink that does not want details: one call per word
-    /// instead of one per token.
-    fn push_ids(&mut self, tokens: &[(u32, u32)]) {
-        for &(id, _) in tokens {
-            self.push(id, "", "", (0, 0), 0);
-        }
+    /// The id of one token, for a sink that does not want details.
+    fn push_id(&mut self, id: u32) {
+        self.push(id, "", "", (0, 0), 0);
     }
 }
 
@@ -83,11 +80,8 @@ impl TokenSink for IdSink<'_> {
         false
     }
 
-    fn push_ids(&mut self, tokens: &[(u32, u32)]) {
-        match *tokens {
-            [(id, _)] => self.0.push(id),
-            _ => self.0.extend(tokens.iter().map(|&(id, _)| id)),
-        }
+    fn push_id(&mut self, id: u32) {
+        self.0.push(id);
     }
 }
 
@@ -364,12 +358,22 @@ impl ByteBpe {
     ) {
         let details = out.wants_details();
         scanner::scan(self.pattern, segment, |ps, pe| {
-            tokens.clear();
-            self.word(bpe, bytes, (ps, pe), cache, tokens);
             if !details {
-                out.push_ids(tokens);
+                // A cached word's ids go straight to the sink.
+                if pe - ps <= word_cache::MAX_LEN
+                    && cache.get_with(bytes, ps, pe, |id, _| out.push_id(id))
+                {
+                    return;
+                }
+                tokens.clear();
+                self.word(bpe, bytes, (ps, pe), cache, tokens);
+                for &(id, _) in tokens.iter() {
+                    out.push_id(id);
+                }
                 return;
             }
+            tokens.clear();
+            self.word(bpe, bytes, (ps, pe), cache, tokens);
             let mut pos = ps;
             for &(id, len) in tokens.iter() {
                 let end = pos + len as usize;
