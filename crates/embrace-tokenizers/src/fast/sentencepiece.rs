@@ -13,6 +13,22 @@ use crate::models::Unigram;
 use crate::normalized::NormalizedString;
 use crate::normalizers::{Normalizer, Precompiled, ReplacePattern};
 use crate::pre_tokenizers::{Metaspace, PrependScheme};
+use std::cell::RefCell;
+
+/// Buffers of one segment, kept per thread so that encoding allocates nothing per text.
+#[derive(Default)]
+struct Scratch {
+    /// The normalized text.
+    text: String,
+    /// For every byte of `text`, the byte range of the original char it comes from.
+    origin: Vec<(usize, usize)>,
+    /// Where the words of `text` start.
+    starts: Vec<usize>,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::default();
+}
 
 /// What the fast path needs to know about the configuration.
 #[derive(Debug, Clone)]
@@ -67,32 +83,47 @@ impl SentencePiece {
         out: &mut dyn TokenSink,
         word: &mut u32,
     ) -> Result<()> {
-        let rep = self.metaspace.replacement;
-        // The precompiled map first: nothing to do when no key of the map starts at any char
-        // of the segment; otherwise it runs on its own, and its alignment is read back per char.
-        let plain = self.precompiled.leaves_alone(segment);
-        let normalized;
-        let chars: Box<dyn Iterator<Item = (char, (usize, usize))>> = if plain {
-            Box::new(
-                segment
+        SCRATCH.with(|scratch| {
+            let mut scratch = scratch.borrow_mut();
+            let Scratch {
+                text,
+                origin,
+                starts,
+            } = &mut *scratch;
+            text.clear();
+            origin.clear();
+            starts.clear();
+            // The precompiled map first: nothing to do when no key of the map starts at any
+            // char of the segment; otherwise it runs on its own, and its alignment is read back
+            // per char.
+            if self.precompiled.leaves_alone(segment) {
+                let chars = segment
                     .char_indices()
-                    .map(|(i, c)| (c, (i, i + c.len_utf8()))),
-            )
-        } else {
-            let mut n = NormalizedString::from(segment);
-            self.precompiled.normalize(&mut n);
-            normalized = n;
-            let align = normalized.alignments();
-            Box::new(
-                normalized
+                    .map(|(i, c)| (c, (i, i + c.len_utf8())));
+                self.collect(chars, text, origin);
+            } else {
+                let mut normalized = NormalizedString::from(segment);
+                self.precompiled.normalize(&mut normalized);
+                let align = normalized.alignments();
+                let chars = normalized
                     .get()
                     .char_indices()
-                    .map(move |(i, c)| (c, align.get(i).copied().unwrap_or((0, 0)))),
-            )
-        };
-        // Normalized text, and the original byte range each normalized byte comes from.
-        let mut text = String::with_capacity(segment.len() + 8);
-        let mut origin: Vec<(usize, usize)> = Vec::with_capacity(segment.len() + 8);
+                    .map(|(i, c)| (c, align.get(i).copied().unwrap_or((0, 0))));
+                self.collect(chars, text, origin);
+            }
+            self.words(model, text, origin, starts, shift, out, word)
+        })
+    }
+
+    /// Appends the normalized chars to `text` with Metaspace's replacement for spaces (runs
+    /// collapsed if configured), and for every byte the original range it comes from.
+    fn collect(
+        &self,
+        chars: impl Iterator<Item = (char, (usize, usize))>,
+        text: &mut String,
+        origin: &mut Vec<(usize, usize)>,
+    ) {
+        let rep = self.metaspace.replacement;
         let mut chars = chars.peekable();
         while let Some((c, range)) = chars.next() {
             if c == ' ' {
@@ -112,6 +143,21 @@ impl SentencePiece {
                 origin.extend(std::iter::repeat_n(range, c.len_utf8()));
             }
         }
+    }
+
+    /// Metaspace's words of the normalized `text` through the model.
+    #[allow(clippy::too_many_arguments)]
+    fn words(
+        &self,
+        model: &Unigram,
+        text: &mut String,
+        origin: &mut Vec<(usize, usize)>,
+        starts: &mut Vec<usize>,
+        shift: usize,
+        out: &mut dyn TokenSink,
+        word: &mut u32,
+    ) -> Result<()> {
+        let rep = self.metaspace.replacement;
         if text.is_empty() {
             return Ok(());
         }
@@ -126,7 +172,7 @@ impl SentencePiece {
             origin.splice(0..0, std::iter::repeat_n(first, rep.len_utf8()));
         }
         // Words start at each `▁` (merged with what follows).
-        let mut starts: Vec<usize> = text.match_indices(rep).map(|(k, _)| k).collect();
+        starts.extend(text.match_indices(rep).map(|(k, _)| k));
         if starts.first() != Some(&0) {
             starts.insert(0, 0);
         }
