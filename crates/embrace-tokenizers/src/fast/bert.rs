@@ -109,7 +109,7 @@ pub(crate) struct BertFast {
 
 thread_local! {
     /// The WordPiece results of recent words, for the tokenizer that used the thread last.
-    static WORDPIECE_CACHE: RefCell<ThreadCache> = RefCell::default();
+    static WORDPIECE_CACHE: RefCell<BertThread> = RefCell::default();
 }
 
 /// WordPiece of one word through the cache: `emit(id, prefix, text, byte offsets)` per token,
@@ -174,15 +174,17 @@ impl BertFast {
     ) -> Result<()> {
         WORDPIECE_CACHE.with(|cell| {
             let mut cell = cell.borrow_mut();
-            let (cache, tokens) = cell.for_owner(self.cache_id);
+            let BertThread { cache, words, buf } = &mut *cell;
+            let (cache, tokens) = cache.for_owner(self.cache_id);
             let mut pieces = Pieces {
                 wp,
                 cache,
                 tokens,
+                buf,
                 out,
                 word,
             };
-            self.runs(general, segment, shift, &mut pieces)
+            self.runs(general, segment, shift, words, &mut pieces)
         })
     }
 
@@ -191,11 +193,11 @@ impl BertFast {
         general: &impl GeneralPath,
         segment: &str,
         shift: usize,
+        words: &mut Words,
         pieces: &mut Pieces<'_, '_>,
     ) -> Result<()> {
         let normalizer = &self.normalizer;
         let bytes = segment.as_bytes();
-        let mut words = Words::default();
         let mut i = 0;
         while i < bytes.len() {
             if is_separator(bytes[i]) {
@@ -228,6 +230,8 @@ struct Pieces<'a, 'o> {
     wp: &'a WordPiece,
     cache: &'a mut WordCache,
     tokens: &'a mut Vec<(u32, u32)>,
+    /// Scratch space for a lowercased word.
+    buf: &'a mut Vec<u8>,
     out: &'o mut dyn TokenSink,
     word: &'a mut u32,
 }
@@ -254,7 +258,6 @@ impl Pieces<'_, '_> {
 /// A printable ASCII run: lowercase (if asked) and split at punctuation, in place.
 fn ascii_run(pieces: &mut Pieces<'_, '_>, lowercase: bool, run: &str, shift: usize) -> Result<()> {
     let bytes = run.as_bytes();
-    let mut buf: Vec<u8> = Vec::with_capacity(32);
     let mut w = 0;
     while w < bytes.len() {
         let end = if bytes[w].is_ascii_punctuation() {
@@ -266,23 +269,40 @@ fn ascii_run(pieces: &mut Pieces<'_, '_>, lowercase: bool, run: &str, shift: usi
             }
             e
         };
-        buf.clear();
-        buf.extend_from_slice(&bytes[w..end]);
-        if lowercase {
+        let piece = &run[w..end];
+        if lowercase && piece.bytes().any(|b| b.is_ascii_uppercase()) {
+            let mut buf = std::mem::take(pieces.buf);
+            buf.clear();
+            buf.extend_from_slice(piece.as_bytes());
             buf.make_ascii_lowercase();
+            // ASCII bytes are valid UTF-8.
+            let lowered = std::str::from_utf8(&buf).unwrap_or_default();
+            let result = pieces.word(lowered, |s, e| (shift + w + s, shift + w + e));
+            *pieces.buf = buf;
+            result?;
+        } else {
+            pieces.word(piece, |s, e| (shift + w + s, shift + w + e))?;
         }
-        // ASCII bytes are valid UTF-8.
-        let piece = std::str::from_utf8(&buf).unwrap_or_default();
-        pieces.word(piece, |s, e| (shift + w + s, shift + w + e))?;
         w = end;
     }
     Ok(())
+}
+
+/// What the BERT fast path keeps per thread: the WordPiece cache and scratch buffers, so that
+/// encoding allocates nothing per word.
+#[derive(Default)]
+struct BertThread {
+    cache: ThreadCache,
+    words: Words,
+    buf: Vec<u8>,
 }
 
 /// The words of one normalized run: their text, and for every normalized byte the byte range of
 /// the original char it comes from (relative to the run).
 #[derive(Default)]
 struct Words {
+    /// The chars one input char becomes (scratch space).
+    decomposed: Vec<(char, CharProps)>,
     text: String,
     origin: Vec<(usize, usize)>,
     /// Byte ranges of the words in `text`.
@@ -303,7 +323,9 @@ impl Words {
             }
             *word_start = words.text.len();
         };
-        let mut decomposed: Vec<(char, CharProps)> = Vec::with_capacity(4);
+        // Taken out for the loop, which also borrows `self`; put back at the end (a run that
+        // returns early for the general pipeline leaves a fresh one).
+        let mut decomposed = std::mem::take(&mut self.decomposed);
         for (o, c) in run.char_indices() {
             let range = (o, o + c.len_utf8());
             let props = CharProps::of(c);
@@ -360,6 +382,7 @@ impl Words {
             }
         }
         close(self, &mut word_start);
+        self.decomposed = decomposed;
         true
     }
 
