@@ -300,3 +300,57 @@ fn random_text_matches_huggingface_and_never_panics() {
         problems[..problems.len().min(6)].join("\n")
     );
 }
+
+/// The SentencePiece fast path skips the precompiled map on text that `leaves_alone` clears; the
+/// map must then indeed change nothing, on XLM-R's real map, over the golden inputs and random
+/// text (combining marks after ASCII, compatibility chars, controls).
+#[test]
+fn precompiled_leaves_alone_only_text_it_does_not_change() {
+    use embrace_tokenizers::normalized::NormalizedString;
+    use embrace_tokenizers::normalizers::Precompiled;
+    let path = embrace_assets::require("tokenizer-xlm-roberta", "tokenizer.json");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let normalizer = &json["normalizer"];
+    let maps: Vec<&serde_json::Value> = std::iter::once(normalizer)
+        .chain(normalizer["normalizers"].as_array().into_iter().flatten())
+        .filter(|n| n["type"] == "Precompiled")
+        .collect();
+    let map: Precompiled = serde_json::from_value(maps[0]["precompiled_charsmap"].clone()).unwrap();
+
+    let mut texts: Vec<String> = Vec::new();
+    for file in [
+        "prose",
+        "multilingual",
+        "unicode",
+        "adversarial",
+        "llamacpp",
+    ] {
+        let lines = std::fs::read_to_string(golden_dir().join(format!("inputs/{file}.jsonl")));
+        for line in lines.unwrap().lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            texts.push(v["text"].as_str().unwrap().to_owned());
+        }
+    }
+    let mut rng = Rng(7);
+    texts.extend((0..3000).map(|_| rng.text()));
+
+    let mut alone = 0;
+    for text in &texts {
+        if !map.leaves_alone(text) {
+            continue;
+        }
+        alone += 1;
+        let mut n = NormalizedString::from(text.as_str());
+        map.normalize(&mut n);
+        assert_eq!(n.get(), text, "left alone but normalized: {text:?}");
+        assert_eq!(
+            n.alignments(),
+            NormalizedString::from(text.as_str()).alignments(),
+            "{text:?}"
+        );
+    }
+    // Both outcomes occur, so the check above is not vacuous.
+    assert!(alone > texts.len() / 4, "{alone} of {}", texts.len());
+    assert!(alone < texts.len(), "{alone} of {}", texts.len());
+}

@@ -67,21 +67,34 @@ impl Precompiled {
         self.ascii_identity
     }
 
-    /// Whether the map leaves `s` unchanged for certain: no key of the trie starts with any of
-    /// its chars. Every lookup (whole grapheme or single char) starts at a char and walks the
-    /// trie from that char's bytes, so with no path there, nothing can match.
+    /// Whether the map leaves `s` unchanged for certain. Lookups start at chars: a whole
+    /// grapheme, or one char. So `s` is left alone when at every char `c`, followed by `d`:
+    /// - both are printable ASCII and the map leaves printable ASCII alone (a grapheme of its
+    ///   own, mapped to itself); or
+    /// - no key of the trie starts with `c d` (so none matches a grapheme starting with `c`,
+    ///   and none is `c` alone), or, at the last char, none is `c` alone.
     pub fn leaves_alone(&self, s: &str) -> bool {
         if self.trie.is_empty() {
             return true;
         }
-        let mut buf = [0u8; 4];
-        s.chars()
-            .all(|c| !self.has_path(c.encode_utf8(&mut buf).as_bytes()))
-    }
-
-    /// Whether the trie has a path for all of `key`, or a key that ends inside it.
-    fn has_path(&self, key: &[u8]) -> bool {
-        !matches!(self.walk(key), Walk::NoPath)
+        let printable = |c: char| (' '..='~').contains(&c);
+        let mut buf = [0u8; 8];
+        let mut chars = s.chars().peekable();
+        while let Some(c) = chars.next() {
+            let next = chars.peek().copied();
+            if self.ascii_identity && printable(c) && next.is_none_or(printable) {
+                continue;
+            }
+            let mut len = c.encode_utf8(&mut buf).len();
+            if let Some(d) = next {
+                len += d.encode_utf8(&mut buf[len..]).len();
+            }
+            match (self.walk(&buf[..len]), next) {
+                (Walk::NoPath, _) | (Walk::Prefix, None) => {}
+                _ => return false,
+            }
+        }
+        true
     }
 
     /// Value of the shortest key of the trie that prefixes `key`.
