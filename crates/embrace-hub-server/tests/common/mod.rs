@@ -87,7 +87,13 @@ fn agent() -> ureq::Agent {
 }
 
 fn finish(response: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Reply {
-    let mut response = response.unwrap();
+    try_finish(response).unwrap()
+}
+
+fn try_finish(
+    response: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+) -> Result<Reply, ureq::Error> {
+    let mut response = response?;
     let status = response.status().as_u16();
     let headers = response.headers().clone();
     let mut body = Vec::new();
@@ -95,12 +101,12 @@ fn finish(response: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Re
         .body_mut()
         .as_reader()
         .read_to_end(&mut body)
-        .unwrap();
-    Reply {
+        .map_err(ureq::Error::Io)?;
+    Ok(Reply {
         status,
         headers,
         body,
-    }
+    })
 }
 
 /// `method url` with optional bearer token, extra headers and body.
@@ -111,6 +117,18 @@ pub fn request(
     headers: &[(&str, &str)],
     body: Option<&[u8]>,
 ) -> Reply {
+    try_request(method, url, token, headers, body).unwrap()
+}
+
+/// [`request`], with transport errors returned: a server that refuses a body before reading all
+/// of it may close the connection while the client is still sending (a broken pipe).
+pub fn try_request(
+    method: &str,
+    url: &str,
+    token: Option<&str>,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+) -> Result<Reply, ureq::Error> {
     let agent = agent();
     let mut builder = ureq::http::Request::builder().method(method).uri(url);
     if let Some(token) = token {
@@ -122,7 +140,7 @@ pub fn request(
     let request = builder
         .body(body.map(<[u8]>::to_vec).unwrap_or_default())
         .unwrap();
-    finish(agent.run(request))
+    try_finish(agent.run(request))
 }
 
 pub fn get(url: &str, token: Option<&str>) -> Reply {
