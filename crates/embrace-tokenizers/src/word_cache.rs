@@ -32,12 +32,16 @@ const INITIAL_SLOTS: usize = 1024;
 /// - `01`: one token, its id in the low 32 bits (its length is the piece's);
 /// - `10`: two tokens, ids in bits 0..24 and 24..48, the first one's byte length in bits 48..52;
 /// - `11`: `count` tokens at `start` in the spill vector (start in bits 0..32, count 32..48).
+///
+/// Bit 61 is the caller's mark ([`WordCache::insert_marked`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Packed(u64);
 
 const ONE: u64 = 1 << 62;
 const TWO: u64 = 2 << 62;
 const SPILLED: u64 = 3 << 62;
+/// A flag the caller keeps with a word (byte-level BPE: the word has a char NFC may change).
+const MARK: u64 = 1 << 61;
 const ID24: u32 = (1 << 24) - 1;
 
 impl Packed {
@@ -223,9 +227,11 @@ impl WordCache {
         out: &mut Vec<(u32, u32)>,
     ) -> bool {
         self.get_with(bytes, start, end, |id, len| out.push((id, len)))
+            .is_some()
     }
 
-    /// Calls `f(id, byte length)` for each cached token of `bytes[start..end]`; false on a miss.
+    /// Calls `f(id, byte length)` for each cached token of `bytes[start..end]`; on a hit, gives
+    /// the word's mark (see [`Self::insert_marked`]), on a miss `None`.
     #[inline]
     pub(crate) fn get_with(
         &self,
@@ -233,30 +239,42 @@ impl WordCache {
         start: usize,
         end: usize,
         f: impl FnMut(u32, u32),
-    ) -> bool {
+    ) -> Option<bool> {
         let len = end - start;
         let found = match len {
             1..=7 => self.short.get(short_key(bytes, start, len)),
             8..=15 => self.medium.get(medium_key(bytes, start, len)),
             _ => self.long.get(&bytes[start..end]).copied(),
         };
-        match found {
-            Some(packed) => {
-                packed.for_each(len as u32, &self.spill, f);
-                true
-            }
-            None => false,
-        }
+        found.map(|packed| {
+            packed.for_each(len as u32, &self.spill, f);
+            packed.0 & MARK != 0
+        })
     }
 
     /// Remembers the tokens of `bytes[start..end]` (a non-empty piece of at most [`MAX_LEN`]).
     pub(crate) fn insert(&mut self, bytes: &[u8], start: usize, end: usize, tokens: &[(u32, u32)]) {
+        self.insert_marked(bytes, start, end, tokens, false);
+    }
+
+    /// [`Self::insert`], with a flag that lookups give back.
+    pub(crate) fn insert_marked(
+        &mut self,
+        bytes: &[u8],
+        start: usize,
+        end: usize,
+        tokens: &[(u32, u32)],
+        mark: bool,
+    ) {
         if self.short.len + self.medium.len + self.long.len() >= CAPACITY
             || self.spill.len() + tokens.len() > SPILL_CAPACITY
         {
             self.clear();
         }
-        let value = Packed::new(tokens, &mut self.spill);
+        let mut value = Packed::new(tokens, &mut self.spill);
+        if mark {
+            value.0 |= MARK;
+        }
         let len = end - start;
         match len {
             0 => {}

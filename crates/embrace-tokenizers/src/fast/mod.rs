@@ -52,6 +52,12 @@ pub(crate) trait TokenSink {
     fn push_id(&mut self, id: u32) {
         self.push(id, "", "", (0, 0), 0);
     }
+
+    /// How many tokens the sink holds.
+    fn len(&self) -> usize;
+
+    /// Drops the tokens after the first `len` (to encode a stretch again another way).
+    fn truncate(&mut self, len: usize);
 }
 
 impl TokenSink for Vec<RawToken> {
@@ -65,6 +71,14 @@ impl TokenSink for Vec<RawToken> {
             v
         };
         Vec::push(self, (id, value, offsets, Some(word)));
+    }
+
+    fn len(&self) -> usize {
+        Vec::len(self)
+    }
+
+    fn truncate(&mut self, len: usize) {
+        Vec::truncate(self, len);
     }
 }
 
@@ -82,6 +96,14 @@ impl TokenSink for IdSink<'_> {
 
     fn push_id(&mut self, id: u32) {
         self.0.push(id);
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn truncate(&mut self, len: usize) {
+        self.0.truncate(len);
     }
 }
 
@@ -195,15 +217,38 @@ impl FastPath {
                 (FastPath::Bert(fast), Model::WordPiece(wp)) => {
                     fast.segment(general, wp, segment, s, out, word)
                 }
-                (FastPath::ByteLevelBpe(fast), Model::BPE(bpe)) if !fast.nfc || is_nfc(segment) => {
-                    // Normalization is the identity here, so tokens matched on normalized text
-                    // can be matched on the segment as it is.
-                    fast.normalized_segment(bpe, added, segment, s, out, word)
+                (FastPath::ByteLevelBpe(fast), Model::BPE(bpe)) if !fast.nfc => {
+                    // No normalization: tokens matched on normalized text can be matched on the
+                    // segment as it is.
+                    fast.normalized_segment(bpe, added, segment, s, out, word, None)
                 }
-                (FastPath::ByteLevelBpe(fast), Model::BPE(bpe)) if !out.wants_details() => {
+                (FastPath::ByteLevelBpe(fast), Model::BPE(bpe)) => {
+                    // NFC: encoded as if NFC left the segment alone, noting any char it could
+                    // change; almost always none, and then that was right. Otherwise the
+                    // segment is checked in full, and encoded again if NFC does change it.
+                    let (mark, first_word) = (out.len(), *word);
+                    let mut unsure = false;
+                    fast.normalized_segment(bpe, added, segment, s, out, word, Some(&mut unsure))?;
+                    if !unsure || is_nfc(segment) {
+                        return Ok(());
+                    }
+                    out.truncate(mark);
+                    *word = first_word;
+                    if out.wants_details() {
+                        return general.encode_plain(segment, s, out, word);
+                    }
                     // Ids only: no offsets to map back, so the NFC form can take the fast path.
                     let normalized: String = segment.chars().nfc().map(|(c, _)| c).collect();
-                    fast.normalized_segment(bpe, added, &normalized, s, out, word)
+                    let mut ignored = false;
+                    fast.normalized_segment(
+                        bpe,
+                        added,
+                        &normalized,
+                        s,
+                        out,
+                        word,
+                        Some(&mut ignored),
+                    )
                 }
                 _ => general.encode_plain(segment, s, out, word),
             }
@@ -266,18 +311,37 @@ impl ByteBpe {
     /// whatever the piece gave before (whole-piece id or merges), and it stays in the CPU's cache
     /// where the full vocabulary table does not.
     #[inline]
+    ///
+    /// With `nfc` (a tokenizer whose normalizer is NFC), the flag is set when the piece has a
+    /// char that is not NFC-inert; the cache remembers that with the piece.
+    #[allow(clippy::too_many_arguments)]
     fn word(
         &self,
         bpe: &Bpe,
+        segment: &str,
         bytes: &[u8],
         (start, end): (usize, usize),
         cache: &mut WordCache,
         out: &mut Vec<(u32, u32)>,
+        nfc: Option<&mut bool>,
     ) {
         let cacheable = end - start <= word_cache::MAX_LEN;
-        if cacheable && cache.get(bytes, start, end, out) {
+        if cacheable
+            && let Some(marked) = cache.get_with(bytes, start, end, |id, len| out.push((id, len)))
+        {
+            if let Some(unsure) = nfc {
+                *unsure |= marked;
+            }
             return;
         }
+        let marked = match nfc {
+            None => false,
+            Some(unsure) => {
+                let marked = !segment.get(start..end).is_some_and(all_inert);
+                *unsure |= marked;
+                marked
+            }
+        };
         let first = out.len();
         let piece = &bytes[start..end];
         if bpe.ignore_merges
@@ -296,12 +360,16 @@ impl ByteBpe {
             );
         }
         if cacheable {
-            cache.insert(bytes, start, end, &out[first..]);
+            cache.insert_marked(bytes, start, end, &out[first..], marked);
         }
     }
 
     /// Byte-level BPE over a segment in normalized form: its normalized added tokens, and the
     /// text between them. Offsets are shifted by `shift`.
+    ///
+    /// With `nfc`, the flag is set when some char of the segment is not NFC-inert (see
+    /// [`Self::word`]).
+    #[allow(clippy::too_many_arguments)]
     fn normalized_segment<S: TokenSink>(
         &self,
         bpe: &Bpe,
@@ -310,6 +378,7 @@ impl ByteBpe {
         shift: usize,
         out: &mut S,
         word: &mut u32,
+        mut nfc: Option<&mut bool>,
     ) -> Result<()> {
         added.normalized_matches(segment, |id, (s, e)| {
             if s == e {
@@ -317,10 +386,20 @@ impl ByteBpe {
             }
             match id {
                 Some(id) => {
+                    if let Some(unsure) = nfc.as_deref_mut() {
+                        *unsure |= !all_inert(&segment[s..e]);
+                    }
                     out.push(id, "", &segment[s..e], (shift + s, shift + e), *word);
                     *word += 1;
                 }
-                None => self.segment(bpe, &segment[s..e], shift + s, out, word),
+                None => self.segment(
+                    bpe,
+                    &segment[s..e],
+                    shift + s,
+                    out,
+                    word,
+                    nfc.as_deref_mut(),
+                ),
             }
             Ok(())
         })
@@ -334,13 +413,14 @@ impl ByteBpe {
         shift: usize,
         out: &mut S,
         word: &mut u32,
+        nfc: Option<&mut bool>,
     ) {
         let bytes = segment.as_bytes();
         // The thread's cache is borrowed once per segment; it belongs to one model at a time.
         BPE_CACHE.with(|cell| {
             let mut cell = cell.borrow_mut();
             let (cache, tokens) = cell.for_owner(self.cache_id);
-            self.scan_segment(bpe, segment, bytes, shift, cache, tokens, out, word);
+            self.scan_segment(bpe, segment, bytes, shift, cache, tokens, out, word, nfc);
         });
     }
 
@@ -355,25 +435,37 @@ impl ByteBpe {
         tokens: &mut Vec<(u32, u32)>,
         out: &mut S,
         word: &mut u32,
+        mut nfc: Option<&mut bool>,
     ) {
         let details = out.wants_details();
         scanner::scan(self.pattern, segment, |ps, pe| {
             if !details {
                 // A cached word's ids go straight to the sink.
                 if pe - ps <= word_cache::MAX_LEN
-                    && cache.get_with(bytes, ps, pe, |id, _| out.push_id(id))
+                    && let Some(marked) = cache.get_with(bytes, ps, pe, |id, _| out.push_id(id))
                 {
+                    if let Some(unsure) = nfc.as_deref_mut() {
+                        *unsure |= marked;
+                    }
                     return;
                 }
-                tokens.clear();
-                self.word(bpe, bytes, (ps, pe), cache, tokens);
+            }
+            tokens.clear();
+            self.word(
+                bpe,
+                segment,
+                bytes,
+                (ps, pe),
+                cache,
+                tokens,
+                nfc.as_deref_mut(),
+            );
+            if !details {
                 for &(id, _) in tokens.iter() {
                     out.push_id(id);
                 }
                 return;
             }
-            tokens.clear();
-            self.word(bpe, bytes, (ps, pe), cache, tokens);
             let mut pos = ps;
             for &(id, len) in tokens.iter() {
                 let end = pos + len as usize;
@@ -414,6 +506,22 @@ static NFC_INERT: std::sync::LazyLock<Box<[u64]>> = std::sync::LazyLock::new(|| 
     bits
 });
 
+/// Whether `c` is NFC-inert, by the [`NFC_INERT`] bits.
+#[inline]
+fn is_inert_char(inert: &[u64], c: char) -> bool {
+    let u = c as usize;
+    c.is_ascii() || inert.get(u / 64).is_some_and(|w| w & (1 << (u % 64)) != 0)
+}
+
+/// Whether every char of `s` is NFC-inert (then NFC leaves `s` alone).
+fn all_inert(s: &str) -> bool {
+    if s.is_ascii() {
+        return true;
+    }
+    let inert = &*NFC_INERT;
+    s.chars().all(|c| is_inert_char(inert, c))
+}
+
 /// Whether NFC leaves `s` unchanged.
 ///
 /// An inert char (NFC quick-check "yes", combining class 0) is a normalization boundary: NFC
@@ -424,10 +532,7 @@ fn is_nfc(s: &str) -> bool {
         return true;
     }
     let inert = &*NFC_INERT;
-    let is_inert = |c: char| {
-        let u = c as usize;
-        c.is_ascii() || inert.get(u / 64).is_some_and(|w| w & (1 << (u % 64)) != 0)
-    };
+    let is_inert = |c: char| is_inert_char(inert, c);
     let full = unicode_normalization_alignments::is_nfc;
     let mut stretch = 0;
     let mut unsure = false;
