@@ -321,6 +321,14 @@ impl ThreadCache {
         }
         (&mut self.cache, &mut self.tokens)
     }
+
+    /// Drops the token buffer after a very long word grew it, so that a thread does not hold
+    /// that memory for good (call when done with [`Self::for_owner`]'s buffers).
+    pub(crate) fn release_if_large(&mut self) {
+        if self.tokens.capacity() > 4096 {
+            self.tokens = Vec::new();
+        }
+    }
 }
 
 #[cfg(test)]

@@ -174,8 +174,12 @@ impl BertFast {
     ) -> Result<()> {
         WORDPIECE_CACHE.with(|cell| {
             let mut cell = cell.borrow_mut();
-            let BertThread { cache, words, buf } = &mut *cell;
-            let (cache, tokens) = cache.for_owner(self.cache_id);
+            let BertThread {
+                cache: thread_cache,
+                words,
+                buf,
+            } = &mut *cell;
+            let (cache, tokens) = thread_cache.for_owner(self.cache_id);
             let mut pieces = Pieces {
                 wp,
                 cache,
@@ -184,7 +188,16 @@ impl BertFast {
                 out,
                 word,
             };
-            self.runs(general, segment, shift, words, &mut pieces)
+            let result = self.runs(general, segment, shift, words, &mut pieces);
+            // A very long word leaves large buffers: they are not kept (see RETAINED_SCRATCH).
+            if words.text.capacity() > super::RETAINED_SCRATCH {
+                *words = Words::default();
+            }
+            if buf.capacity() > super::RETAINED_SCRATCH {
+                *buf = Vec::new();
+            }
+            thread_cache.release_if_large();
+            result
         })
     }
 

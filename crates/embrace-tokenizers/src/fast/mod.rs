@@ -35,6 +35,10 @@ use scanner::Pattern;
 use std::cell::RefCell;
 use unicode_normalization_alignments::UnicodeNormalization;
 
+/// Bytes of text a fast path's per-thread scratch buffers may keep between calls; a longer text
+/// grows them, and they are dropped afterwards, so memory stays bounded on long inputs.
+pub(crate) const RETAINED_SCRATCH: usize = 64 * 1024;
+
 /// A token as the encoder collects it: id, string, byte offsets in the input, word index.
 pub(crate) type RawToken = (u32, String, (usize, usize), Option<u32>);
 
@@ -421,6 +425,7 @@ impl ByteBpe {
             let mut cell = cell.borrow_mut();
             let (cache, tokens) = cell.for_owner(self.cache_id);
             self.scan_segment(bpe, segment, bytes, shift, cache, tokens, out, word, nfc);
+            cell.release_if_large();
         });
     }
 

@@ -26,6 +26,16 @@ struct Scratch {
     starts: Vec<usize>,
 }
 
+impl Scratch {
+    /// Drops buffers grown past [`super::RETAINED_SCRATCH`] by one long text, so that a thread
+    /// does not hold that memory for good.
+    fn release_if_large(&mut self) {
+        if self.text.capacity() > super::RETAINED_SCRATCH {
+            *self = Scratch::default();
+        }
+    }
+}
+
 thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::default();
 }
@@ -111,7 +121,9 @@ impl SentencePiece {
                     .map(|(i, c)| (c, align.get(i).copied().unwrap_or((0, 0))));
                 self.collect(chars, text, origin);
             }
-            self.words(model, text, origin, starts, shift, out, word)
+            let result = self.words(model, text, origin, starts, shift, out, word);
+            scratch.release_if_large();
+            result
         })
     }
 
@@ -191,5 +203,50 @@ impl SentencePiece {
             *word += 1;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::fast::IdSink;
+
+    #[test]
+    fn a_long_text_leaves_no_large_buffers_behind() {
+        let model = Unigram::new(
+            vec![
+                ("<unk>".into(), 0.0),
+                ("▁".into(), -1.0),
+                ("a".into(), -2.0),
+            ],
+            Some(0),
+            false,
+        )
+        .unwrap();
+        let sp = SentencePiece {
+            metaspace: Metaspace {
+                replacement: '▁',
+                prepend_scheme: PrependScheme::Always,
+                split: true,
+            },
+            precompiled: Precompiled::from_base64("").unwrap(),
+            collapse_spaces: false,
+        };
+        let long = "a ".repeat(200_000);
+        let mut ids = Vec::new();
+        let mut word = 0;
+        sp.segment(&model, &long, 0, &mut IdSink(&mut ids), &mut word)
+            .unwrap();
+        assert!(ids.len() >= 400_000, "{}", ids.len());
+        SCRATCH.with(|s| {
+            let s = s.borrow();
+            assert!(s.text.capacity() <= crate::fast::RETAINED_SCRATCH);
+            assert!(s.origin.capacity() <= crate::fast::RETAINED_SCRATCH);
+        });
+        // A short text keeps its buffers for the next call.
+        sp.segment(&model, "a a", 0, &mut IdSink(&mut ids), &mut word)
+            .unwrap();
+        SCRATCH.with(|s| assert!(s.borrow().text.capacity() > 0));
     }
 }

@@ -214,7 +214,9 @@ impl Unigram {
                     cache.insert(bytes, 0, bytes.len(), tokens);
                 }
             }
-            Ok(f(tokens))
+            let result = f(tokens);
+            cell.release_if_large();
+            Ok(result)
         })
     }
 
