@@ -252,6 +252,26 @@ impl WordCache {
         })
     }
 
+    /// The tokens of a whole `word` into `tokens` (emptied first): from the cache, or from
+    /// `compute`, whose result is then cached (for words of 1 to [`MAX_LEN`] bytes).
+    pub(crate) fn whole_word<E>(
+        &mut self,
+        word: &[u8],
+        tokens: &mut Vec<(u32, u32)>,
+        compute: impl FnOnce(&mut Vec<(u32, u32)>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        tokens.clear();
+        let cacheable = !word.is_empty() && word.len() <= MAX_LEN;
+        if cacheable && self.get(word, 0, word.len(), tokens) {
+            return Ok(());
+        }
+        compute(tokens)?;
+        if cacheable {
+            self.insert(word, 0, word.len(), tokens);
+        }
+        Ok(())
+    }
+
     /// Remembers the tokens of `bytes[start..end]` (a non-empty piece of at most [`MAX_LEN`]).
     pub(crate) fn insert(&mut self, bytes: &[u8], start: usize, end: usize, tokens: &[(u32, u32)]) {
         self.insert_marked(bytes, start, end, tokens, false);

@@ -122,15 +122,9 @@ fn cached_wordpiece<'a>(
     word: &'a str,
     mut emit: impl FnMut(u32, &'a str, &'a str, (usize, usize)),
 ) -> Result<()> {
-    let bytes = word.as_bytes();
-    tokens.clear();
-    let cacheable = !word.is_empty() && word.len() <= word_cache::MAX_LEN;
-    if !(cacheable && cache.get(bytes, 0, bytes.len(), tokens)) {
-        wp.tokenize_into(word, |id, _, _, (s, e)| tokens.push((id, (e - s) as u32)))?;
-        if cacheable {
-            cache.insert(bytes, 0, bytes.len(), tokens);
-        }
-    }
+    cache.whole_word(word.as_bytes(), tokens, |tokens| {
+        wp.tokenize_into(word, |id, _, _, (s, e)| tokens.push((id, (e - s) as u32)))
+    })?;
     let mut pos = 0;
     for &(id, len) in tokens.iter() {
         let end = pos + len as usize;
@@ -189,14 +183,7 @@ impl BertFast {
                 word,
             };
             let result = self.runs(general, segment, shift, words, &mut pieces);
-            // A very long word leaves large buffers: they are not kept (see RETAINED_SCRATCH).
-            if words.text.capacity() > super::RETAINED_SCRATCH {
-                *words = Words::default();
-            }
-            if buf.capacity() > super::RETAINED_SCRATCH {
-                *buf = Vec::new();
-            }
-            thread_cache.release_if_large();
+            cell.release_if_large();
             result
         })
     }
@@ -308,6 +295,20 @@ struct BertThread {
     cache: ThreadCache,
     words: Words,
     buf: Vec<u8>,
+}
+
+impl BertThread {
+    /// Drops buffers that one very long word grew past [`super::RETAINED_SCRATCH`], so that a
+    /// thread does not hold that memory for good.
+    fn release_if_large(&mut self) {
+        if self.words.text.capacity() > super::RETAINED_SCRATCH {
+            self.words = Words::default();
+        }
+        if self.buf.capacity() > super::RETAINED_SCRATCH {
+            self.buf = Vec::new();
+        }
+        self.cache.release_if_large();
+    }
 }
 
 /// The words of one normalized run: their text, and for every normalized byte the byte range of

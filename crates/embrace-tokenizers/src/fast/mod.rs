@@ -8,11 +8,12 @@
 //!   whitespace-separated run is normalized char by char into a buffer that remembers where every
 //!   byte came from; BERT's rules never look across ASCII whitespace. Char properties come from a
 //!   per-process table, WordPiece results from a per-thread cache of recent words.
-//! - **Byte-level BPE** (GPT-2, Llama-3, Qwen): no normalization (or NFC on text that already is),
-//!   a known split pattern scanned by hand ([`scanner`]), BPE on raw bytes, and a small per-thread
-//!   cache of recent words ([`crate::word_cache`]). Without offsets to map back, text that is not in NFC
-//!   is normalized first and takes the same path.
-//! - **SentencePiece-Unigram** (XLM-R and kin, see [`sentencepiece`]): printable-ASCII segments.
+//! - **Byte-level BPE** (GPT-2, Llama-3, Qwen): no normalization (or NFC on text that already is
+//!   in NFC), a known split pattern scanned by hand ([`scanner`]), BPE on raw bytes, and a small
+//!   per-thread cache of recent words ([`crate::word_cache`]). Without offsets to map back, text
+//!   that is not in NFC is normalized first and takes the same path.
+//! - **SentencePiece-Unigram** (XLM-R and kin, see [`sentencepiece`]): text the precompiled map
+//!   cannot change is used as it is, other text is normalized by the map first.
 //!
 //! Added tokens are found on the raw text first, exactly as in the general pipeline, and any
 //! segment a fast path cannot take goes through the general pipeline. A fast path is only chosen
@@ -135,7 +136,8 @@ pub(crate) enum FastPath {
 #[derive(Debug, Clone)]
 pub(crate) struct ByteBpe {
     pattern: Pattern,
-    /// The normalizer is NFC: segments that are not already NFC take the general path.
+    /// The normalizer is NFC: segments are encoded as they are and checked after (see
+    /// [`FastPath::encode`]).
     nfc: bool,
     /// Id of each single byte.
     byte_ids: [Option<u32>; 256],
@@ -309,17 +311,13 @@ impl ByteBpe {
         }
     }
 
-    /// BPE of the piece `bytes[start..end]`: (id, byte length) per token, appended to `out`.
-    ///
-    /// The small cache of recent words is probed first, also under `ignore_merges`: it holds
-    /// whatever the piece gave before (whole-piece id or merges), and it stays in the CPU's cache
-    /// where the full vocabulary table does not.
-    #[inline]
+    /// BPE of the piece `bytes[start..end]`, a word-cache miss: (id, byte length) per token,
+    /// appended to `out`, and cached when the piece is at most [`word_cache::MAX_LEN`] bytes.
     ///
     /// With `nfc` (a tokenizer whose normalizer is NFC), the flag is set when the piece has a
     /// char that is not NFC-inert; the cache remembers that with the piece.
     #[allow(clippy::too_many_arguments)]
-    fn word(
+    fn merge_word(
         &self,
         bpe: &Bpe,
         segment: &str,
@@ -329,15 +327,6 @@ impl ByteBpe {
         out: &mut Vec<(u32, u32)>,
         nfc: Option<&mut bool>,
     ) {
-        let cacheable = end - start <= word_cache::MAX_LEN;
-        if cacheable
-            && let Some(marked) = cache.get_with(bytes, start, end, |id, len| out.push((id, len)))
-        {
-            if let Some(unsure) = nfc {
-                *unsure |= marked;
-            }
-            return;
-        }
         let marked = match nfc {
             None => false,
             Some(unsure) => {
@@ -363,7 +352,7 @@ impl ByteBpe {
                     .map(|(id, len)| (id, len as u32)),
             );
         }
-        if cacheable {
+        if end - start <= word_cache::MAX_LEN {
             cache.insert_marked(bytes, start, end, &out[first..], marked);
         }
     }
@@ -444,32 +433,36 @@ impl ByteBpe {
     ) {
         let details = out.wants_details();
         scanner::scan(self.pattern, segment, |ps, pe| {
-            if !details {
-                // A cached word's ids go straight to the sink.
-                if pe - ps <= word_cache::MAX_LEN
-                    && let Some(marked) = cache.get_with(bytes, ps, pe, |id, _| out.push_id(id))
-                {
+            // The small cache of recent words first, also under `ignore_merges`: it holds
+            // whatever the piece gave before, and stays in the CPU's cache where the vocabulary
+            // does not. Without details, a cached word's ids go straight to the sink.
+            tokens.clear();
+            let hit = if pe - ps > word_cache::MAX_LEN {
+                None
+            } else if details {
+                cache.get_with(bytes, ps, pe, |id, len| tokens.push((id, len)))
+            } else {
+                cache.get_with(bytes, ps, pe, |id, _| out.push_id(id))
+            };
+            match hit {
+                Some(marked) => {
                     if let Some(unsure) = nfc.as_deref_mut() {
                         *unsure |= marked;
                     }
-                    return;
+                    if !details {
+                        return;
+                    }
                 }
-            }
-            tokens.clear();
-            self.word(
-                bpe,
-                segment,
-                bytes,
-                (ps, pe),
-                cache,
-                tokens,
-                nfc.as_deref_mut(),
-            );
-            if !details {
-                for &(id, _) in tokens.iter() {
-                    out.push_id(id);
+                None => {
+                    let nfc = nfc.as_deref_mut();
+                    self.merge_word(bpe, segment, bytes, (ps, pe), cache, tokens, nfc);
+                    if !details {
+                        for &(id, _) in tokens.iter() {
+                            out.push_id(id);
+                        }
+                        return;
+                    }
                 }
-                return;
             }
             let mut pos = ps;
             for &(id, len) in tokens.iter() {

@@ -203,17 +203,12 @@ impl Unigram {
         SEGMENT_CACHE.with(|cell| {
             let mut cell = cell.borrow_mut();
             let (cache, tokens) = cell.for_owner(self.cache_id);
-            let bytes = word.as_bytes();
-            let cacheable = !word.is_empty() && word.len() <= word_cache::MAX_LEN;
-            tokens.clear();
-            if !(cacheable && cache.get(bytes, 0, bytes.len(), tokens)) {
+            cache.whole_word(word.as_bytes(), tokens, |tokens| {
                 for (s, e, id) in self.viterbi(word)? {
                     tokens.push((id, (e - s) as u32));
                 }
-                if cacheable {
-                    cache.insert(bytes, 0, bytes.len(), tokens);
-                }
-            }
+                Ok(())
+            })?;
             let result = f(tokens);
             cell.release_if_large();
             Ok(result)
