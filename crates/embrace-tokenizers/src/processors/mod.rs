@@ -163,18 +163,17 @@ impl PostProcessor {
     /// for one sequence, ids only).
     pub fn single_ids(&self, ids: Vec<u32>) -> Vec<u32> {
         match self {
-            PostProcessor::TemplateProcessing(t) => t.single_ids(ids),
-            PostProcessor::BertProcessing { sep, cls }
-            | PostProcessor::RobertaProcessing { sep, cls, .. } => {
-                let mut out = Vec::with_capacity(ids.len() + 2);
-                out.push(cls.1);
-                out.extend(ids);
-                out.push(sep.1);
-                out
-            }
             PostProcessor::ByteLevel(_) => ids,
             PostProcessor::Sequence { processors } => {
                 processors.iter().fold(ids, |ids, p| p.single_ids(ids))
+            }
+            _ => {
+                let mut out = Vec::with_capacity(ids.len() + self.added_tokens(false));
+                let _ = self.single_ids_into(&mut out, |out| {
+                    out.extend_from_slice(&ids);
+                    Ok::<(), std::convert::Infallible>(())
+                });
+                out
             }
         }
     }
