@@ -1,28 +1,13 @@
 //! `embrace pipeline` and `embrace cache import`, run as a user runs them.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
+use common::{embrace, tiny};
 use serde_json::Value;
-
-fn embrace(args: &[&str], hf_home: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_embrace"))
-        .args(args)
-        .env("HF_HOME", hf_home)
-        .env_remove("HF_HUB_CACHE")
-        .env("HF_HUB_OFFLINE", "1")
-        .output()
-        .unwrap()
-}
-
-fn tiny(name: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/golden/pipelines/models")
-        .join(name)
-        .display()
-        .to_string()
-}
 
 fn asset(name: &str) -> PathBuf {
     embrace_assets::require(name, "config.json")

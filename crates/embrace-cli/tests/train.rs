@@ -3,27 +3,12 @@
 //! input rejected before training.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Output};
 
+use common::{embrace, tiny};
 use serde_json::Value;
-
-fn embrace(args: &[&str], hf_home: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_embrace"))
-        .args(args)
-        .env("HF_HOME", hf_home)
-        .env_remove("HF_HUB_CACHE")
-        .env("HF_HUB_OFFLINE", "1")
-        .output()
-        .unwrap()
-}
-
-fn tiny_bert() -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/golden/pipelines/models/bert-cls")
-        .display()
-        .to_string()
-}
 
 /// Sentences in the tiny tokenizer's vocabulary: a person and a city in each.
 fn conll(path: &Path, sentences: usize) {
@@ -42,7 +27,7 @@ fn conll(path: &Path, sentences: usize) {
 /// `embrace train token-classification` of a LoRA adapter on the tiny BERT with `data` (the
 /// data options) into `output`; returns the printed report.
 fn train_lora(data: &[&str], output: &Path, hf_home: &Path) -> Value {
-    let model = tiny_bert();
+    let model = tiny("bert-cls");
     let mut args = vec!["train", "token-classification", "-m", &model];
     args.extend(data);
     args.extend([
@@ -162,7 +147,7 @@ fn token_classification_rejects_bad_input_before_training() {
     conll(&data, 40);
     let run = |extra: &[&str], file: &Path| {
         let mut args = vec!["train", "token-classification", "-m"];
-        let model = tiny_bert();
+        let model = tiny("bert-cls");
         args.push(&model);
         args.extend(["--train-file", file.to_str().unwrap(), "--adapter", "lora"]);
         args.extend(extra);

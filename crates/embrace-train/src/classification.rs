@@ -13,6 +13,7 @@ use embrace_tokenizers::{Tokenizer, TruncationParams};
 use serde_json::{Value, json};
 
 use crate::args::TrainingArguments;
+use crate::autograd::TrainHead;
 use crate::error::{Result, TrainError};
 use crate::metrics::ClassificationMetrics;
 use crate::output::{
@@ -500,7 +501,7 @@ fn write_output(
     write_config(
         out,
         config,
-        "BertForSequenceClassification",
+        TrainHead::Sequence.architecture(),
         &report.labels,
         Some("single_label_classification"),
     )?;

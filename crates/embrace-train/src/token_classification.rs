@@ -16,6 +16,7 @@ use embrace_tokenizers::{Encoding, Tokenizer};
 use serde_json::{Value, json};
 
 use crate::args::TrainingArguments;
+use crate::autograd::TrainHead;
 use crate::error::{Result, TrainError};
 use crate::output::{
     copy_tokenizer_files, io_err, write_config, write_file, write_json, write_weights,
@@ -402,7 +403,7 @@ pub fn train_token_classification(job: &TokenClassificationJob) -> Result<TokenR
     write_config(
         out,
         &config,
-        "BertForTokenClassification",
+        TrainHead::Token.architecture(),
         &job.labels,
         None,
     )?;
