@@ -34,6 +34,26 @@ pub fn prose_lines() -> std::io::Result<Vec<String>> {
         .collect()
 }
 
+/// `count` texts of at least `min_chars` characters, each joining consecutive `lines` from a
+/// different starting line (wrapping around): long inputs for model benchmarks.
+pub fn prose_windows(lines: &[String], count: usize, min_chars: usize) -> Vec<String> {
+    if lines.is_empty() {
+        return Vec::new();
+    }
+    (0..count)
+        .map(|start| {
+            let mut text = String::new();
+            let mut i = start;
+            while text.len() < min_chars {
+                text.push_str(&lines[i % lines.len()]);
+                text.push(' ');
+                i += 1;
+            }
+            text
+        })
+        .collect()
+}
+
 /// This process's peak resident memory in KiB (Linux `VmHWM`; 0 where unavailable).
 pub fn peak_rss_kb() -> u64 {
     std::fs::read_to_string("/proc/self/status")

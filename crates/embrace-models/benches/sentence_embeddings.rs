@@ -17,25 +17,14 @@
 use std::process::Command;
 use std::time::Instant;
 
-use embrace_assets::bench::{peak_rss_kb, prose_lines, repo_root, run_worker};
+use embrace_assets::bench::{peak_rss_kb, prose_lines, prose_windows, repo_root, run_worker};
 use embrace_models::sentence_transformers::SentenceTransformer;
 use serde_json::{Value, json};
 
 /// The benchmark texts: short prose lines and ~1400-character windows (more than 256 tokens).
 fn scenarios(quick: bool) -> Value {
     let lines = prose_lines().unwrap();
-    let long: Vec<String> = (0..64)
-        .map(|start| {
-            let mut text = String::new();
-            let mut i = start;
-            while text.len() < 1400 {
-                text.push_str(&lines[i % lines.len()]);
-                text.push(' ');
-                i += 1;
-            }
-            text
-        })
-        .collect();
+    let long = prose_windows(&lines, 64, 1400);
     let short: Vec<String> = lines.iter().cycle().take(256).cloned().collect();
     let (n_short_1, n_long_1, repeat) = if quick { (16, 4, 1) } else { (64, 16, 3) };
     json!({
