@@ -31,6 +31,7 @@
 pub mod activation;
 pub mod causal;
 pub mod config;
+pub mod cpu;
 mod encoder;
 pub mod error;
 pub mod generation;

@@ -119,11 +119,11 @@ impl Dropout {
         let keep = (1.0 / (1.0 - self.p)) as f32;
         // One 64-bit draw gives two 32-bit uniforms, each compared with p·2³².
         let threshold = (self.p * 4_294_967_296.0) as u64;
-        let mut y = vec![0f32; x.len()];
-        let fill = |k: usize, out: &mut [f32]| {
+        embrace_models::cpu::par_fill(x.len(), DROPOUT_CHUNK, |start, out| {
+            let k = start / DROPOUT_CHUNK;
             let mut rng =
                 crate::rng::Rng::new(self.seed ^ (k as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
-            let src = &x[k * DROPOUT_CHUNK..k * DROPOUT_CHUNK + out.len()];
+            let src = &x[start..start + out.len()];
             for (pair, values) in out.chunks_mut(2).zip(src.chunks(2)) {
                 let bits = rng.next_u64();
                 for (j, (o, &v)) in pair.iter_mut().zip(values).enumerate() {
@@ -131,20 +131,7 @@ impl Dropout {
                     *o = if draw < threshold { 0.0 } else { v * keep };
                 }
             }
-        };
-        let parts: Vec<std::sync::Mutex<&mut [f32]>> = y
-            .chunks_mut(DROPOUT_CHUNK)
-            .map(std::sync::Mutex::new)
-            .collect();
-        candle_core::utils::barrier_pool().execute_chunked(parts.len(), |range| {
-            for k in range {
-                // Each chunk index is handed out once, so its lock is never contended.
-                let mut part = parts[k].lock().unwrap_or_else(|e| e.into_inner());
-                fill(k, &mut part);
-            }
-        });
-        drop(parts);
-        y
+        })
     }
 }
 
@@ -380,14 +367,25 @@ impl TrainableBert {
         let name = format!("{prefix}.weight");
         let w = self.get(&name)?;
         let b = self.get(&format!("{prefix}.bias"))?;
-        let product = if self.params.contains_key(&name) {
-            x.broadcast_matmul(&w.t()?)?
-        } else {
+        // Weight and bias each trainable (a `Var`) or frozen: frozen ones go through
+        // `FrozenLinear`, which computes no gradient for them.
+        let bias_name = format!("{prefix}.bias");
+        let mut y = if self.params.contains_key(&name) {
+            x.broadcast_matmul(&w.t()?)?.broadcast_add(b)?
+        } else if self.params.contains_key(&bias_name) {
             // A frozen weight: its gradient would be computed and thrown away by a plain matmul.
             x.contiguous()?
-                .apply_op1(FrozenLinear { weight: w.clone() })?
+                .apply_op1(FrozenLinear {
+                    weight: w.contiguous()?,
+                    bias: None,
+                })?
+                .broadcast_add(b)?
+        } else {
+            x.contiguous()?.apply_op1(FrozenLinear {
+                weight: w.contiguous()?,
+                bias: Some(b.clone()),
+            })?
         };
-        let mut y = product.broadcast_add(b)?;
         if let Some(lora) = &self.lora
             && let (Some(a), Some(bm)) = (
                 self.params.get(&format!("{prefix}.lora_A.weight")),
@@ -610,6 +608,17 @@ fn lora_prefix(layer: usize, target: &str) -> Option<String> {
     Some(format!("bert.encoder.layer.{layer}.{part}"))
 }
 
+/// Runs `f` on a CPU tensor's f32 values, in row-major order (copied first only when the
+/// tensor is not contiguous).
+fn with_values<T>(t: &Tensor, op: &str, f: impl FnOnce(&[f32]) -> T) -> candle_core::Result<T> {
+    let t = t.contiguous()?;
+    let (storage, layout) = t.storage_and_layout();
+    match &*storage {
+        candle_core::Storage::Cpu(cpu) => Ok(f(contiguous_f32(cpu, layout, op)?)),
+        _ => candle_core::bail!("{op} runs on the CPU"),
+    }
+}
+
 /// The values of a custom op's input: f32, contiguous (the callers make it so).
 fn contiguous_f32<'a>(
     storage: &'a candle_core::CpuStorage,
@@ -632,21 +641,21 @@ struct LayerNorm {
     eps: f32,
 }
 
+/// Rows per chunk of LayerNorm's loops on the pool. Fixed, so that the backward pass sums the
+/// γ and β gradients in the same order on any number of threads.
+const LAYER_NORM_ROWS: usize = 32;
+
 impl LayerNorm {
-    /// Per row of `x` (`width` wide): the normalized values and `1/√(σ² + ε)`.
-    fn normalize(&self, x: &[f32], width: usize) -> (Vec<f32>, Vec<f32>) {
-        let mut normed = vec![0f32; x.len()];
-        let mut rstd = Vec::with_capacity(x.len() / width.max(1));
-        for (row, out) in x.chunks_exact(width).zip(normed.chunks_exact_mut(width)) {
-            let mean = row.iter().sum::<f32>() / width as f32;
-            let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / width as f32;
-            let r = 1.0 / (var + self.eps).sqrt();
-            for (o, v) in out.iter_mut().zip(row) {
-                *o = (v - mean) * r;
-            }
-            rstd.push(r);
+    /// One row: its normalized values into `out`; returns `1/√(σ² + ε)`.
+    fn normalize_row(&self, row: &[f32], out: &mut [f32]) -> f32 {
+        let width = row.len() as f32;
+        let mean = row.iter().sum::<f32>() / width;
+        let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / width;
+        let r = 1.0 / (var + self.eps).sqrt();
+        for (o, v) in out.iter_mut().zip(row) {
+            *o = (v - mean) * r;
         }
-        (normed, rstd)
+        r
     }
 }
 
@@ -671,12 +680,17 @@ impl candle_core::CustomOp3 for LayerNorm {
         if width == 0 || gamma.len() != width || beta.len() != width {
             candle_core::bail!("layer-norm: {width} features, {} weights", gamma.len());
         }
-        let (mut y, _) = self.normalize(x, width);
-        for row in y.chunks_exact_mut(width) {
-            for ((v, g), b) in row.iter_mut().zip(gamma).zip(beta) {
-                *v = *v * g + b;
+        let y = embrace_models::cpu::par_fill(x.len(), LAYER_NORM_ROWS * width, |start, out| {
+            for (row, y) in x[start..start + out.len()]
+                .chunks_exact(width)
+                .zip(out.chunks_exact_mut(width))
+            {
+                self.normalize_row(row, y);
+                for ((v, g), b) in y.iter_mut().zip(gamma).zip(beta) {
+                    *v = *v * g + b;
+                }
             }
-        }
+        });
         Ok((candle_core::CpuStorage::F32(y), l1.shape().clone()))
     }
 
@@ -689,31 +703,56 @@ impl candle_core::CustomOp3 for LayerNorm {
         grad_res: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let width = gamma.elem_count();
-        let xs = x.flatten_all()?.to_vec1::<f32>()?;
         let g = gamma.flatten_all()?.to_vec1::<f32>()?;
-        let dy = grad_res.flatten_all()?.to_vec1::<f32>()?;
-        let (normed, rstd) = self.normalize(&xs, width);
-        let mut dx = vec![0f32; xs.len()];
+        // Each chunk of rows writes its part of dx and sums its own γ and β gradients; the
+        // partial sums are added in row order afterwards.
+        let partials = std::sync::Mutex::new(Vec::new());
+        let dx = with_values(x, self.name(), |xs| {
+            with_values(grad_res, self.name(), |dy| {
+                if width == 0 || dy.len() != xs.len() || !xs.len().is_multiple_of(width) {
+                    candle_core::bail!("layer-norm: gradient and input shapes differ");
+                }
+                Ok(embrace_models::cpu::par_fill(
+                    xs.len(),
+                    LAYER_NORM_ROWS * width,
+                    |start, dx| {
+                        let (mut dgamma, mut dbeta) = (vec![0f32; width], vec![0f32; width]);
+                        let mut n = vec![0f32; width];
+                        let end = start + dx.len();
+                        let rows = xs[start..end]
+                            .chunks_exact(width)
+                            .zip(dy[start..end].chunks_exact(width))
+                            .zip(dx.chunks_exact_mut(width));
+                        for ((row, d), out) in rows {
+                            let r = self.normalize_row(row, &mut n);
+                            // dx̂ = dy·γ; dx = r·(dx̂ - mean(dx̂) - x̂·mean(dx̂·x̂)).
+                            let (mut sum, mut dot) = (0f32, 0f32);
+                            for j in 0..width {
+                                let dn = d[j] * g[j];
+                                sum += dn;
+                                dot += dn * n[j];
+                                dgamma[j] += d[j] * n[j];
+                                dbeta[j] += d[j];
+                            }
+                            let (mean, mean_dot) = (sum / width as f32, dot / width as f32);
+                            for j in 0..width {
+                                out[j] = r * (d[j] * g[j] - mean - n[j] * mean_dot);
+                            }
+                        }
+                        partials
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .push((start, dgamma, dbeta));
+                    },
+                ))
+            })
+        })???;
+        let mut partials = partials.into_inner().unwrap_or_else(|e| e.into_inner());
+        partials.sort_by_key(|(start, _, _)| *start);
         let (mut dgamma, mut dbeta) = (vec![0f32; width], vec![0f32; width]);
-        let rows = normed
-            .chunks_exact(width)
-            .zip(dy.chunks_exact(width))
-            .zip(dx.chunks_exact_mut(width))
-            .zip(&rstd);
-        for (((n, d), out), &r) in rows {
-            // dx̂ = dy·γ; dx = r·(dx̂ - mean(dx̂) - x̂·mean(dx̂·x̂)).
-            let (mut sum, mut dot) = (0f32, 0f32);
-            for j in 0..width {
-                let dn = d[j] * g[j];
-                sum += dn;
-                dot += dn * n[j];
-                dgamma[j] += d[j] * n[j];
-                dbeta[j] += d[j];
-            }
-            let (mean, mean_dot) = (sum / width as f32, dot / width as f32);
-            for j in 0..width {
-                out[j] = r * (d[j] * g[j] - mean - n[j] * mean_dot);
-            }
+        for (_, pg, pb) in &partials {
+            dgamma.iter_mut().zip(pg).for_each(|(a, b)| *a += b);
+            dbeta.iter_mut().zip(pb).for_each(|(a, b)| *a += b);
         }
         let dev = x.device();
         Ok((
@@ -723,6 +762,9 @@ impl candle_core::CustomOp3 for LayerNorm {
         ))
     }
 }
+
+/// Elements per chunk of an element-wise loop spread over the pool.
+const ELEMENT_CHUNK: usize = 16 * 1024;
 
 /// The exact GELU, vectorized (candle evaluates `erf` one value at a time, forward and
 /// backward).
@@ -738,8 +780,11 @@ impl candle_core::CustomOp1 for GeluErf {
         storage: &candle_core::CpuStorage,
         layout: &candle_core::Layout,
     ) -> candle_core::Result<(candle_core::CpuStorage, candle_core::Shape)> {
-        let mut y = contiguous_f32(storage, layout, self.name())?.to_vec();
-        Activation::Gelu.apply_in_place(&mut y);
+        let x = contiguous_f32(storage, layout, self.name())?;
+        let y = embrace_models::cpu::par_fill(x.len(), ELEMENT_CHUNK, |start, out| {
+            out.copy_from_slice(&x[start..start + out.len()]);
+            Activation::Gelu.apply_in_place(out);
+        });
         Ok((candle_core::CpuStorage::F32(y), layout.shape().clone()))
     }
 
@@ -749,9 +794,22 @@ impl candle_core::CustomOp1 for GeluErf {
         _res: &Tensor,
         grad_res: &Tensor,
     ) -> candle_core::Result<Option<Tensor>> {
-        let x = arg.flatten_all()?.to_vec1::<f32>()?;
-        let mut grad = grad_res.flatten_all()?.to_vec1::<f32>()?;
-        Activation::gelu_backward_in_place(&x, &mut grad);
+        let grad = with_values(arg, self.name(), |x| {
+            with_values(grad_res, self.name(), |g| {
+                if g.len() != x.len() {
+                    candle_core::bail!("gelu-erf: {} gradients for {} inputs", g.len(), x.len());
+                }
+                Ok(embrace_models::cpu::par_fill(
+                    x.len(),
+                    ELEMENT_CHUNK,
+                    |start, out| {
+                        let end = start + out.len();
+                        out.copy_from_slice(&g[start..end]);
+                        Activation::gelu_backward_in_place(&x[start..end], out);
+                    },
+                ))
+            })
+        })???;
         Ok(Some(Tensor::from_vec(grad, arg.shape(), arg.device())?))
     }
 }
@@ -761,6 +819,9 @@ impl candle_core::CustomOp1 for GeluErf {
 /// weight's, a product as large as the forward one, and discard it).
 struct FrozenLinear {
     weight: Tensor,
+    /// A frozen bias, added in the same pass (a trainable one is added outside, where its
+    /// gradient is tracked).
+    bias: Option<Tensor>,
 }
 
 impl candle_core::CustomOp1 for FrozenLinear {
@@ -785,11 +846,24 @@ impl candle_core::CustomOp1 for FrozenLinear {
             );
         }
         let rows = lead.iter().product::<usize>();
-        let x = Tensor::from_slice(data, (rows, cols), &Device::Cpu)?;
-        let y = x
-            .matmul(&self.weight.t()?)?
-            .flatten_all()?
-            .to_vec1::<f32>()?;
+        let y = with_values(&self.weight, self.name(), |w| match &self.bias {
+            Some(b) => with_values(b, "frozen-linear bias", |b| {
+                if b.len() != out {
+                    candle_core::bail!("frozen-linear: a bias of {} for {out} outputs", b.len());
+                }
+                Ok(embrace_models::cpu::linear(
+                    data,
+                    rows,
+                    w,
+                    Some(b),
+                    out,
+                    inputs,
+                ))
+            })?,
+            None => Ok(embrace_models::cpu::linear(
+                data, rows, w, None, out, inputs,
+            )),
+        })??;
         let mut shape = lead.to_vec();
         shape.push(out);
         Ok((
@@ -804,13 +878,14 @@ impl candle_core::CustomOp1 for FrozenLinear {
         _res: &Tensor,
         grad_res: &Tensor,
     ) -> candle_core::Result<Option<Tensor>> {
-        let out = self.weight.dim(0)?;
+        let (out, inputs) = self.weight.dims2()?;
         let rows = grad_res.elem_count() / out.max(1);
-        let grad = grad_res
-            .reshape((rows, out))?
-            .matmul(&self.weight)?
-            .reshape(arg.shape())?;
-        Ok(Some(grad))
+        let dx = with_values(grad_res, self.name(), |g| {
+            with_values(&self.weight, self.name(), |w| {
+                embrace_models::cpu::linear_input_grad(g, rows, w, out, inputs)
+            })
+        })??;
+        Ok(Some(Tensor::from_vec(dx, arg.shape(), arg.device())?))
     }
 }
 

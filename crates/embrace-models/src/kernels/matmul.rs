@@ -150,6 +150,53 @@ pub(crate) fn linear(dst: &mut [f32], x: &[f32], rows: usize, w: &[f32], out: us
     );
 }
 
+/// Rows per block when a product's rows are split over candle's barrier pool, one block per
+/// thread (each block then packs the weight once), but at least 32 rows (smaller blocks
+/// multiply at a fraction of `gemm`'s speed).
+pub(crate) fn pooled_block_rows(rows: usize) -> usize {
+    rows.div_ceil(super::pool::threads()).max(32)
+}
+
+/// Rows `first..first + dst.len() / n` of `lhs[rows x k] · rhs` (+ `bias` on every row), `rhs`
+/// a `k x n` view and `lhs` dense row-major, as one single-threaded `gemm` call: a block of a
+/// product split over candle's barrier pool.
+///
+/// Training runs candle's own operations on that pool; `gemm`'s rayon threads beside it made
+/// four busy threads on two cores, the pool's worker spinning while rayon multiplied.
+///
+/// Panics if the shapes disagree or a view reaches outside its slice.
+pub(crate) fn block_product(
+    dst: &mut [f32],
+    first: usize,
+    lhs: &[f32],
+    k: usize,
+    rhs: &[f32],
+    rhs_view: View,
+    bias: Option<&[f32]>,
+) {
+    let n = rhs_view.cols;
+    assert_eq!(rhs_view.rows, k, "inner dimensions differ");
+    if n == 0 {
+        return;
+    }
+    assert!(dst.len().is_multiple_of(n), "dst is not whole rows");
+    let r = dst.len() / n;
+    matmul(
+        dst,
+        View::row_major(r, n),
+        &lhs[first * k..(first + r) * k],
+        View::row_major(r, k),
+        rhs,
+        rhs_view,
+        1.0,
+        false,
+        false,
+    );
+    if let Some(bias) = bias {
+        super::math::add_bias_activation(dst, bias, crate::Activation::Identity);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
