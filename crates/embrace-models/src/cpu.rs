@@ -6,8 +6,35 @@
 
 use std::mem::MaybeUninit;
 
-use crate::kernels::matmul::{View, block_product, pooled_block_rows};
+pub use crate::kernels::matmul::View as MatrixView;
+use crate::kernels::matmul::{View, block_product, matmul, pooled_block_rows};
 use crate::kernels::pool;
+
+/// `dst = lhs · rhs` on the calling thread, each operand a strided view of its slice
+/// (meant for the small per-head products inside a loop that is already spread over the pool).
+///
+/// Panics if the shapes disagree or a view reaches outside its slice.
+pub fn product(
+    dst: &mut [f32],
+    dst_view: MatrixView,
+    lhs: &[f32],
+    lhs_view: MatrixView,
+    rhs: &[f32],
+    rhs_view: MatrixView,
+) {
+    matmul(
+        dst, dst_view, lhs, lhs_view, rhs, rhs_view, 1.0, false, false,
+    );
+}
+
+/// Softmax of every `width`-long row of `rows`, in place, of the values times `scale`
+/// (vectorized; a `-inf` entry gets e^-87, about 1.6e-38, times the weight of the row's largest; a row of
+/// only `-inf` becomes zeros).
+///
+/// Panics if `rows` is not whole rows.
+pub fn softmax_rows(rows: &mut [f32], width: usize, scale: f32) {
+    crate::kernels::math::softmax_rows(rows, width, scale);
+}
 
 /// Calls `f(start, chunk)` for every `chunk_len`-long chunk of `data` (the last may be
 /// shorter; `start` is the index of its first element), spread over the pool's threads.

@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use candle_core::{D, DType, Device, Tensor, Var};
+use candle_core::{DType, Device, Tensor, Var};
 use embrace_models::activation::Activation;
 use embrace_models::config::EncoderConfig;
 
@@ -84,7 +84,31 @@ struct DropoutMasks {
     rng: crate::rng::Rng,
 }
 
+/// `x` through dropout at the rate `rate` picks from `masks` (unchanged without masks).
+fn dropout(
+    masks: &mut Option<&mut DropoutMasks>,
+    x: Tensor,
+    rate: fn(&DropoutRates) -> f64,
+) -> Result<Tensor> {
+    match masks.as_deref_mut() {
+        Some(m) => {
+            let p = rate(&m.rates);
+            m.apply(&x, p)
+        }
+        None => Ok(x),
+    }
+}
+
 impl DropoutMasks {
+    /// The dropout operation for rate `p` with the next seed, or none for `p <= 0` (which
+    /// draws no seed).
+    fn op(&mut self, p: f64) -> Option<Dropout> {
+        (p > 0.0).then(|| Dropout {
+            p: p.min(1.0),
+            seed: self.rng.next_u64(),
+        })
+    }
+
     /// Zeroes each element with probability `p` and scales the others by `1 / (1 - p)`.
     fn apply(&mut self, x: &Tensor, p: f64) -> Result<Tensor> {
         if p <= 0.0 {
@@ -108,14 +132,14 @@ const DROPOUT_CHUNK: usize = 4096;
 /// draw the same mask from `seed` (chunk `k` of the flattened tensor from its own generator,
 /// seeded by `seed` and `k`, so the mask does not depend on how chunks are spread over threads),
 /// and the gradient is `grad · mask`.
-struct Dropout {
+pub(crate) struct Dropout {
     p: f64,
     seed: u64,
 }
 
 impl Dropout {
     /// `x · mask`, the mask holding `0` with probability `p` and `1 / (1 - p)` otherwise.
-    fn apply(&self, x: &[f32]) -> Vec<f32> {
+    pub(crate) fn apply(&self, x: &[f32]) -> Vec<f32> {
         let keep = (1.0 / (1.0 - self.p)) as f32;
         // One 64-bit draw gives two 32-bit uniforms, each compared with p·2³².
         let threshold = (self.p * 4_294_967_296.0) as u64;
@@ -440,16 +464,8 @@ impl TrainableBert {
         batch: &TrainBatch,
         mut masks: Option<&mut DropoutMasks>,
     ) -> Result<Tensor> {
-        let mut drop = |x: Tensor, rate: fn(&DropoutRates) -> f64| -> Result<Tensor> {
-            match masks.as_deref_mut() {
-                Some(m) => {
-                    let p = rate(&m.rates);
-                    m.apply(&x, p)
-                }
-                None => Ok(x),
-            }
-        };
-        let x = self.encode(batch, &mut drop)?;
+        let x = self.encode(batch, &mut masks)?;
+        let mut drop = |x: Tensor, rate: fn(&DropoutRates) -> f64| dropout(&mut masks, x, rate);
         match self.head {
             TrainHead::Sequence => {
                 let first = x.narrow(1, 0, 1)?.squeeze(1)?;
@@ -460,13 +476,9 @@ impl TrainableBert {
         }
     }
 
-    /// The encoder's last hidden state, `f32 [batch, seq, hidden]`; `drop` applies dropout
-    /// at each of transformers' sites (the identity in evaluation mode).
-    fn encode(
-        &self,
-        batch: &TrainBatch,
-        drop: &mut dyn FnMut(Tensor, fn(&DropoutRates) -> f64) -> Result<Tensor>,
-    ) -> Result<Tensor> {
+    /// The encoder's last hidden state, `f32 [batch, seq, hidden]`, with dropout from `masks`
+    /// at each of transformers' sites (none in evaluation mode).
+    fn encode(&self, batch: &TrainBatch, masks: &mut Option<&mut DropoutMasks>) -> Result<Tensor> {
         let (b, s) = batch.input_ids.dims2()?;
         let h = self.config.hidden_size;
         let heads = self.config.num_heads;
@@ -485,35 +497,40 @@ impl TrainableBert {
             .reshape((b, s, h))?
             .broadcast_add(&positions)?
             .add(&types.reshape((b, s, h))?)?;
-        let mut x = drop(
+        let mut x = dropout(
+            masks,
             self.layer_norm(&embedded, "bert.embeddings.LayerNorm")?,
             |r| r.hidden,
         )?;
-        // Additive mask: 0 for tokens, the most negative f32 for padding, as transformers does.
-        let mask_bias = ((batch.attention_mask.ones_like()? - &batch.attention_mask)?
-            * f64::from(f32::MIN))?
-        .reshape((b, 1, 1, s))?;
+        // Padding keys are left out of every softmax, as transformers' additive mask (the most
+        // negative f32) does.
+        let keys: Vec<bool> = batch
+            .attention_mask
+            .flatten_all()?
+            .to_vec1::<f32>()?
+            .iter()
+            .map(|&m| m != 0.0)
+            .collect();
+        let keys = std::sync::Arc::new(keys);
         let scale = 1.0 / (hd as f64).sqrt();
         for layer in 0..self.config.num_layers {
             let p = format!("bert.encoder.layer.{layer}");
-            let split = |t: Tensor| -> Result<Tensor> {
-                Ok(t.reshape((b, s, heads, hd))?
-                    .transpose(1, 2)?
-                    .contiguous()?)
+            let q = self.linear(&x, &format!("{p}.attention.self.query"))?;
+            let k = self.linear(&x, &format!("{p}.attention.self.key"))?;
+            let v = self.linear(&x, &format!("{p}.attention.self.value"))?;
+            let attention = crate::attention::SelfAttention {
+                batch: b,
+                seq: s,
+                heads,
+                scale: scale as f32,
+                keys: keys.clone(),
+                dropout: masks.as_deref_mut().and_then(|m| m.op(m.rates.attention)),
             };
-            let q = split(self.linear(&x, &format!("{p}.attention.self.query"))?)?;
-            let k = split(self.linear(&x, &format!("{p}.attention.self.key"))?)?;
-            let v = split(self.linear(&x, &format!("{p}.attention.self.value"))?)?;
-            let scores = (q.matmul(&k.t()?.contiguous()?)? * scale)?.broadcast_add(&mask_bias)?;
-            let probs = drop(candle_nn::ops::softmax(&scores, D::Minus1)?, |r| {
-                r.attention
-            })?;
-            let context = probs
-                .matmul(&v)?
-                .transpose(1, 2)?
-                .contiguous()?
-                .reshape((b, s, h))?;
-            let attended = drop(
+            let context =
+                q.contiguous()?
+                    .apply_op3(&k.contiguous()?, &v.contiguous()?, attention)?;
+            let attended = dropout(
+                masks,
                 self.linear(&context, &format!("{p}.attention.output.dense"))?,
                 |r| r.hidden,
             )?;
@@ -522,9 +539,11 @@ impl TrainableBert {
                 &format!("{p}.attention.output.LayerNorm"),
             )?;
             let inner = self.activation(&self.linear(&x, &format!("{p}.intermediate.dense"))?)?;
-            let out = drop(self.linear(&inner, &format!("{p}.output.dense"))?, |r| {
-                r.hidden
-            })?;
+            let out = dropout(
+                masks,
+                self.linear(&inner, &format!("{p}.output.dense"))?,
+                |r| r.hidden,
+            )?;
             x = self.layer_norm(&(out + &x)?, &format!("{p}.output.LayerNorm"))?;
         }
         Ok(x)
@@ -610,7 +629,11 @@ fn lora_prefix(layer: usize, target: &str) -> Option<String> {
 
 /// Runs `f` on a CPU tensor's f32 values, in row-major order (copied first only when the
 /// tensor is not contiguous).
-fn with_values<T>(t: &Tensor, op: &str, f: impl FnOnce(&[f32]) -> T) -> candle_core::Result<T> {
+pub(crate) fn with_values<T>(
+    t: &Tensor,
+    op: &str,
+    f: impl FnOnce(&[f32]) -> T,
+) -> candle_core::Result<T> {
     let t = t.contiguous()?;
     let (storage, layout) = t.storage_and_layout();
     match &*storage {
@@ -620,7 +643,7 @@ fn with_values<T>(t: &Tensor, op: &str, f: impl FnOnce(&[f32]) -> T) -> candle_c
 }
 
 /// The values of a custom op's input: f32, contiguous (the callers make it so).
-fn contiguous_f32<'a>(
+pub(crate) fn contiguous_f32<'a>(
     storage: &'a candle_core::CpuStorage,
     layout: &candle_core::Layout,
     op: &str,

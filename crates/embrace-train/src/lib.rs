@@ -10,6 +10,7 @@
 #![deny(missing_docs)]
 
 pub mod args;
+mod attention;
 pub mod autograd;
 pub mod checkpoint;
 pub mod classification;

@@ -5,11 +5,15 @@ use gemm::Parallelism;
 
 /// A matrix view: `rows x cols` elements of a slice, element `(r, c)` at `r * row_stride +
 /// c * col_stride`.
-#[derive(Clone, Copy)]
-pub(crate) struct View {
+#[derive(Clone, Copy, Debug)]
+pub struct View {
+    /// Number of rows.
     pub rows: usize,
+    /// Number of columns.
     pub cols: usize,
+    /// Distance between rows, in elements.
     pub row_stride: usize,
+    /// Distance between columns, in elements.
     pub col_stride: usize,
 }
 
