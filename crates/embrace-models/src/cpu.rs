@@ -27,6 +27,31 @@ pub fn product(
     );
 }
 
+/// LayerNorm over rows of `gamma.len()` values, in place: `(x - μ)/√(σ² + eps)·γ + β`
+/// (vectorized; `beta` may be empty for no shift).
+///
+/// Panics if `rows` is not whole rows or `beta` is neither empty nor as long as `gamma`.
+pub fn layer_norm(rows: &mut [f32], gamma: &[f32], beta: &[f32], eps: f32) {
+    crate::kernels::norm::layer_norm(rows, gamma, beta, eps);
+}
+
+/// The backward pass of [`layer_norm`] over rows of `gamma.len()` values: writes the input's
+/// gradient into `dx` and adds the rows' γ and β gradients to `dgamma` and `dbeta`.
+///
+/// Panics if the lengths disagree.
+#[allow(clippy::too_many_arguments)]
+pub fn layer_norm_backward(
+    x: &[f32],
+    dy: &[f32],
+    gamma: &[f32],
+    eps: f32,
+    dx: &mut [f32],
+    dgamma: &mut [f32],
+    dbeta: &mut [f32],
+) {
+    crate::kernels::norm::layer_norm_backward(x, dy, gamma, eps, dx, dgamma, dbeta);
+}
+
 /// Softmax of every `width`-long row of `rows`, in place, of the values times `scale`
 /// (vectorized; a `-inf` entry gets e^-87, about 1.6e-38, times the weight of the row's largest; a row of
 /// only `-inf` becomes zeros).

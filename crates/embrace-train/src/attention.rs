@@ -11,6 +11,8 @@
 //! The probabilities are not stored: the backward pass computes them again (the products that
 //! make them are a small part of a layer's work) and redraws the dropout mask from its seed.
 
+use std::borrow::Cow;
+
 use candle_core::Tensor;
 use embrace_models::cpu::{MatrixView, par_chunks_mut, par_fill, product, softmax_rows};
 
@@ -142,10 +144,11 @@ impl SelfAttention {
         })
     }
 
-    fn dropped(&self, probs: Vec<f32>) -> Vec<f32> {
+    /// `values` through the dropout mask (unchanged without dropout).
+    fn dropped<'a>(&self, values: &'a [f32]) -> Cow<'a, [f32]> {
         match &self.dropout {
-            Some(d) => d.apply(&probs),
-            None => probs,
+            Some(d) => Cow::Owned(d.apply(values)),
+            None => Cow::Borrowed(values),
         }
     }
 }
@@ -171,8 +174,8 @@ impl candle_core::CustomOp3 for SelfAttention {
             candle_core::bail!("self-attention: q, k and v differ in shape");
         }
         let hidden = self.hidden_of(q.len())?;
-        let probs = self.dropped(self.probabilities(q, k, hidden));
-        let context = self.per_head(&probs, false, v, hidden);
+        let probs = self.probabilities(q, k, hidden);
+        let context = self.per_head(&self.dropped(&probs), false, v, hidden);
         Ok((candle_core::CpuStorage::F32(context), l1.shape().clone()))
     }
 
@@ -219,7 +222,7 @@ impl SelfAttention {
         let d = hidden / h;
         let probs = self.probabilities(q, k, hidden);
         // V's gradient: (dropped P)ᵀ · dC per head.
-        let dv = self.per_head(&self.dropped(probs.clone()), true, dc, hidden);
+        let dv = self.per_head(&self.dropped(&probs), true, dc, hidden);
         // The probabilities' gradient: dC · Vᵀ per head, through the dropout mask.
         let grad_dropped = par_fill(probs.len(), h * s * s, |start, out| {
             let b = start / (h * s * s);
@@ -235,7 +238,10 @@ impl SelfAttention {
                 );
             }
         });
-        let mut grad = self.dropped(grad_dropped);
+        let mut grad = match &self.dropout {
+            Some(d) => d.apply(&grad_dropped),
+            None => grad_dropped,
+        };
         // Through the softmax and the scale: dS = scale · P ⊙ (dP - rowsum(dP ⊙ P)).
         par_chunks_mut(&mut grad, h * s * s, |start, g| {
             let p = &probs[start..start + g.len()];

@@ -2,8 +2,9 @@
 
 use super::math::{simd_dispatch, sum};
 
+/// A row's mean and `1/√(variance + eps)` (eight-lane sums, so the loops vectorise).
 #[inline(always)]
-fn normalize_row(row: &mut [f32], gamma: &[f32], beta: &[f32], eps: f32) {
+fn row_stats(row: &[f32], eps: f32) -> (f32, f32) {
     let n = row.len() as f32;
     let mean = sum(row) / n;
     let mut acc = [0.0f32; 8];
@@ -19,7 +20,12 @@ fn normalize_row(row: &mut [f32], gamma: &[f32], beta: &[f32], eps: f32) {
         }
     }
     let var = (acc.iter().sum::<f32>() + tail) / n;
-    let inv = 1.0 / (var + eps).sqrt();
+    (mean, 1.0 / (var + eps).sqrt())
+}
+
+#[inline(always)]
+fn normalize_row(row: &mut [f32], gamma: &[f32], beta: &[f32], eps: f32) {
+    let (mean, inv) = row_stats(row, eps);
     if beta.is_empty() {
         row.iter_mut()
             .zip(gamma)
@@ -65,6 +71,55 @@ simd_dispatch! {
                 row.iter_mut().zip(res).zip(bias).for_each(|((x, r), b)| *x += r + b);
             }
             normalize_row(row, gamma, beta, eps);
+        }
+    }
+}
+
+simd_dispatch! {
+    /// LayerNorm's backward pass over rows of `gamma.len()` elements: writes `dx` and adds each
+    /// row's share of the γ and β gradients to `dgamma` and `dbeta`.
+    fn layer_norm_backward(
+        x: &[f32],
+        dy: &[f32],
+        gamma: &[f32],
+        eps: f32,
+        dx: &mut [f32],
+        dgamma: &mut [f32],
+        dbeta: &mut [f32],
+    ) {
+        let width = gamma.len();
+        assert!(width > 0 && x.len().is_multiple_of(width), "rows are not a multiple of the width");
+        assert!(dy.len() == x.len() && dx.len() == x.len(), "gradient lengths differ");
+        assert!(dgamma.len() == width && dbeta.len() == width, "γ and β gradients differ in width");
+        let n = width as f32;
+        let rows = x.chunks_exact(width).zip(dy.chunks_exact(width)).zip(dx.chunks_exact_mut(width));
+        for ((row, d), out) in rows {
+            let (mean, r) = row_stats(row, eps);
+            // dx̂ = dy·γ; dx = r·(dx̂ - mean(dx̂) - x̂·mean(dx̂·x̂)), with x̂ = (x - μ)·r.
+            let (mut sums, mut dots) = ([0.0f32; 8], [0.0f32; 8]);
+            let (mut sum_tail, mut dot_tail) = (0.0f32, 0.0f32);
+            let parts = d.chunks_exact(8).zip(gamma.chunks_exact(8)).zip(row.chunks_exact(8));
+            for ((dc, gc), xc) in parts {
+                for k in 0..8 {
+                    let dn = dc[k] * gc[k];
+                    sums[k] += dn;
+                    dots[k] += dn * ((xc[k] - mean) * r);
+                }
+            }
+            let tail = width / 8 * 8;
+            for k in tail..width {
+                let dn = d[k] * gamma[k];
+                sum_tail += dn;
+                dot_tail += dn * ((row[k] - mean) * r);
+            }
+            let mean_dn = (sums.iter().sum::<f32>() + sum_tail) / n;
+            let mean_dot = (dots.iter().sum::<f32>() + dot_tail) / n;
+            for k in 0..width {
+                let xh = (row[k] - mean) * r;
+                out[k] = r * (d[k] * gamma[k] - mean_dn - xh * mean_dot);
+                dgamma[k] += d[k] * xh;
+                dbeta[k] += d[k];
+            }
         }
     }
 }
