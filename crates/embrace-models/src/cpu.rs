@@ -27,6 +27,23 @@ pub fn product(
     );
 }
 
+/// `dst += scale · lhs · rhs` on the calling thread, with the views of [`product`].
+///
+/// Panics if the shapes disagree or a view reaches outside its slice.
+pub fn product_add(
+    dst: &mut [f32],
+    dst_view: MatrixView,
+    lhs: &[f32],
+    lhs_view: MatrixView,
+    rhs: &[f32],
+    rhs_view: MatrixView,
+    scale: f32,
+) {
+    matmul(
+        dst, dst_view, lhs, lhs_view, rhs, rhs_view, scale, true, false,
+    );
+}
+
 /// LayerNorm over rows of `gamma.len()` values, in place: `(x - μ)/√(σ² + eps)·γ + β`
 /// (vectorized; `beta` may be empty for no shift).
 ///
