@@ -54,26 +54,18 @@ fn head_t(seq: usize, head_dim: usize, hidden: usize) -> MatrixView {
     }
 }
 
-/// A dense `rows x cols` matrix, or its transpose with `transposed`.
-fn dense(rows: usize, cols: usize, transposed: bool) -> MatrixView {
+/// A dense `n x n` matrix, or its transpose with `transposed`.
+fn square(n: usize, transposed: bool) -> MatrixView {
     if transposed {
-        MatrixView {
-            rows: cols,
-            cols: rows,
-            row_stride: 1,
-            col_stride: cols,
-        }
+        MatrixView::transposed(n, n)
     } else {
-        MatrixView {
-            rows,
-            cols,
-            row_stride: cols,
-            col_stride: 1,
-        }
+        MatrixView::row_major(n, n)
     }
 }
 
 impl SelfAttention {
+    /// The hidden width of `len` values of `[batch, seq, hidden]`, checked against the heads
+    /// and the mask.
     fn hidden_of(&self, len: usize) -> candle_core::Result<usize> {
         let tokens = self.batch * self.seq;
         if tokens == 0 || !len.is_multiple_of(tokens) || !(len / tokens).is_multiple_of(self.heads)
@@ -105,7 +97,7 @@ impl SelfAttention {
                 let base = b * s * hidden + hi * d;
                 product(
                     scores,
-                    dense(s, s, false),
+                    MatrixView::row_major(s, s),
                     &q[base..],
                     head(s, d, hidden),
                     &k[base..],
@@ -123,8 +115,9 @@ impl SelfAttention {
         })
     }
 
-    /// `out[b][:, head] = Σ over heads of op(m[b, head]) · x[b][:, head]` for `[batch, heads,
-    /// seq, seq]` matrices `m` (transposed with `transposed`) and a `[batch, seq, hidden]` `x`.
+    /// `out[b][:, head] = op(m[b, head]) · x[b][:, head]` for every batch element and head:
+    /// `m` holds `[batch, heads, seq, seq]` matrices (`op` transposes them with `transposed`),
+    /// `x` and `out` are `[batch, seq, hidden]` with the heads side by side.
     fn per_head(&self, m: &[f32], transposed: bool, x: &[f32], hidden: usize) -> Vec<f32> {
         let (s, h) = (self.seq, self.heads);
         let d = hidden / h;
@@ -136,7 +129,7 @@ impl SelfAttention {
                     &mut out[hi * d..],
                     head(s, d, hidden),
                     &m[unit..unit + s * s],
-                    dense(s, s, transposed),
+                    square(s, transposed),
                     &x[b * s * hidden + hi * d..],
                     head(s, d, hidden),
                 );
@@ -230,7 +223,7 @@ impl SelfAttention {
                 let base = b * s * hidden + hi * d;
                 product(
                     g,
-                    dense(s, s, false),
+                    MatrixView::row_major(s, s),
                     &dc[base..],
                     head(s, d, hidden),
                     &v[base..],

@@ -918,6 +918,7 @@ struct LoraDims {
 }
 
 impl LoraLinear {
+    /// The call's dimensions from the lengths of `x`, `A` and `B`, checked against the weight.
     fn dims(&self, x_len: usize, a_len: usize, b_len: usize) -> candle_core::Result<LoraDims> {
         let (out, inp) = self.weight.dims2()?;
         let rank = a_len / inp.max(1);
