@@ -7,7 +7,7 @@
 use std::mem::MaybeUninit;
 
 pub use crate::kernels::matmul::View as MatrixView;
-use crate::kernels::matmul::{View, block_product, matmul, pooled_block_rows};
+use crate::kernels::matmul::{block_product, matmul, pooled_block_rows};
 use crate::kernels::pool;
 
 /// `dst = lhs · rhs` on the calling thread, each operand a strided view of its slice
@@ -70,8 +70,8 @@ pub fn layer_norm_backward(
 }
 
 /// Softmax of every `width`-long row of `rows`, in place, of the values times `scale`
-/// (vectorized; a `-inf` entry gets e^-87, about 1.6e-38, times the weight of the row's largest; a row of
-/// only `-inf` becomes zeros).
+/// (vectorized; a `-inf` entry gets e^-87, about 1.6e-38, times the weight of the row's
+/// largest; a row of only `-inf` becomes zeros).
 ///
 /// Panics if `rows` is not whole rows.
 pub fn softmax_rows(rows: &mut [f32], width: usize, scale: f32) {
@@ -122,7 +122,7 @@ fn pooled_product(
     rows: usize,
     k: usize,
     rhs: &[f32],
-    rhs_view: View,
+    rhs_view: MatrixView,
     bias: Option<&[f32]>,
 ) -> Vec<f32> {
     let n = rhs_view.cols;
@@ -150,7 +150,7 @@ pub fn linear(
 ) -> Vec<f32> {
     assert_eq!(w.len(), out * inp, "w is not out x inp");
     assert!(b.is_none_or(|b| b.len() == out), "b is not out long");
-    pooled_product(x, rows, inp, w, View::transposed(inp, out), b)
+    pooled_product(x, rows, inp, w, MatrixView::transposed(inp, out), b)
 }
 
 /// `g · W` for `g` `[rows, out]` and a weight `W` `[out, inp]`, both row-major: the gradient of
@@ -159,7 +159,7 @@ pub fn linear(
 /// Panics if `g` is not `rows * out` long or `w` not `out * inp`.
 pub fn linear_input_grad(g: &[f32], rows: usize, w: &[f32], out: usize, inp: usize) -> Vec<f32> {
     assert_eq!(w.len(), out * inp, "w is not out x inp");
-    pooled_product(g, rows, out, w, View::row_major(out, inp), None)
+    pooled_product(g, rows, out, w, MatrixView::row_major(out, inp), None)
 }
 
 #[cfg(test)]

@@ -86,32 +86,48 @@ impl SelfAttention {
         Ok(len / tokens)
     }
 
-    /// The attention probabilities `[batch, heads, seq, seq]` (before dropout).
-    fn probabilities(&self, q: &[f32], k: &[f32], hidden: usize) -> Vec<f32> {
+    /// `a[b][:, head] · x[b][:, head]ᵀ` for every batch element and head, `[batch, heads, seq,
+    /// seq]`, from `[batch, seq, hidden]` inputs; `then(b, m)` finishes each product `m` while
+    /// it is in cache.
+    fn head_products(
+        &self,
+        a: &[f32],
+        x: &[f32],
+        hidden: usize,
+        then: impl Fn(usize, &mut [f32]) + Sync,
+    ) -> Vec<f32> {
         let (s, h) = (self.seq, self.heads);
         let d = hidden / h;
-        par_fill(self.batch * h * s * s, h * s * s, |start, probs| {
+        par_fill(self.batch * h * s * s, h * s * s, |start, units| {
             let b = start / (h * s * s);
-            let keys = &self.keys[b * s..(b + 1) * s];
-            for (hi, scores) in probs.chunks_exact_mut(s * s).enumerate() {
+            for (hi, m) in units.chunks_exact_mut(s * s).enumerate() {
                 let base = b * s * hidden + hi * d;
                 product(
-                    scores,
+                    m,
                     MatrixView::row_major(s, s),
-                    &q[base..],
+                    &a[base..],
                     head(s, d, hidden),
-                    &k[base..],
+                    &x[base..],
                     head_t(s, d, hidden),
                 );
-                for row in scores.chunks_exact_mut(s) {
-                    for (x, &real) in row.iter_mut().zip(keys) {
-                        if !real {
-                            *x = f32::NEG_INFINITY;
-                        }
+                then(b, m);
+            }
+        })
+    }
+
+    /// The attention probabilities `[batch, heads, seq, seq]` (before dropout).
+    fn probabilities(&self, q: &[f32], k: &[f32], hidden: usize) -> Vec<f32> {
+        let s = self.seq;
+        self.head_products(q, k, hidden, |b, scores| {
+            let keys = &self.keys[b * s..(b + 1) * s];
+            for row in scores.chunks_exact_mut(s) {
+                for (x, &real) in row.iter_mut().zip(keys) {
+                    if !real {
+                        *x = f32::NEG_INFINITY;
                     }
                 }
-                softmax_rows(scores, s, self.scale);
             }
+            softmax_rows(scores, s, self.scale);
         })
     }
 
@@ -212,25 +228,11 @@ impl SelfAttention {
         }
         let hidden = self.hidden_of(q.len())?;
         let (s, h) = (self.seq, self.heads);
-        let d = hidden / h;
         let probs = self.probabilities(q, k, hidden);
         // V's gradient: (dropped P)ᵀ · dC per head.
         let dv = self.per_head(&self.dropped(&probs), true, dc, hidden);
         // The probabilities' gradient: dC · Vᵀ per head, through the dropout mask.
-        let grad_dropped = par_fill(probs.len(), h * s * s, |start, out| {
-            let b = start / (h * s * s);
-            for (hi, g) in out.chunks_exact_mut(s * s).enumerate() {
-                let base = b * s * hidden + hi * d;
-                product(
-                    g,
-                    MatrixView::row_major(s, s),
-                    &dc[base..],
-                    head(s, d, hidden),
-                    &v[base..],
-                    head_t(s, d, hidden),
-                );
-            }
-        });
+        let grad_dropped = self.head_products(dc, v, hidden, |_, _| {});
         let mut grad = match &self.dropout {
             Some(d) => d.apply(&grad_dropped),
             None => grad_dropped,

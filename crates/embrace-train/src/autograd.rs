@@ -112,17 +112,13 @@ impl DropoutMasks {
 
     /// Zeroes each element with probability `p` and scales the others by `1 / (1 - p)`.
     fn apply(&mut self, x: &Tensor, p: f64) -> Result<Tensor> {
-        if p <= 0.0 {
-            return Ok(x.clone());
-        }
         if p >= 1.0 {
             return Ok(x.zeros_like()?);
         }
-        let op = Dropout {
-            p,
-            seed: self.rng.next_u64(),
-        };
-        Ok(x.contiguous()?.apply_op1(op)?)
+        match self.op(p) {
+            Some(op) => Ok(x.contiguous()?.apply_op1(op)?),
+            None => Ok(x.clone()),
+        }
     }
 }
 
@@ -852,24 +848,7 @@ impl candle_core::CustomOp1 for FrozenLinear {
             );
         }
         let rows = lead.iter().product::<usize>();
-        let y = with_values(&self.weight, self.name(), |w| match &self.bias {
-            Some(b) => with_values(b, "frozen-linear bias", |b| {
-                if b.len() != out {
-                    candle_core::bail!("frozen-linear: a bias of {} for {out} outputs", b.len());
-                }
-                Ok(embrace_models::cpu::linear(
-                    data,
-                    rows,
-                    w,
-                    Some(b),
-                    out,
-                    inputs,
-                ))
-            })?,
-            None => Ok(embrace_models::cpu::linear(
-                data, rows, w, None, out, inputs,
-            )),
-        })??;
+        let y = frozen_product(data, rows, &self.weight, self.bias.as_ref(), self.name())?;
         let mut shape = lead.to_vec();
         shape.push(out);
         Ok((
@@ -884,15 +863,47 @@ impl candle_core::CustomOp1 for FrozenLinear {
         _res: &Tensor,
         grad_res: &Tensor,
     ) -> candle_core::Result<Option<Tensor>> {
-        let (out, inputs) = self.weight.dims2()?;
+        let out = self.weight.dim(0)?;
         let rows = grad_res.elem_count() / out.max(1);
         let dx = with_values(grad_res, self.name(), |g| {
-            with_values(&self.weight, self.name(), |w| {
-                embrace_models::cpu::linear_input_grad(g, rows, w, out, inputs)
-            })
+            frozen_input_grad(g, rows, &self.weight, self.name())
         })??;
         Ok(Some(Tensor::from_vec(dx, arg.shape(), arg.device())?))
     }
+}
+
+/// `x · Wᵀ` (+ `b`) for `x` `[rows, in]`, a frozen weight `W` `[out, in]` and an optional
+/// frozen bias: the product [`FrozenLinear`] computes and [`LoraLinear`] starts from.
+fn frozen_product(
+    x: &[f32],
+    rows: usize,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+    op: &str,
+) -> candle_core::Result<Vec<f32>> {
+    let (out, inp) = weight.dims2()?;
+    with_values(weight, op, |w| match bias {
+        Some(b) => with_values(b, op, |b| {
+            if b.len() != out {
+                candle_core::bail!("{op}: a bias of {} for {out} outputs", b.len());
+            }
+            Ok(embrace_models::cpu::linear(x, rows, w, Some(b), out, inp))
+        })?,
+        None => Ok(embrace_models::cpu::linear(x, rows, w, None, out, inp)),
+    })?
+}
+
+/// `g · W`: the input's gradient of [`frozen_product`] from the output's gradient `g`.
+fn frozen_input_grad(
+    g: &[f32],
+    rows: usize,
+    weight: &Tensor,
+    op: &str,
+) -> candle_core::Result<Vec<f32>> {
+    let (out, inp) = weight.dims2()?;
+    with_values(weight, op, |w| {
+        embrace_models::cpu::linear_input_grad(g, rows, w, out, inp)
+    })
 }
 
 /// Rows per chunk when LoRA's low-rank update is added on the pool.
@@ -986,21 +997,7 @@ impl candle_core::CustomOp3 for LoraLinear {
         let a = contiguous_f32(s2, l2, self.name())?;
         let bm = contiguous_f32(s3, l3, self.name())?;
         let d = self.dims(x.len(), a.len(), bm.len())?;
-        let mut y = with_values(&self.weight, self.name(), |w| {
-            with_values(&self.bias, self.name(), |b| {
-                if b.len() != d.out {
-                    candle_core::bail!("lora-linear: a bias of {} for {} outputs", b.len(), d.out);
-                }
-                Ok(embrace_models::cpu::linear(
-                    x,
-                    d.rows,
-                    w,
-                    Some(b),
-                    d.out,
-                    d.inp,
-                ))
-            })?
-        })??;
+        let mut y = frozen_product(x, d.rows, &self.weight, Some(&self.bias), self.name())?;
         let u = lora_down(x, a, &d);
         // Bᵀ as an [r, out] matrix.
         let b_t = MatrixView::transposed(d.rank, d.out);
@@ -1071,9 +1068,7 @@ impl LoraLinear {
             MatrixView::row_major(d.out, d.rank),
         );
         // dx = g·W + s·(g·B)·A.
-        let mut dx = with_values(&self.weight, "lora-linear", |w| {
-            embrace_models::cpu::linear_input_grad(g, d.rows, w, d.out, d.inp)
-        })?;
+        let mut dx = frozen_input_grad(g, d.rows, &self.weight, "lora-linear")?;
         add_low_rank(
             &mut dx,
             &gb,

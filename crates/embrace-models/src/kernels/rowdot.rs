@@ -20,8 +20,8 @@ const PREFETCH_TILES: usize = 2;
 /// A way to compute one tile: `R` rows x `O` outputs, `out[r][o] = x_r · w_o`, every slice
 /// holding `inp` values.
 trait Tile {
-    ///
-    /// `ahead` is weight data the next tile will read; an implementation may prefetch it.
+    /// The tile's dot products. `ahead` is weight data a later tile will read; an
+    /// implementation may prefetch it.
     fn tile<const R: usize, const O: usize>(
         xs: [&[f32]; R],
         ws: [&[f32]; O],
