@@ -26,7 +26,7 @@ schedule with warm-up ceil(0.06 x steps), max_grad_norm 1.0, seed 42, max length
 truncation, DataCollatorForTokenClassification, evaluation and a checkpoint every epoch, the best
 epoch by validation entity F1 loaded at the end. CPU only, `--threads` torch threads (default 2).
 The model's own dropout (hidden 0.1, attention 0.1) stays as transformers loads it; Embrace's
-training model has none.
+trainer applies the same rates in the same places (with its own random draws).
 
 Metrics are computed as Embrace computes them: every word gets the prediction of its first
 sub-token (`O` for a word truncation cut off), and entity precision / recall / F1 are seqeval's
