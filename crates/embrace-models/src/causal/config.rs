@@ -144,6 +144,9 @@ pub struct DecoderConfig {
     pub kv_cache_f16: bool,
     /// GELU read from llama.cpp's table of f16 values (GGUF models) instead of evaluated in f32.
     pub gelu_f16_table: bool,
+    /// RMSNorm, rotary embeddings, SwiGLU and the attention's sums computed with llama.cpp's CPU
+    /// arithmetic, operation by operation (GGUF models), instead of candle's.
+    pub llama_cpp_arithmetic: bool,
     /// Rotary settings for full-attention layers.
     pub rope: RopeConfig,
     /// Rotary settings for sliding-window layers (Gemma 3 uses another base).
@@ -397,6 +400,7 @@ fn gpt2(f: &Fields<'_>, model_type: String) -> Result<DecoderConfig> {
         attention_scale: scale,
         kv_cache_f16: false,
         gelu_f16_table: false,
+        llama_cpp_arithmetic: false,
         rope: RopeConfig::plain(10_000.0),
         rope_local: RopeConfig::plain(10_000.0),
         rope_layout: RopeLayout::Halves,
@@ -541,6 +545,7 @@ fn llama_like(f: &Fields<'_>, family: DecoderFamily, model_type: String) -> Resu
         attention_scale,
         kv_cache_f16: false,
         gelu_f16_table: false,
+        llama_cpp_arithmetic: false,
         rope,
         rope_local,
         rope_layout: RopeLayout::Halves,

@@ -318,6 +318,7 @@ fn gguf_config(
         attention_scale: 1.0 / (head_dim as f64).sqrt(),
         kv_cache_f16: true,
         gelu_f16_table: true,
+        llama_cpp_arithmetic: true,
         rope,
         rope_local,
         // llama.cpp's converter permutes Llama's q / k weights for the interleaved layout; the

@@ -13,6 +13,7 @@ use candle_core::{Device, Module, Tensor};
 use super::config::{LayerAttention, RopeConfig, RopeLayout};
 use crate::error::{ModelError, Result};
 use crate::kernels::cached_attention::{CausalShape, LayerCache, causal_attention};
+use crate::kernels::ggml_cpu;
 use crate::kernels::pool;
 use crate::kernels::quant::q4_1::BlockQ4_1;
 use crate::kernels::quant::q5_0::BlockQ5_0;
@@ -192,6 +193,8 @@ pub(crate) enum Norm {
     Rms {
         weight: Tensor,
         eps: f32,
+        /// llama.cpp's arithmetic ([`ggml_cpu::rms_norm`]) instead of candle's.
+        ggml: bool,
     },
     Layer {
         weight: Tensor,
@@ -204,7 +207,20 @@ impl Norm {
     pub(crate) fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let x = x.contiguous()?;
         Ok(match self {
-            Self::Rms { weight, eps } => candle_nn::ops::rms_norm(&x, weight, *eps)?,
+            Self::Rms {
+                weight,
+                eps,
+                ggml: false,
+            } => candle_nn::ops::rms_norm(&x, weight, *eps)?,
+            Self::Rms {
+                weight,
+                eps,
+                ggml: true,
+            } => {
+                let mut values = x.flatten_all()?.to_vec1::<f32>()?;
+                ggml_cpu::rms_norm(&mut values, &weight.to_vec1::<f32>()?, *eps);
+                Tensor::from_vec(values, x.shape(), x.device())?
+            }
             Self::Layer { weight, bias, eps } => {
                 candle_nn::ops::layer_norm(&x, weight, bias, *eps)?
             }
@@ -217,28 +233,44 @@ impl Norm {
 pub(crate) struct Rotary {
     inverse_frequencies: Vec<f32>,
     layout: RopeLayout,
+    /// The base for llama.cpp's tables and rotation ([`ggml_cpu::rope_tables`]), when the model
+    /// asks for llama.cpp's arithmetic and the rotary settings have no frequency scaling.
+    ggml_base: Option<f32>,
 }
 
 impl Rotary {
-    pub(crate) fn new(config: &RopeConfig, head_dim: usize, layout: RopeLayout) -> Self {
+    pub(crate) fn new(
+        config: &RopeConfig,
+        head_dim: usize,
+        layout: RopeLayout,
+        ggml: bool,
+    ) -> Self {
+        let unscaled = config.llama3.is_none() && config.linear_factor == 1.0;
         Self {
             inverse_frequencies: config.inverse_frequencies(head_dim),
             layout,
+            ggml_base: (ggml && unscaled).then_some(config.theta as f32),
         }
     }
 
     /// `cos` and `sin` tables `[tokens, head_dim / 2]` for positions `start..start + tokens`.
     pub(crate) fn tables(&self, start: usize, tokens: usize) -> Result<(Tensor, Tensor)> {
         let half = self.inverse_frequencies.len();
-        let mut cos = Vec::with_capacity(tokens * half);
-        let mut sin = Vec::with_capacity(tokens * half);
-        for position in start..start + tokens {
-            for &f in &self.inverse_frequencies {
-                let angle = position as f32 * f;
-                cos.push(angle.cos());
-                sin.push(angle.sin());
+        let (cos, sin) = match self.ggml_base {
+            Some(base) => ggml_cpu::rope_tables(base, 2 * half, start, tokens),
+            None => {
+                let mut cos = Vec::with_capacity(tokens * half);
+                let mut sin = Vec::with_capacity(tokens * half);
+                for position in start..start + tokens {
+                    for &f in &self.inverse_frequencies {
+                        let angle = position as f32 * f;
+                        cos.push(angle.cos());
+                        sin.push(angle.sin());
+                    }
+                }
+                (cos, sin)
             }
-        }
+        };
         Ok((
             Tensor::from_vec(cos, (tokens, half), &Device::Cpu)?,
             Tensor::from_vec(sin, (tokens, half), &Device::Cpu)?,
@@ -247,6 +279,21 @@ impl Rotary {
 
     /// Rotates `[heads, tokens, head_dim]`.
     pub(crate) fn apply(&self, x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
+        if self.ggml_base.is_some() {
+            let tokens = x.dim(1)?;
+            let dims = x.dim(2)?;
+            let mut values = x.flatten_all()?.to_vec1::<f32>()?;
+            let interleaved = self.layout == RopeLayout::Interleaved;
+            ggml_cpu::rope(
+                &mut values,
+                tokens,
+                dims,
+                &cos.flatten_all()?.to_vec1::<f32>()?,
+                &sin.flatten_all()?.to_vec1::<f32>()?,
+                interleaved,
+            );
+            return Ok(Tensor::from_vec(values, x.shape(), x.device())?);
+        }
         let x = x.unsqueeze(0)?.contiguous()?;
         let y = match self.layout {
             RopeLayout::Halves => candle_nn::rotary_emb::rope(&x, cos, sin)?,
@@ -306,6 +353,8 @@ pub(crate) struct AttentionShape {
     pub(crate) softcap: Option<f64>,
     /// Round the attention operands to f16, as llama.cpp's f16 KV cache does.
     pub(crate) f16: bool,
+    /// Sum as llama.cpp's CPU backend does (see [`ggml_cpu`]).
+    pub(crate) ggml: bool,
 }
 
 /// `values` rounded to the nearest f16 values, ties to even (kept in f32): what storing to an
@@ -385,6 +434,7 @@ pub(crate) fn attend(
             softcap: shape.softcap.map(|c| c as f32),
             window,
             f16_weights: shape.f16,
+            ggml: shape.ggml.then_some(t > 1),
         },
     );
     Ok(Tensor::from_vec(

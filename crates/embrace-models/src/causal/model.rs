@@ -10,7 +10,7 @@ use super::layers::{
 use super::weights::DecoderWeights;
 use crate::activation::Activation;
 use crate::error::{ModelError, Result};
-use crate::kernels::{gelu_table, math, pool};
+use crate::kernels::{gelu_table, ggml_cpu, math, pool};
 
 /// The MLP of a layer.
 #[derive(Debug, Clone)]
@@ -21,6 +21,8 @@ enum Mlp {
         up: Linear,
         down: Linear,
         gelu: Option<Gelu>,
+        /// SiLU with llama.cpp's arithmetic ([`ggml_cpu::swiglu`]).
+        ggml_silu: bool,
     },
     /// `proj(gelu_tanh(fc(x)))` (GPT-2).
     Plain {
@@ -83,11 +85,17 @@ impl Mlp {
                 up,
                 down,
                 gelu,
+                ggml_silu,
             } => {
                 let g = gate.forward(x)?;
                 let u = up.forward(x)?;
                 let h = match gelu {
                     Some(gelu) => gelu.gated(&g, &u)?,
+                    None if *ggml_silu => {
+                        let mut values = g.flatten_all()?.to_vec1::<f32>()?;
+                        ggml_cpu::swiglu(&mut values, &u.flatten_all()?.to_vec1::<f32>()?);
+                        Tensor::from_vec(values, g.shape(), g.device())?
+                    }
                     None => (g.silu()? * u)?,
                 };
                 down.forward(&h)
@@ -147,7 +155,11 @@ fn norm(w: &dyn DecoderWeights, config: &DecoderConfig, name: &str, len: usize) 
     if config.norm_weight_offset {
         weight = (weight + 1.0)?;
     }
-    Ok(Norm::Rms { weight, eps })
+    Ok(Norm::Rms {
+        weight,
+        eps,
+        ggml: config.llama_cpp_arithmetic,
+    })
 }
 
 impl CausalLm {
@@ -216,6 +228,7 @@ impl CausalLm {
                         up: w.linear(&name("up"), c.intermediate_size, h, c.mlp_bias)?,
                         down: w.linear(&name("down"), h, c.intermediate_size, c.mlp_bias)?,
                         gelu: gemma.then(|| Gelu::new(c)),
+                        ggml_silu: c.llama_cpp_arithmetic,
                     },
                 }
             };
@@ -234,10 +247,11 @@ impl CausalLm {
             scale: c.attention_scale,
             softcap: c.attn_logit_softcapping,
             f16: c.kv_cache_f16,
+            ggml: c.llama_cpp_arithmetic,
         };
         Ok(Self {
-            rotary: Rotary::new(&c.rope, d, c.rope_layout),
-            rotary_local: Rotary::new(&c.rope_local, d, c.rope_layout),
+            rotary: Rotary::new(&c.rope, d, c.rope_layout, c.llama_cpp_arithmetic),
+            rotary_local: Rotary::new(&c.rope_local, d, c.rope_layout, c.llama_cpp_arithmetic),
             embed_scale: gemma.then(|| (h as f64).sqrt()),
             attention,
             embed,

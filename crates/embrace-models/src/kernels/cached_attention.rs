@@ -5,8 +5,11 @@
 //! rebuilt by concatenation costs time proportional to the context at every step). Each (query,
 //! head) pair is one task on the pool: scores, an optional soft cap, the causal (and sliding
 //! window) mask, softmax and the weighted sum of values, in the order candle's operations
-//! compute them (scale after the product, `exp(x - max)`, division by the sum).
+//! compute them (scale after the product, `exp(x - max)`, division by the sum), or, for GGUF
+//! models, in llama.cpp's arithmetic ([`ggml_cpu`]: f16 products in tinyBLAS's or
+//! `ggml_vec_dot_f16`'s order, ggml's `expf` and softmax sums).
 
+use super::ggml_cpu;
 use super::math::simd_dispatch;
 use super::pool;
 
@@ -106,6 +109,9 @@ pub(crate) struct CausalShape {
     pub(crate) window: usize,
     /// Round the attention weights to f16 before they weigh the values (llama.cpp's f16 cache).
     pub(crate) f16_weights: bool,
+    /// Sum as llama.cpp's CPU backend does ([`ggml_cpu`]): `Some(prompt)`, where `prompt` says
+    /// whether the call runs two or more new tokens (tinyBLAS's order) or one (a decode step).
+    pub(crate) ggml: Option<bool>,
 }
 
 /// Attention of the last `t` cached positions' queries `q` (`[heads][t][head_dim]`) over every
@@ -136,6 +142,7 @@ pub(crate) fn causal_attention(q: &[f32], cache: &LayerCache, shape: CausalShape
     let per_chunk = pool::chunk_len(t * heads, 1);
     pool::for_each_chunk_mut(&mut out, per_chunk * dim, |first, part| {
         let mut scores = Vec::new();
+        let mut acc = Vec::new();
         for (k, out) in part.chunks_exact_mut(dim).enumerate() {
             let c = first / dim + k;
             let (i, h) = (c / heads, c % heads);
@@ -147,7 +154,20 @@ pub(crate) fn causal_attention(q: &[f32], cache: &LayerCache, shape: CausalShape
             let values = &cache.values(kvh)[lo * dim..(position + 1) * dim];
             scores.clear();
             scores.resize(position + 1 - lo, 0.0);
-            attend_one(out, query, keys, values, &mut scores, shape);
+            match shape.ggml {
+                Some(prompt) => attend_one_ggml(
+                    out,
+                    query,
+                    keys,
+                    values,
+                    &mut scores,
+                    lo,
+                    prompt,
+                    shape.scale,
+                    &mut acc,
+                ),
+                None => attend_one(out, query, keys, values, &mut scores, shape),
+            }
         }
     });
     out
@@ -200,6 +220,39 @@ simd_dispatch! {
                 *o += p * v;
             }
         }
+    }
+}
+
+simd_dispatch! {
+    /// One query of one head over its visible keys (positions `first..`) in llama.cpp's
+    /// arithmetic: f16 operands, ggml's products, softmax and sums (see [`ggml_cpu`]).
+    #[allow(clippy::too_many_arguments)]
+    fn attend_one_ggml(
+        out: &mut [f32],
+        query: &[f32],
+        keys: &[f32],
+        values: &[f32],
+        scores: &mut [f32],
+        first: usize,
+        prompt: bool,
+        scale: f32,
+        acc: &mut Vec<f32>,
+    ) {
+        let dim = query.len();
+        let tiled = prompt && dim.is_multiple_of(8);
+        for (s, key) in scores.iter_mut().zip(keys.chunks_exact(dim)) {
+            let dot = if tiled {
+                ggml_cpu::dot_tinyblas(key, query)
+            } else {
+                ggml_cpu::dot_vec_f16(key, query)
+            };
+            *s = dot * scale;
+        }
+        ggml_cpu::softmax(scores, first);
+        scores
+            .iter_mut()
+            .for_each(|s| *s = half::f16::from_f32(*s).to_f32());
+        ggml_cpu::weighted_values(out, scores, values, first, prompt, acc);
     }
 }
 
@@ -261,6 +314,7 @@ mod tests {
                 softcap: None,
                 window,
                 f16_weights: false,
+                ggml: None,
             };
             // 30 positions as a prompt, then single steps (the cache grows past 64 on the way).
             let mut cache = LayerCache::default();

@@ -15,6 +15,7 @@
 pub(crate) mod attention;
 pub(crate) mod cached_attention;
 pub(crate) mod gelu_table;
+pub(crate) mod ggml_cpu;
 pub(crate) mod math;
 pub(crate) mod matmul;
 pub(crate) mod norm;

@@ -130,6 +130,7 @@ impl Names<'_> {
         Ok(Norm::Rms {
             weight: self.tensor(&format!("{name}.weight"), &[len])?,
             eps: eps as f32,
+            ggml: false,
         })
     }
 
