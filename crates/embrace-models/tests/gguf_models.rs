@@ -55,11 +55,11 @@ fn gemma3_continues_a_sentence() {
 /// Greedy tokens against llama.cpp (goldens from `tools/llamacpp/gen_reference.py`): the same
 /// prompt ids through both engines, then token by token; also our tokenizer against llama.cpp's.
 ///
-/// `exact`: the model's products all run on Embrace's ggml kernels, so every token must agree
-/// and the first step's top-5 logits must equal llama.cpp's bit for bit (the goldens come from
-/// llama.cpp built for AVX2, the arithmetic `kernels::ggml_cpu` reproduces on any CPU).
-/// Otherwise the first 3 tokens must agree.
-fn llama_cpp_parity(asset: &str, file: &str, golden: &str, exact: bool) -> Vec<String> {
+/// Every token must agree and the first step's top-5 logits must equal llama.cpp's bit for bit:
+/// the goldens come from llama.cpp built for AVX2 + FMA, whose arithmetic Embrace reproduces
+/// value by value on any CPU (`kernels::quant` for the products, `kernels::ggml_cpu` for the
+/// rest).
+fn llama_cpp_parity(asset: &str, file: &str, golden: &str) -> Vec<String> {
     let path = embrace_assets::require(asset, file);
     let lm = load_causal_lm(path.to_str().unwrap()).unwrap();
     let tokenizer = gguf_tokenizer(lm.gguf.as_ref().unwrap()).unwrap();
@@ -103,7 +103,8 @@ fn llama_cpp_parity(asset: &str, file: &str, golden: &str, exact: bool) -> Vec<S
         if cfg!(debug_assertions) {
             want.truncate(3);
         }
-        if exact || std::env::var_os("PARITY_DEBUG").is_some() {
+        // The first step's top-5 logits, bit for bit.
+        {
             let mut cache = lm.model.new_cache();
             let logits: Vec<f32> = lm
                 .model
@@ -115,13 +116,11 @@ fn llama_cpp_parity(asset: &str, file: &str, golden: &str, exact: bool) -> Vec<S
                 let id = t["id"].as_u64().unwrap() as usize;
                 let theirs = t["logit"].as_f64().unwrap() as f32;
                 eprintln!("{name} id {id}: llama.cpp {theirs:?} ours {:?}", logits[id]);
-                if exact {
-                    assert_eq!(
-                        logits[id].to_bits(),
-                        theirs.to_bits(),
-                        "{name}: logit of id {id} differs from llama.cpp's"
-                    );
-                }
+                assert_eq!(
+                    logits[id].to_bits(),
+                    theirs.to_bits(),
+                    "{name}: logit of id {id} differs from llama.cpp's"
+                );
             }
         }
         let config = GenerationConfig {
@@ -144,13 +143,9 @@ fn llama_cpp_parity(asset: &str, file: &str, golden: &str, exact: bool) -> Vec<S
         equal.push(same);
         n_max = n_max.min(want.len());
     }
-    // Without `exact` (Gemma 3: its Q4_K / Q6_K products are candle's, and llama.cpp repacks
-    // Q4_K), quantized activations magnify the last-bit differences, so late tokens may part at
-    // small margins; the first tokens must agree.
-    let need = if exact { n_max } else { 3.min(n_max) };
     assert!(
-        equal.iter().all(|&n| n >= need),
-        "fewer than {need} equal tokens:\n{}",
+        equal.iter().all(|&n| n >= n_max),
+        "tokens differ from llama.cpp's:\n{}",
         report.join("\n")
     );
     report
@@ -162,7 +157,6 @@ fn smollm2_greedy_matches_llama_cpp() {
         "smollm2-135m-instruct-q4_1",
         "SmolLM2-135M-Instruct.Q4_1.gguf",
         "smollm2.json",
-        true,
     );
     eprintln!("{}", report.join("\n"));
 }
@@ -173,7 +167,6 @@ fn gemma3_greedy_matches_llama_cpp() {
         "gemma3-270m-q4_k_m",
         "gemma-3-270m-q4_k_m.gguf",
         "gemma3.json",
-        false,
     );
     eprintln!("{}", report.join("\n"));
 }

@@ -16,8 +16,11 @@ use crate::kernels::cached_attention::{CausalShape, LayerCache, causal_attention
 use crate::kernels::ggml_cpu;
 use crate::kernels::pool;
 use crate::kernels::quant::q4_1::BlockQ4_1;
+use crate::kernels::quant::q4_k::BlockQ4K;
 use crate::kernels::quant::q5_0::BlockQ5_0;
+use crate::kernels::quant::q6_k::BlockQ6K;
 use crate::kernels::quant::q8_0::BlockQ8_0;
+use crate::kernels::quant::super_blocks::{SuperBlockFormat, SuperBlockMatrix};
 use crate::kernels::quant::{BlockFormat, QuantLinear, QuantMatrix};
 
 /// A linear projection `x · Wᵀ + b` whose weight is dense f32 or quantized.
@@ -32,7 +35,8 @@ pub(crate) struct Linear {
 enum Weight {
     /// Dense, or a GGUF type candle multiplies with SIMD code.
     Candle(QMatMul),
-    /// GGUF `Q4_1`, `Q5_0` or `Q8_0`, multiplied as llama.cpp does (see [`crate::kernels::quant`]).
+    /// GGUF `Q4_1`, `Q5_0`, `Q8_0`, `Q4_K` or `Q6_K`, multiplied as llama.cpp does (see
+    /// [`crate::kernels::quant`]).
     Ggml(Arc<dyn QuantLinear>),
 }
 
@@ -48,9 +52,9 @@ impl Linear {
     /// A projection on a GGUF tensor that candle multiplies (dequantized once when it is f32 /
     /// f16 / bf16).
     ///
-    /// `Q4_1`, `Q5_0` and `Q8_0` never come here: the loader reads them straight into
-    /// Embrace's own matrices ([`own_format_from_reader`], then [`Linear::shared`]).
-    /// candle multiplies Q4_0 and the K-quants with AVX2 but Q5_1 and Q8_1 with scalar code
+    /// `Q4_1`, `Q5_0`, `Q8_0`, `Q4_K` and `Q6_K` never come here: the loader reads them
+    /// straight into Embrace's own matrices ([`own_format_from_reader`], then
+    /// [`Linear::shared`]). candle multiplies Q4_0 and the other K-quants with AVX2 but Q5_1 and Q8_1 with scalar code
     /// (about 10x slower); those are re-quantized once to Q8_0, whose 8-bit blocks hold the values
     /// with an error far below their own quantization step.
     pub(crate) fn quantized(weight: Arc<QTensor>, bias: Option<Tensor>) -> Result<Self> {
@@ -125,10 +129,20 @@ pub(crate) fn own_format_from_reader(
         Ok(QuantMatrix::<B>::from_reader(reader, rows, cols)?
             .map(|m| Arc::new(m) as Arc<dyn QuantLinear>))
     }
+    fn read_k<B: SuperBlockFormat>(
+        reader: &mut impl std::io::Read,
+        rows: usize,
+        cols: usize,
+    ) -> std::io::Result<Option<Arc<dyn QuantLinear>>> {
+        Ok(SuperBlockMatrix::<B>::from_reader(reader, rows, cols)?
+            .map(|m| Arc::new(m) as Arc<dyn QuantLinear>))
+    }
     match dtype {
         GgmlDType::Q4_1 => read::<BlockQ4_1>(reader, rows, cols),
         GgmlDType::Q5_0 => read::<BlockQ5_0>(reader, rows, cols),
         GgmlDType::Q8_0 => read::<BlockQ8_0>(reader, rows, cols),
+        GgmlDType::Q4K => read_k::<BlockQ4K>(reader, rows, cols),
+        GgmlDType::Q6K => read_k::<BlockQ6K>(reader, rows, cols),
         _ => Ok(None),
     }
 }
@@ -355,6 +369,9 @@ pub(crate) struct AttentionShape {
     pub(crate) f16: bool,
     /// Sum as llama.cpp's CPU backend does (see [`ggml_cpu`]).
     pub(crate) ggml: bool,
+    /// Multiply the queries by `scale` before they are rounded to f16, and the scores by 1
+    /// (llama.cpp's Gemma 3 graph; the f16 rounding of small values differs otherwise).
+    pub(crate) scale_queries: bool,
 }
 
 /// `values` rounded to the nearest f16 values, ties to even (kept in f32): what storing to an
@@ -404,14 +421,22 @@ pub(crate) fn attend(
     cache: &mut KvCache,
 ) -> Result<Tensor> {
     let t = q.dim(1)?;
-    let values = |x: &Tensor| -> Result<Vec<f32>> {
+    let values = |x: &Tensor, scale: Option<f32>| -> Result<Vec<f32>> {
         let mut values = x.flatten_all()?.to_vec1::<f32>()?;
+        if let Some(s) = scale {
+            values.iter_mut().for_each(|v| *v *= s);
+        }
         if shape.f16 {
             round_to_f16(&mut values);
         }
         Ok(values)
     };
-    let (q, k, v) = (values(q)?, values(&k)?, values(&v)?);
+    let query_scale = shape.scale_queries.then_some(shape.scale as f32);
+    let (q, k, v) = (
+        values(q, query_scale)?,
+        values(&k, None)?,
+        values(&v, None)?,
+    );
     let layer_cache = cache
         .layers
         .get_mut(layer)
@@ -430,7 +455,11 @@ pub(crate) fn attend(
             heads: shape.heads,
             kv_heads: shape.kv_heads,
             head_dim: shape.head_dim,
-            scale: shape.scale as f32,
+            scale: if shape.scale_queries {
+                1.0
+            } else {
+                shape.scale as f32
+            },
             softcap: shape.softcap.map(|c| c as f32),
             window,
             f16_weights: shape.f16,

@@ -248,6 +248,7 @@ impl CausalLm {
             softcap: c.attn_logit_softcapping,
             f16: c.kv_cache_f16,
             ggml: c.llama_cpp_arithmetic,
+            scale_queries: c.llama_cpp_arithmetic && gemma,
         };
         Ok(Self {
             rotary: Rotary::new(&c.rope, d, c.rope_layout, c.llama_cpp_arithmetic),

@@ -1,6 +1,6 @@
-//! GGUF quantized weights multiplied the way llama.cpp (ggml) multiplies them, for the block
-//! types that candle runs only as scalar code, would have to re-quantize, or quantizes the
-//! activations for differently.
+//! GGUF quantized weights multiplied the way llama.cpp (ggml) multiplies them, bit for bit:
+//! `Q4_1`, `Q5_0`, `Q8_0` and the K-quants `Q4_K`, `Q6_K` (candle runs some of these as scalar
+//! code, and quantizes the activations or sums the products differently from ggml).
 //!
 //! ggml never dequantizes weights for a product: it quantizes each row of activations to 8-bit
 //! blocks of 32 values (`Q8_0`: scale `d' = amax / 127`; `Q8_1` also keeps `s = d'·Σa`) and
@@ -12,6 +12,9 @@
 //!   accumulated with one fused multiply-add by the product of the two scales; then the lanes
 //!   are added pairwise in ggml's order (`hsum_float_8`) and any per-block offset terms last.
 //!
+//! The K-quants ([`q4_k`], [`q6_k`]), with their super-blocks of 256 values and `Q8_K`
+//! activations, have their own kernel family in [`super_blocks`].
+//!
 //! A format ([`q4_1`], [`q5_0`], [`q8_0`]) only describes its block layout ([`BlockFormat`]);
 //! the products are generic: one AVX2 + FMA version, one AVX-512 VNNI version for prompts
 //! ([`vnni`]: two weight rows by eight activation rows per call) and one portable version, all
@@ -21,8 +24,11 @@
 //! (checked when it is built from the GGUF bytes); inputs are checked against `cols`.
 
 pub(crate) mod q4_1;
+pub(crate) mod q4_k;
 pub(crate) mod q5_0;
+pub(crate) mod q6_k;
 pub(crate) mod q8_0;
+pub(crate) mod super_blocks;
 #[cfg(target_arch = "x86_64")]
 mod vnni;
 
@@ -244,17 +250,7 @@ impl<B: BlockFormat> QuantMatrix<B> {
         if !cols.is_multiple_of(QK) {
             return Ok(None);
         }
-        let total = rows.checked_mul(cols / QK).ok_or_else(|| {
-            std::io::Error::new(std::io::ErrorKind::InvalidData, "matrix too large")
-        })?;
-        let mut blocks = Vec::with_capacity(total);
-        let mut chunk = vec![0u8; 4096 * B::BYTES];
-        while blocks.len() < total {
-            let n = (total - blocks.len()).min(4096);
-            let bytes = &mut chunk[..n * B::BYTES];
-            reader.read_exact(bytes)?;
-            blocks.extend(bytes.chunks_exact(B::BYTES).map(B::parse));
-        }
+        let blocks = read_blocks(reader, rows, cols / QK, B::BYTES, B::parse)?;
         Ok(Some(Self { rows, cols, blocks }))
     }
 
@@ -262,6 +258,30 @@ impl<B: BlockFormat> QuantMatrix<B> {
         let per_row = self.cols / QK;
         &self.blocks[o * per_row..(o + 1) * per_row]
     }
+}
+
+/// The `rows × per_row` blocks of a matrix, `bytes` bytes each, read from `reader` a few
+/// thousand at a time (a file's bytes are never held whole) and parsed by `parse`.
+pub(crate) fn read_blocks<T>(
+    reader: &mut impl std::io::Read,
+    rows: usize,
+    per_row: usize,
+    bytes: usize,
+    parse: impl Fn(&[u8]) -> T,
+) -> std::io::Result<Vec<T>> {
+    let total = rows
+        .checked_mul(per_row)
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidData, "matrix too large"))?;
+    let batch = (1 << 17) / bytes.max(1);
+    let mut blocks = Vec::with_capacity(total);
+    let mut chunk = vec![0u8; batch * bytes];
+    while blocks.len() < total {
+        let n = (total - blocks.len()).min(batch);
+        let part = &mut chunk[..n * bytes];
+        reader.read_exact(part)?;
+        blocks.extend(part.chunks_exact(bytes).map(&parse));
+    }
+    Ok(blocks)
 }
 
 impl<B: BlockFormat> QuantLinear for QuantMatrix<B> {
@@ -345,23 +365,27 @@ impl<B: BlockFormat> QuantLinear for QuantMatrix<B> {
         if n == 1 {
             return out_t;
         }
-        // Transposed in blocks of 32 weight rows, so that both sides stay in a few cache lines.
-        let rows = self.rows;
-        let mut out = vec![0f32; n * rows];
-        let out_rows = pool::chunk_len(n, 4);
-        pool::for_each_chunk_mut(&mut out, out_rows * rows, |start, part| {
-            let first = start / rows;
-            for block in (0..rows).step_by(32) {
-                let end = (block + 32).min(rows);
-                for (r, dst) in part.chunks_exact_mut(rows).enumerate() {
-                    for (k, y) in dst[block..end].iter_mut().enumerate() {
-                        *y = out_t[(block + k) * n + first + r];
-                    }
+        transpose(&out_t, self.rows, n)
+    }
+}
+
+/// `out_t` (`[rows, n]`, weight rows major) as `[n, rows]`, in parallel, in blocks of 32 weight
+/// rows so that both sides stay in a few cache lines.
+pub(crate) fn transpose(out_t: &[f32], rows: usize, n: usize) -> Vec<f32> {
+    let mut out = vec![0f32; n * rows];
+    let out_rows = pool::chunk_len(n, 4);
+    pool::for_each_chunk_mut(&mut out, out_rows * rows, |start, part| {
+        let first = start / rows;
+        for block in (0..rows).step_by(32) {
+            let end = (block + 32).min(rows);
+            for (r, dst) in part.chunks_exact_mut(rows).enumerate() {
+                for (k, y) in dst[block..end].iter_mut().enumerate() {
+                    *y = out_t[(block + k) * n + first + r];
                 }
             }
-        });
-        out
-    }
+        }
+    });
+    out
 }
 
 /// The activations offset by 128 for the VNNI product, when this CPU has it and there are at
