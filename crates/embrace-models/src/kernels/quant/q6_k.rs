@@ -69,6 +69,15 @@ impl SuperBlockFormat for BlockQ6K {
     #[cfg(target_arch = "x86_64")]
     #[inline(always)]
     #[allow(unsafe_code)]
+    unsafe fn group_scales(&self) -> std::arch::x86_64::__m256i {
+        use std::arch::x86_64::*;
+        // SAFETY: `scales` is 16 bytes, read by one load; the caller guarantees AVX2.
+        unsafe { _mm256_cvtepi8_epi16(_mm_loadu_si128(self.scales.as_ptr().cast())) }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    #[allow(unsafe_code)]
     unsafe fn chunk_scales(&self, c: usize) -> std::arch::x86_64::__m256i {
         use std::arch::x86_64::*;
         // SAFETY: the caller guarantees AVX2.

@@ -137,6 +137,18 @@ pub(crate) trait SuperBlockFormat: Sized + Send + Sync + std::fmt::Debug + 'stat
         unsafe { std::arch::x86_64::_mm_setzero_si128() }
     }
 
+    /// The scales of the sixteen 16-value groups as 16-bit lanes (formats offset by 32).
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[cfg(target_arch = "x86_64")]
+    #[allow(unsafe_code)]
+    unsafe fn group_scales(&self) -> std::arch::x86_64::__m256i {
+        let scales: [i16; 16] = std::array::from_fn(|g| self.scale_of(16 * g) as i16);
+        // SAFETY: `scales` is sixteen i16; the caller guarantees AVX2.
+        unsafe { std::arch::x86_64::_mm256_loadu_si256(scales.as_ptr().cast()) }
+    }
+
     /// The scales of chunk `c` as sixteen 16-bit lanes (lanes 0-7 scale values 0-15 of the
     /// chunk, lanes 8-15 values 16-31).
     ///
@@ -445,9 +457,7 @@ impl<B: SuperBlockFormat> super::QuantLinear for SuperBlockMatrix<B> {
 mod simd {
     use std::arch::x86_64::*;
 
-    use super::{
-        Accumulator, BlockQ8K, CHUNKS, Granularity, SuperBlockFormat, min_pair_totals, offset_lanes,
-    };
+    use super::{Accumulator, BlockQ8K, CHUNKS, Granularity, SuperBlockFormat};
 
     pub(super) fn has_avx2() -> bool {
         std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
@@ -492,13 +502,11 @@ mod simd {
         _mm256_add_epi32(lanes, _mm256_madd_epi16(scales, p))
     }
 
-    /// A pair's float accumulators: eight lanes and, for formats with minimums, four more; for a
-    /// repacked format the two totals.
+    /// A pair's float accumulators: eight lanes and, for formats with minimums, four more.
     #[derive(Clone, Copy)]
     struct Acc {
         lanes: __m256,
         mins: __m128,
-        totals: Accumulator,
     }
 
     /// The float steps of one super-block for one pair, from its integer lanes.
@@ -527,9 +535,6 @@ mod simd {
     #[target_feature(enable = "avx2,fma")]
     #[inline]
     unsafe fn finish<B: SuperBlockFormat>(acc: Acc) -> f32 {
-        if B::REPACKED {
-            return acc.totals.finish::<B>();
-        }
         let mut out = Accumulator::ZERO;
         // SAFETY: `lanes` holds eight f32 and `mins` four.
         unsafe {
@@ -550,17 +555,211 @@ mod simd {
         unsafe { products::<B, R, N>(w, a, granularity) }
     }
 
-    /// The sum of eight i32 lanes (exact).
+    /// [`products`] for a repacked format: integer totals per 64 values, then the float steps
+    /// lane by lane over the activation rows (`[f32; N]` arrays, which the compiler turns into
+    /// vector operations; each lane keeps its own order of fused multiply-adds).
+    ///
+    /// # Safety
+    /// The CPU must support AVX2 and FMA.
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn products_repacked<B: SuperBlockFormat, const R: usize, const N: usize>(
+        w: [&[B]; R],
+        a: [&[BlockQ8K]; N],
+        granularity: Granularity,
+    ) -> [[f32; N]; R] {
+        if R == 1 && N == 8 {
+            // The prompt tile: the float steps as vectors over the eight activation rows.
+            let tile: [&[BlockQ8K]; 8] = std::array::from_fn(|j| a[j]);
+            // SAFETY: this function's caller guarantees AVX2 and FMA.
+            let out = unsafe { tile_repacked::<B>(w[0], tile, granularity) };
+            return std::array::from_fn(|_| std::array::from_fn(|j| out[j]));
+        }
+        let mut total = [[0f32; N]; R];
+        let mut min_total = [[0f32; N]; R];
+        let blocks = a
+            .iter()
+            .fold(w.iter().fold(usize::MAX, |n, w| n.min(w.len())), |n, a| {
+                n.min(a.len())
+            });
+        for b in 0..blocks {
+            // Integer lanes per pair of chunks (64 values), folded to four lanes per pair.
+            let mut pairs = [[[_mm_setzero_si128(); 4]; N]; R];
+            // `pair` picks the chunks and the slot: one index for both.
+            #[allow(clippy::needless_range_loop)]
+            for pair in 0..CHUNKS / 2 {
+                let mut lanes = [[_mm256_setzero_si256(); N]; R];
+                for c in 2 * pair..2 * pair + 2 {
+                    // SAFETY (the block): this function's caller guarantees AVX2.
+                    let chunks: [Chunk; N] =
+                        std::array::from_fn(|j| unsafe { activations::<B>(&a[j][b], c) });
+                    for i in 0..R {
+                        let (q, s) = unsafe { (w[i][b].chunk(c), w[i][b].chunk_scales(c)) };
+                        for j in 0..N {
+                            lanes[i][j] = unsafe { add_chunk::<B>(lanes[i][j], q, s, chunks[j]) };
+                        }
+                    }
+                }
+                for i in 0..R {
+                    for j in 0..N {
+                        let l = lanes[i][j];
+                        pairs[i][j][pair] = _mm_add_epi32(
+                            _mm256_castsi256_si128(l),
+                            _mm256_extracti128_si256(l, 1),
+                        );
+                    }
+                }
+            }
+            let da: [f32; N] = std::array::from_fn(|j| a[j][b].d);
+            for i in 0..R {
+                let wb = &w[i][b];
+                // totals[p][j] and mins[p][j]: pair p of activation row j.
+                let mut totals = [[0i32; N]; 4];
+                let mut mins = [[0i32; N]; 4];
+                for j in 0..N {
+                    // SAFETY: as above; `chunk_sums` is eight i16, read by one load.
+                    let (t, m) = unsafe {
+                        let sums = _mm_loadu_si128(a[j][b].chunk_sums.as_ptr().cast());
+                        (
+                            reduce_pairs(pairs[i][j]),
+                            lanes_i32x4(_mm_madd_epi16(wb.mins(), sums)),
+                        )
+                    };
+                    for p in 0..4 {
+                        (totals[p][j], mins[p][j]) = (t[p], m[p]);
+                    }
+                }
+                let d: [f32; N] = std::array::from_fn(|j| wb.d() * da[j]);
+                let dmin: [f32; N] = std::array::from_fn(|j| wb.dmin() * da[j]);
+                let (acc, acc_min) = (&mut total[i], &mut min_total[i]);
+                match granularity {
+                    Granularity::Pairs => {
+                        for p in 0..4 {
+                            for j in 0..N {
+                                acc[j] = (totals[p][j] as f32).mul_add(d[j], acc[j]);
+                                acc_min[j] = (mins[p][j] as f32).mul_add(dmin[j], acc_min[j]);
+                            }
+                        }
+                    }
+                    Granularity::SuperBlock => {
+                        for j in 0..N {
+                            let t = (totals[0][j] + totals[1][j]) + (totals[2][j] + totals[3][j]);
+                            let m = (mins[0][j] + mins[1][j]) + (mins[2][j] + mins[3][j]);
+                            acc[j] = (t as f32).mul_add(d[j], acc[j]);
+                            acc_min[j] = (m as f32).mul_add(dmin[j], acc_min[j]);
+                        }
+                    }
+                }
+            }
+        }
+        std::array::from_fn(|i| std::array::from_fn(|j| total[i][j] - min_total[i][j]))
+    }
+
+    /// [`products_repacked`] for one weight row and eight activation rows, with lane `j` of
+    /// every vector belonging to activation row `j`: the same operations in the same order for
+    /// each row, so the same bits.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2 and FMA.
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn tile_repacked<B: SuperBlockFormat>(
+        w: &[B],
+        a: [&[BlockQ8K]; 8],
+        granularity: Granularity,
+    ) -> [f32; 8] {
+        let blocks = a.iter().fold(w.len(), |n, a| n.min(a.len()));
+        let mut total = _mm256_setzero_ps();
+        let mut min_total = _mm256_setzero_ps();
+        for (b, wb) in w.iter().enumerate().take(blocks) {
+            let da = _mm256_setr_ps(
+                a[0][b].d, a[1][b].d, a[2][b].d, a[3][b].d, a[4][b].d, a[5][b].d, a[6][b].d,
+                a[7][b].d,
+            );
+            let d = _mm256_mul_ps(_mm256_set1_ps(wb.d()), da);
+            let dmin = _mm256_mul_ps(_mm256_set1_ps(wb.dmin()), da);
+            let (mut totals, mut mins) = (_mm256_setzero_si256(), _mm256_setzero_si256());
+            for pair in 0..CHUNKS / 2 {
+                let mut lanes = [_mm256_setzero_si256(); 8];
+                for c in 2 * pair..2 * pair + 2 {
+                    // SAFETY (the block): this function's caller guarantees AVX2.
+                    let (q, s) = unsafe { (wb.chunk(c), wb.chunk_scales(c)) };
+                    for (j, l) in lanes.iter_mut().enumerate() {
+                        *l = unsafe { add_chunk::<B>(*l, q, s, activations::<B>(&a[j][b], c)) };
+                    }
+                }
+                // SAFETY: as above.
+                let t = unsafe { hsum_8x8(lanes) };
+                // The pair's minimum terms: `Σa` of its two chunks (the i16 pair at
+                // `chunk_sums[2·pair]`) times the two minimums, by one `madd`.
+                let sums: [i32; 8] = std::array::from_fn(|j| {
+                    let cs = &a[j][b].chunk_sums;
+                    (cs[2 * pair] as u16 as i32) | ((cs[2 * pair + 1] as u16 as i32) << 16)
+                });
+                let m = _mm256_madd_epi16(
+                    // SAFETY: `sums` holds eight i32.
+                    unsafe { _mm256_loadu_si256(sums.as_ptr().cast()) },
+                    _mm256_set1_epi32(wb.min(2 * pair) | (wb.min(2 * pair + 1) << 16)),
+                );
+                match granularity {
+                    Granularity::Pairs => {
+                        total = _mm256_fmadd_ps(_mm256_cvtepi32_ps(t), d, total);
+                        min_total = _mm256_fmadd_ps(_mm256_cvtepi32_ps(m), dmin, min_total);
+                    }
+                    Granularity::SuperBlock => {
+                        totals = _mm256_add_epi32(totals, t);
+                        mins = _mm256_add_epi32(mins, m);
+                    }
+                }
+            }
+            if granularity == Granularity::SuperBlock {
+                total = _mm256_fmadd_ps(_mm256_cvtepi32_ps(totals), d, total);
+                min_total = _mm256_fmadd_ps(_mm256_cvtepi32_ps(mins), dmin, min_total);
+            }
+        }
+        let mut out = [0f32; 8];
+        // SAFETY: `out` holds eight f32.
+        unsafe { _mm256_storeu_ps(out.as_mut_ptr(), _mm256_sub_ps(total, min_total)) };
+        out
+    }
+
+    /// The totals of eight vectors of eight i32 lanes (exact): lane `j` of the result is the
+    /// sum of `v[j]`.
     ///
     /// # Safety
     /// The CPU must support AVX2.
     #[target_feature(enable = "avx2,fma")]
     #[inline]
-    unsafe fn hsum_i32(v: __m256i) -> i32 {
-        let mut ints = [0i32; 8];
-        // SAFETY: `ints` holds eight i32.
-        unsafe { _mm256_storeu_si256(ints.as_mut_ptr().cast(), v) };
-        ints.iter().sum()
+    unsafe fn hsum_8x8(v: [__m256i; 8]) -> __m256i {
+        let low = _mm256_hadd_epi32(_mm256_hadd_epi32(v[0], v[1]), _mm256_hadd_epi32(v[2], v[3]));
+        let high = _mm256_hadd_epi32(_mm256_hadd_epi32(v[4], v[5]), _mm256_hadd_epi32(v[6], v[7]));
+        _mm256_add_epi32(
+            _mm256_permute2x128_si256(low, high, 0x20),
+            _mm256_permute2x128_si256(low, high, 0x31),
+        )
+    }
+
+    /// The totals of four vectors of four i32 lanes (exact), by horizontal adds.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    unsafe fn reduce_pairs(v: [__m128i; 4]) -> [i32; 4] {
+        let totals = _mm_hadd_epi32(_mm_hadd_epi32(v[0], v[1]), _mm_hadd_epi32(v[2], v[3]));
+        // SAFETY: this function's caller guarantees AVX2.
+        unsafe { lanes_i32x4(totals) }
+    }
+
+    /// The four i32 lanes of `v`.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    unsafe fn lanes_i32x4(v: __m128i) -> [i32; 4] {
+        let mut ints = [0i32; 4];
+        // SAFETY: `ints` holds four i32.
+        unsafe { _mm_storeu_si128(ints.as_mut_ptr().cast(), v) };
+        ints
     }
 
     /// See [`products_avx2`].
@@ -573,10 +772,13 @@ mod simd {
         a: [&[BlockQ8K]; N],
         granularity: Granularity,
     ) -> [[f32; N]; R] {
+        if B::REPACKED {
+            // SAFETY: this function's caller guarantees AVX2 and FMA.
+            return unsafe { products_repacked::<B, R, N>(w, a, granularity) };
+        }
         let zero = Acc {
             lanes: _mm256_setzero_ps(),
             mins: _mm_setzero_ps(),
-            totals: Accumulator::ZERO,
         };
         let mut acc = [[zero; N]; R];
         let blocks = a
@@ -586,56 +788,32 @@ mod simd {
             });
         for b in 0..blocks {
             let mut lanes = [[_mm256_setzero_si256(); N]; R];
-            let mut totals = [[[0i32; 4]; N]; R];
-            // `pair` picks the chunks and the total: one index for both.
-            #[allow(clippy::needless_range_loop)]
-            for pair in 0..CHUNKS / 2 {
-                let mut pair_lanes = [[_mm256_setzero_si256(); N]; R];
-                for c in 2 * pair..2 * pair + 2 {
-                    // SAFETY (the block): this function's caller guarantees AVX2.
-                    let chunks: [Chunk; N] =
-                        std::array::from_fn(|j| unsafe { activations::<B>(&a[j][b], c) });
-                    for i in 0..R {
-                        let (q, s) = unsafe { (w[i][b].chunk(c), w[i][b].chunk_scales(c)) };
-                        for j in 0..N {
-                            pair_lanes[i][j] =
-                                unsafe { add_chunk::<B>(pair_lanes[i][j], q, s, chunks[j]) };
-                        }
-                    }
-                }
+            for c in 0..CHUNKS {
+                // SAFETY (the block): this function's caller guarantees AVX2.
+                let chunks: [Chunk; N] =
+                    std::array::from_fn(|j| unsafe { activations::<B>(&a[j][b], c) });
                 for i in 0..R {
+                    let (q, s) = unsafe { (w[i][b].chunk(c), w[i][b].chunk_scales(c)) };
                     for j in 0..N {
-                        // SAFETY: as above. (Integer sums: exact in any order.)
-                        unsafe {
-                            if B::REPACKED {
-                                totals[i][j][pair] = hsum_i32(pair_lanes[i][j]);
-                            } else {
-                                lanes[i][j] = _mm256_add_epi32(lanes[i][j], pair_lanes[i][j]);
-                            }
-                        }
+                        lanes[i][j] = unsafe { add_chunk::<B>(lanes[i][j], q, s, chunks[j]) };
                     }
                 }
             }
             for i in 0..R {
                 for j in 0..N {
                     let (wb, ab) = (&w[i][b], &a[j][b]);
-                    if B::REPACKED {
-                        let mins = min_pair_totals(wb, ab);
-                        acc[i][j]
-                            .totals
-                            .add_totals(wb, ab.d, totals[i][j], mins, granularity);
-                    } else {
-                        let mut l = lanes[i][j];
-                        if B::OFFSET_32 {
-                            let offsets = offset_lanes(wb, ab);
-                            // SAFETY: `offsets` holds eight i32; AVX2 as above.
-                            l = unsafe {
-                                _mm256_sub_epi32(l, _mm256_loadu_si256(offsets.as_ptr().cast()))
-                            };
-                        }
-                        // SAFETY: as above.
-                        unsafe { accumulate(&mut acc[i][j], wb, ab, l) };
+                    let mut l = lanes[i][j];
+                    if B::OFFSET_32 {
+                        // ggml's `q8sclsub`: 32·(s·Σa) of the 16-value groups, in pairs.
+                        // SAFETY: `bsums` is sixteen i16; AVX2 as above.
+                        l = unsafe {
+                            let sums = _mm256_loadu_si256(ab.bsums.as_ptr().cast());
+                            let offsets = _mm256_madd_epi16(sums, wb.group_scales());
+                            _mm256_sub_epi32(l, _mm256_slli_epi32(offsets, 5))
+                        };
                     }
+                    // SAFETY: as above.
+                    unsafe { accumulate(&mut acc[i][j], wb, ab, l) };
                 }
             }
         }
