@@ -54,9 +54,9 @@ impl Linear {
     ///
     /// `Q4_1`, `Q5_0`, `Q8_0`, `Q4_K` and `Q6_K` never come here: the loader reads them
     /// straight into Embrace's own matrices ([`own_format_from_reader`], then
-    /// [`Linear::shared`]). candle multiplies Q4_0 and the other K-quants with AVX2 but Q5_1 and Q8_1 with scalar code
-    /// (about 10x slower); those are re-quantized once to Q8_0, whose 8-bit blocks hold the values
-    /// with an error far below their own quantization step.
+    /// [`Linear::shared`]). candle multiplies Q4_0 and the other K-quants with AVX2 but Q5_1
+    /// and Q8_1 with scalar code (about 10x slower); those are re-quantized once to Q8_0, whose
+    /// 8-bit blocks hold the values with an error far below their own quantization step.
     pub(crate) fn quantized(weight: Arc<QTensor>, bias: Option<Tensor>) -> Result<Self> {
         use candle_core::quantized::GgmlDType;
         let weight = match weight.dtype() {

@@ -131,7 +131,9 @@ pub(crate) fn rope_tables(
 simd_dispatch! {
     /// Rotates `x` (`[heads][tokens][dims]`) in place with tables from [`rope_tables`]; pair `i`
     /// is `(2i, 2i + 1)` when `interleaved` (llama.cpp's normal mode), else `(i, i + dims/2)`
-    /// (NeoX mode).
+    /// (NeoX mode). The products are fused as GCC contracts ggml's `x0·c - x1·s` and
+    /// `x0·s + x1·c`: `fma(x0, c, -(x1·s))` and `fma(x0, s, x1·c)` (checked against llama.cpp's
+    /// own rotated tensors).
     fn rope(x: &mut [f32], tokens: usize, dims: usize, cos: &[f32], sin: &[f32], interleaved: bool) {
         let half = dims / 2;
         assert!(dims > 0 && x.len().is_multiple_of(tokens * dims), "x is not [heads, tokens, dims]");
