@@ -312,12 +312,43 @@ type ProductsFn<B, const R: usize, const N: usize> =
 /// Activation rows per call of the prompt kernel.
 const TILE_ROWS: usize = 8;
 
+/// The activation side of a repacked product over [`TILE_ROWS`] activation rows, per
+/// super-block: the rows' scales `d'`, and per pair of chunks each row's two chunk sums `Σa` as
+/// the i32 word that one `madd` with the two minimums turns into the pair's minimum term. It is
+/// the same for every weight row, so a product prepares it once per tile.
+pub(crate) struct TileSide {
+    scales: Vec<[f32; TILE_ROWS]>,
+    pair_sums: Vec<[[i32; TILE_ROWS]; CHUNKS / 2]>,
+}
+
+impl TileSide {
+    fn new(a: [&[BlockQ8K]; TILE_ROWS]) -> Self {
+        let blocks = a.iter().map(|a| a.len()).min().unwrap_or(0);
+        let scales = (0..blocks)
+            .map(|b| std::array::from_fn(|j| a[j][b].d))
+            .collect();
+        let pair_sums = (0..blocks)
+            .map(|b| {
+                std::array::from_fn(|p| {
+                    std::array::from_fn(|j| {
+                        let cs = &a[j][b].chunk_sums;
+                        (cs[2 * p] as u16 as i32) | ((cs[2 * p + 1] as u16 as i32) << 16)
+                    })
+                })
+            })
+            .collect();
+        Self { scales, pair_sums }
+    }
+}
+
 /// The kernels this CPU runs.
 struct Kernels<B> {
     /// One weight row by one activation row.
     one: ProductsFn<B, 1, 1>,
     /// One weight row by [`TILE_ROWS`] activation rows (prompts).
     tile: ProductsFn<B, 1, TILE_ROWS>,
+    /// Whether these are the AVX2 kernels.
+    avx2: bool,
 }
 
 impl<B: SuperBlockFormat> Kernels<B> {
@@ -327,12 +358,31 @@ impl<B: SuperBlockFormat> Kernels<B> {
             return Self {
                 one: simd::products_avx2::<B, 1, 1>,
                 tile: simd::products_avx2::<B, 1, TILE_ROWS>,
+                avx2: true,
             };
         }
         Self {
             one: products_portable::<B, 1, 1>,
             tile: products_portable::<B, 1, TILE_ROWS>,
+            avx2: false,
         }
+    }
+
+    /// The prompt tile of a repacked format with its activation side prepared (only built for
+    /// the AVX2 kernels; the same bits as `tile`).
+    fn tile_with_side(
+        &self,
+        w: &[B],
+        a: [&[BlockQ8K]; TILE_ROWS],
+        side: &TileSide,
+        granularity: Granularity,
+    ) -> [f32; TILE_ROWS] {
+        #[cfg(target_arch = "x86_64")]
+        if self.avx2 {
+            return simd::tile_repacked_avx2(w, a, side, granularity);
+        }
+        let _ = side;
+        (self.tile)([w], a, granularity)[0]
     }
 }
 
@@ -418,6 +468,15 @@ impl<B: SuperBlockFormat> super::QuantLinear for SuperBlockMatrix<B> {
         };
         let n1 = n.max(1);
         let rows_per_task = pool::chunk_len(self.rows, 16);
+        // A repacked format's prompt tiles share their activation side across weight rows.
+        let sides: Vec<TileSide> = if B::REPACKED && kernels.avx2 {
+            activations
+                .chunks_exact(TILE_ROWS)
+                .map(|t| TileSide::new(std::array::from_fn(|j| &t[j][..])))
+                .collect()
+        } else {
+            Vec::new()
+        };
         // out_t[o][r]: weight rows against every activation row, transposed at the end.
         let mut out_t = vec![0f32; self.rows * n];
         let run = |start: usize, chunk: &mut [f32]| {
@@ -434,7 +493,11 @@ impl<B: SuperBlockFormat> super::QuantLinear for SuperBlockMatrix<B> {
                     {
                         let a = std::array::from_fn(|j| &tile[r + j][..]);
                         let g = granularity(base + r);
-                        out[r..r + TILE_ROWS].copy_from_slice(&(kernels.tile)(w, a, g)[0]);
+                        let y = match sides.get((base + r) / TILE_ROWS) {
+                            Some(side) => kernels.tile_with_side(w[0], a, side, g),
+                            None => (kernels.tile)(w, a, g)[0],
+                        };
+                        out[r..r + TILE_ROWS].copy_from_slice(&y);
                         r += TILE_ROWS;
                     }
                     for (k, (y, a)) in out[r..tile.len()].iter_mut().zip(&tile[r..]).enumerate() {
@@ -457,7 +520,7 @@ impl<B: SuperBlockFormat> super::QuantLinear for SuperBlockMatrix<B> {
 mod simd {
     use std::arch::x86_64::*;
 
-    use super::{Accumulator, BlockQ8K, CHUNKS, Granularity, SuperBlockFormat};
+    use super::{Accumulator, BlockQ8K, CHUNKS, Granularity, SuperBlockFormat, TileSide};
 
     pub(super) fn has_avx2() -> bool {
         std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
@@ -570,8 +633,9 @@ mod simd {
         if R == 1 && N == 8 {
             // The prompt tile: the float steps as vectors over the eight activation rows.
             let tile: [&[BlockQ8K]; 8] = std::array::from_fn(|j| a[j]);
+            let side = TileSide::new(tile);
             // SAFETY: this function's caller guarantees AVX2 and FMA.
-            let out = unsafe { tile_repacked::<B>(w[0], tile, granularity) };
+            let out = unsafe { tile_repacked::<B>(w[0], tile, &side, granularity) };
             return std::array::from_fn(|_| std::array::from_fn(|j| out[j]));
         }
         let mut total = [[0f32; N]; R];
@@ -664,16 +728,18 @@ mod simd {
     unsafe fn tile_repacked<B: SuperBlockFormat>(
         w: &[B],
         a: [&[BlockQ8K]; 8],
+        side: &TileSide,
         granularity: Granularity,
     ) -> [f32; 8] {
-        let blocks = a.iter().fold(w.len(), |n, a| n.min(a.len()));
+        let blocks = a
+            .iter()
+            .fold(w.len(), |n, a| n.min(a.len()))
+            .min(side.scales.len());
         let mut total = _mm256_setzero_ps();
         let mut min_total = _mm256_setzero_ps();
         for (b, wb) in w.iter().enumerate().take(blocks) {
-            let da = _mm256_setr_ps(
-                a[0][b].d, a[1][b].d, a[2][b].d, a[3][b].d, a[4][b].d, a[5][b].d, a[6][b].d,
-                a[7][b].d,
-            );
+            // SAFETY: `scales[b]` holds eight f32.
+            let da = unsafe { _mm256_loadu_ps(side.scales[b].as_ptr()) };
             let d = _mm256_mul_ps(_mm256_set1_ps(wb.d()), da);
             let dmin = _mm256_mul_ps(_mm256_set1_ps(wb.dmin()), da);
             let (mut totals, mut mins) = (_mm256_setzero_si256(), _mm256_setzero_si256());
@@ -690,10 +756,7 @@ mod simd {
                 let t = unsafe { hsum_8x8(lanes) };
                 // The pair's minimum terms: `Σa` of its two chunks (the i16 pair at
                 // `chunk_sums[2·pair]`) times the two minimums, by one `madd`.
-                let sums: [i32; 8] = std::array::from_fn(|j| {
-                    let cs = &a[j][b].chunk_sums;
-                    (cs[2 * pair] as u16 as i32) | ((cs[2 * pair + 1] as u16 as i32) << 16)
-                });
+                let sums = &side.pair_sums[b][pair];
                 let m = _mm256_madd_epi16(
                     // SAFETY: `sums` holds eight i32.
                     unsafe { _mm256_loadu_si256(sums.as_ptr().cast()) },
@@ -719,6 +782,17 @@ mod simd {
         // SAFETY: `out` holds eight f32.
         unsafe { _mm256_storeu_ps(out.as_mut_ptr(), _mm256_sub_ps(total, min_total)) };
         out
+    }
+
+    /// [`tile_repacked`] (only handed out by `Kernels::new` after checking AVX2 and FMA).
+    pub(super) fn tile_repacked_avx2<B: SuperBlockFormat>(
+        w: &[B],
+        a: [&[BlockQ8K]; 8],
+        side: &TileSide,
+        granularity: Granularity,
+    ) -> [f32; 8] {
+        // SAFETY: `Kernels` calls this only when the CPU has AVX2 and FMA.
+        unsafe { tile_repacked::<B>(w, a, side, granularity) }
     }
 
     /// The totals of eight vectors of eight i32 lanes (exact): lane `j` of the result is the
