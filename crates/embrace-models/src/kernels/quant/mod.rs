@@ -152,6 +152,9 @@ pub(crate) trait BlockFormat: Sized + Send + Sync + std::fmt::Debug + 'static {
 /// One weight row with four activation rows: each result is exactly the one-row product.
 pub(crate) type Dot4Fn<B> = fn(&[B], [&[BlockQ8]; 4]) -> [f32; 4];
 
+/// [`Dot4Fn`] for eight activation rows (a prompt's tile).
+pub(crate) type Dot8Fn<B> = fn(&[B], [&[BlockQ8]; 8]) -> [f32; 8];
+
 /// Four weight rows with one activation row: each result is exactly the one-row product (four
 /// independent accumulation chains hide the latency of each block's fused multiply-add).
 pub(crate) type DotRows4Fn<B> = fn([&[B]; 4], &[BlockQ8]) -> [f32; 4];
@@ -170,6 +173,16 @@ fn dot4_fn<B: BlockFormat>() -> Dot4Fn<B> {
     #[cfg(target_arch = "x86_64")]
     if has_avx2_fma() {
         return avx2::dot4::<B>;
+    }
+    |w, a| a.map(|a| dot_portable(w, a))
+}
+
+/// [`dot_fn`] for eight activation rows at once (a prompt's tile: each weight block is
+/// unpacked once for eight products).
+fn dot8_fn<B: BlockFormat>() -> Dot8Fn<B> {
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2_fma() {
+        return avx2::dot8::<B>;
     }
     |w, a| a.map(|a| dot_portable(w, a))
 }
@@ -315,6 +328,7 @@ impl<B: BlockFormat> QuantLinear for QuantMatrix<B> {
             }
         });
         let (dot, dot4, rows4) = (dot_fn::<B>(), dot4_fn::<B>(), dot_rows4_fn::<B>());
+        let dot8 = dot8_fn::<B>();
         // A few tasks per thread (on the pool of `kernels::pool`): enough to balance, few enough
         // that scheduling costs nothing next to the products.
         let rows_per_task = pool::chunk_len(self.rows, 16);
@@ -350,6 +364,11 @@ impl<B: BlockFormat> QuantLinear for QuantMatrix<B> {
                     let w = self.row(first + k);
                     let out = &mut out[t * ACTIVATION_TILE..];
                     let mut r = 0;
+                    while r + 8 <= tile.len() {
+                        let eight = std::array::from_fn(|j| &tile[r + j][..]);
+                        out[r..r + 8].copy_from_slice(&dot8(w, eight));
+                        r += 8;
+                    }
                     while r + 4 <= tile.len() {
                         let four = [&tile[r][..], &tile[r + 1], &tile[r + 2], &tile[r + 3]];
                         out[r..r + 4].copy_from_slice(&dot4(w, four));
@@ -621,39 +640,43 @@ pub(crate) mod avx2 {
     /// Only handed out by `dot4_fn` after checking AVX2 and FMA.
     pub(crate) fn dot4<B: BlockFormat>(w: &[B], a: [&[BlockQ8]; 4]) -> [f32; 4] {
         // SAFETY: `dot4_fn` returns this only when the CPU has AVX2 and FMA.
-        unsafe { dot4_avx2(w, a) }
+        unsafe { dot_n_avx2(w, a) }
     }
 
-    /// [`dot_avx2`] for four activation rows: each weight block is unpacked once; every pair
+    /// Only handed out by `dot8_fn` after checking AVX2 and FMA.
+    pub(crate) fn dot8<B: BlockFormat>(w: &[B], a: [&[BlockQ8]; 8]) -> [f32; 8] {
+        // SAFETY: `dot8_fn` returns this only when the CPU has AVX2 and FMA.
+        unsafe { dot_n_avx2(w, a) }
+    }
+
+    /// [`dot_avx2`] for `N` activation rows: each weight block is unpacked once; every pair
     /// goes through the same operations in the same order as the one-row product.
     ///
     /// # Safety
     /// The CPU must support AVX2 and FMA.
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn dot4_avx2<B: BlockFormat>(w: &[B], a: [&[BlockQ8]; 4]) -> [f32; 4] {
-        let [mut acc0, mut acc1, mut acc2, mut acc3] = [_mm256_setzero_ps(); 4];
-        let mut offsets = [0f32; 4];
-        for (b, wb) in w.iter().enumerate() {
-            let (a0, a1, a2, a3) = (&a[0][b], &a[1][b], &a[2][b], &a[3][b]);
+    unsafe fn dot_n_avx2<B: BlockFormat, const N: usize>(w: &[B], a: [&[BlockQ8]; N]) -> [f32; N] {
+        let mut acc = [_mm256_setzero_ps(); N];
+        let mut offsets = [0f32; N];
+        let blocks = a.iter().fold(w.len(), |n, a| n.min(a.len()));
+        for (b, wb) in w.iter().enumerate().take(blocks) {
             if B::HAS_OFFSET {
                 let m = wb.offset();
-                offsets[0] = m.mul_add(a0.s, offsets[0]);
-                offsets[1] = m.mul_add(a1.s, offsets[1]);
-                offsets[2] = m.mul_add(a2.s, offsets[2]);
-                offsets[3] = m.mul_add(a3.s, offsets[3]);
+                for (o, a) in offsets.iter_mut().zip(&a) {
+                    *o = m.mul_add(a[b].s, *o);
+                }
             }
             let d = wb.scale();
             // SAFETY: this function's caller guarantees AVX2 and FMA.
             unsafe {
                 let qx = wb.signed_bytes();
-                acc0 = block_step(acc0, d, qx, a0);
-                acc1 = block_step(acc1, d, qx, a1);
-                acc2 = block_step(acc2, d, qx, a2);
-                acc3 = block_step(acc3, d, qx, a3);
+                for (acc, a) in acc.iter_mut().zip(&a) {
+                    *acc = block_step(*acc, d, qx, &a[b]);
+                }
             }
         }
         // SAFETY: as above.
-        unsafe { finish4([acc0, acc1, acc2, acc3], offsets) }
+        std::array::from_fn(|j| finish(unsafe { lanes(acc[j]) }, offsets[j]))
     }
 
     /// Only handed out by `dot_rows4_fn` after checking AVX2 and FMA.
