@@ -273,6 +273,23 @@ impl<B: BlockFormat> QuantMatrix<B> {
     }
 }
 
+/// The `n` rows of `x` (`cols` values each) quantized by `quantize`, a few rows per task on the
+/// pool.
+pub(crate) fn quantize_rows<T: Send>(
+    x: &[f32],
+    n: usize,
+    cols: usize,
+    quantize: impl Fn(&[f32]) -> Vec<T> + Sync,
+) -> Vec<Vec<T>> {
+    let mut rows: Vec<Vec<T>> = (0..n).map(|_| Vec::new()).collect();
+    pool::for_each_chunk_mut(&mut rows, pool::chunk_len(n, 8), |start, part| {
+        for (k, row) in part.iter_mut().enumerate() {
+            *row = quantize(&x[(start + k) * cols..(start + k + 1) * cols]);
+        }
+    });
+    rows
+}
+
 /// The `rows × per_row` blocks of a matrix, `bytes` bytes each, read from `reader` a few
 /// thousand at a time (a file's bytes are never held whole) and parsed by `parse`.
 pub(crate) fn read_blocks<T>(
@@ -320,13 +337,7 @@ impl<B: BlockFormat> QuantLinear for QuantMatrix<B> {
             n * self.cols,
             "quantized matmul: input is not [n, cols]"
         );
-        let cols = self.cols;
-        let mut activations: Vec<Vec<BlockQ8>> = vec![Vec::new(); n];
-        pool::for_each_chunk_mut(&mut activations, pool::chunk_len(n, 8), |start, rows| {
-            for (k, row) in rows.iter_mut().enumerate() {
-                *row = quantize_q8(&x[(start + k) * cols..(start + k + 1) * cols]);
-            }
-        });
+        let activations = quantize_rows(x, n, self.cols, quantize_q8);
         let (dot, dot4, rows4) = (dot_fn::<B>(), dot4_fn::<B>(), dot_rows4_fn::<B>());
         let dot8 = dot8_fn::<B>();
         // A few tasks per thread (on the pool of `kernels::pool`): enough to balance, few enough

@@ -448,13 +448,7 @@ impl<B: SuperBlockFormat> super::QuantLinear for SuperBlockMatrix<B> {
             n * self.cols,
             "quantized matmul: input is not [n, cols]"
         );
-        let cols = self.cols;
-        let mut activations: Vec<Vec<BlockQ8K>> = vec![Vec::new(); n];
-        pool::for_each_chunk_mut(&mut activations, pool::chunk_len(n, 8), |start, rows| {
-            for (k, row) in rows.iter_mut().enumerate() {
-                *row = quantize_q8k(&x[(start + k) * cols..(start + k + 1) * cols]);
-            }
-        });
+        let activations = super::quantize_rows(x, n, self.cols, quantize_q8k);
         let kernels = Kernels::<B>::new();
         // llama.cpp's repacked GEMM takes the activation rows in groups of four, its GEMV the
         // rest (see `SuperBlockFormat::REPACKED`).
@@ -619,8 +613,8 @@ mod simd {
     }
 
     /// [`products`] for a repacked format: integer totals per 64 values, then the float steps
-    /// lane by lane over the activation rows (`[f32; N]` arrays, which the compiler turns into
-    /// vector operations; each lane keeps its own order of fused multiply-adds).
+    /// of [`Accumulator::add_totals`]; the prompt tile (one weight row by eight activation rows)
+    /// goes to [`tile_repacked`], which runs them as vectors over the activation rows.
     ///
     /// # Safety
     /// The CPU must support AVX2 and FMA.
@@ -638,84 +632,39 @@ mod simd {
             let out = unsafe { tile_repacked::<B>(w[0], tile, &side, granularity) };
             return std::array::from_fn(|_| std::array::from_fn(|j| out[j]));
         }
-        let mut total = [[0f32; N]; R];
-        let mut min_total = [[0f32; N]; R];
-        let blocks = a
-            .iter()
-            .fold(w.iter().fold(usize::MAX, |n, w| n.min(w.len())), |n, a| {
-                n.min(a.len())
-            });
-        for b in 0..blocks {
+        let mut acc = [[Accumulator::ZERO; N]; R];
+        for b in 0..common_blocks(&w, &a) {
             // Integer lanes per pair of chunks (64 values), folded to four lanes per pair.
             let mut pairs = [[[_mm_setzero_si128(); 4]; N]; R];
-            // `pair` picks the chunks and the slot: one index for both.
-            #[allow(clippy::needless_range_loop)]
             for pair in 0..CHUNKS / 2 {
-                let mut lanes = [[_mm256_setzero_si256(); N]; R];
-                for c in 2 * pair..2 * pair + 2 {
-                    // SAFETY (the block): this function's caller guarantees AVX2.
-                    let chunks: [Chunk; N] =
-                        std::array::from_fn(|j| unsafe { activations::<B>(&a[j][b], c) });
-                    for i in 0..R {
-                        let (q, s) = unsafe { (w[i][b].chunk(c), w[i][b].chunk_scales(c)) };
-                        for j in 0..N {
-                            lanes[i][j] = unsafe { add_chunk::<B>(lanes[i][j], q, s, chunks[j]) };
-                        }
-                    }
-                }
-                for i in 0..R {
-                    for j in 0..N {
-                        let l = lanes[i][j];
-                        pairs[i][j][pair] = _mm_add_epi32(
-                            _mm256_castsi256_si128(l),
-                            _mm256_extracti128_si256(l, 1),
+                // SAFETY: this function's caller guarantees AVX2.
+                let lanes = unsafe { chunk_lanes(w, a, b, 2 * pair..2 * pair + 2) };
+                for (pairs, lanes) in pairs.iter_mut().zip(&lanes) {
+                    for (slots, l) in pairs.iter_mut().zip(lanes) {
+                        slots[pair] = _mm_add_epi32(
+                            _mm256_castsi256_si128(*l),
+                            _mm256_extracti128_si256(*l, 1),
                         );
                     }
                 }
             }
-            let da: [f32; N] = std::array::from_fn(|j| a[j][b].d);
             for i in 0..R {
                 let wb = &w[i][b];
-                // totals[p][j] and mins[p][j]: pair p of activation row j.
-                let mut totals = [[0i32; N]; 4];
-                let mut mins = [[0i32; N]; 4];
                 for j in 0..N {
+                    let ab = &a[j][b];
                     // SAFETY: as above; `chunk_sums` is eight i16, read by one load.
-                    let (t, m) = unsafe {
-                        let sums = _mm_loadu_si128(a[j][b].chunk_sums.as_ptr().cast());
+                    let (totals, mins) = unsafe {
+                        let sums = _mm_loadu_si128(ab.chunk_sums.as_ptr().cast());
                         (
                             reduce_pairs(pairs[i][j]),
                             lanes_i32x4(_mm_madd_epi16(wb.mins(), sums)),
                         )
                     };
-                    for p in 0..4 {
-                        (totals[p][j], mins[p][j]) = (t[p], m[p]);
-                    }
-                }
-                let d: [f32; N] = std::array::from_fn(|j| wb.d() * da[j]);
-                let dmin: [f32; N] = std::array::from_fn(|j| wb.dmin() * da[j]);
-                let (acc, acc_min) = (&mut total[i], &mut min_total[i]);
-                match granularity {
-                    Granularity::Pairs => {
-                        for p in 0..4 {
-                            for j in 0..N {
-                                acc[j] = (totals[p][j] as f32).mul_add(d[j], acc[j]);
-                                acc_min[j] = (mins[p][j] as f32).mul_add(dmin[j], acc_min[j]);
-                            }
-                        }
-                    }
-                    Granularity::SuperBlock => {
-                        for j in 0..N {
-                            let t = (totals[0][j] + totals[1][j]) + (totals[2][j] + totals[3][j]);
-                            let m = (mins[0][j] + mins[1][j]) + (mins[2][j] + mins[3][j]);
-                            acc[j] = (t as f32).mul_add(d[j], acc[j]);
-                            acc_min[j] = (m as f32).mul_add(dmin[j], acc_min[j]);
-                        }
-                    }
+                    acc[i][j].add_totals(wb, ab.d, totals, mins, granularity);
                 }
             }
         }
-        std::array::from_fn(|i| std::array::from_fn(|j| total[i][j] - min_total[i][j]))
+        acc.map(|row| row.map(|acc| acc.finish::<B>()))
     }
 
     /// [`products_repacked`] for one weight row and eight activation rows, with lane `j` of
@@ -731,10 +680,7 @@ mod simd {
         side: &TileSide,
         granularity: Granularity,
     ) -> [f32; 8] {
-        let blocks = a
-            .iter()
-            .fold(w.len(), |n, a| n.min(a.len()))
-            .min(side.scales.len());
+        let blocks = common_blocks(&[w], &a).min(side.scales.len());
         let mut total = _mm256_setzero_ps();
         let mut min_total = _mm256_setzero_ps();
         for (b, wb) in w.iter().enumerate().take(blocks) {
@@ -744,14 +690,8 @@ mod simd {
             let dmin = _mm256_mul_ps(_mm256_set1_ps(wb.dmin()), da);
             let (mut totals, mut mins) = (_mm256_setzero_si256(), _mm256_setzero_si256());
             for pair in 0..CHUNKS / 2 {
-                let mut lanes = [_mm256_setzero_si256(); 8];
-                for c in 2 * pair..2 * pair + 2 {
-                    // SAFETY (the block): this function's caller guarantees AVX2.
-                    let (q, s) = unsafe { (wb.chunk(c), wb.chunk_scales(c)) };
-                    for (j, l) in lanes.iter_mut().enumerate() {
-                        *l = unsafe { add_chunk::<B>(*l, q, s, activations::<B>(&a[j][b], c)) };
-                    }
-                }
+                // SAFETY: this function's caller guarantees AVX2.
+                let [lanes] = unsafe { chunk_lanes([w], a, b, 2 * pair..2 * pair + 2) };
                 // SAFETY: as above.
                 let t = unsafe { hsum_8x8(lanes) };
                 // The pair's minimum terms: `Σa` of its two chunks (the i16 pair at
@@ -793,6 +733,38 @@ mod simd {
     ) -> [f32; 8] {
         // SAFETY: `Kernels` calls this only when the CPU has AVX2 and FMA.
         unsafe { tile_repacked::<B>(w, a, side, granularity) }
+    }
+
+    /// The blocks every row has (all of them, for well-formed rows).
+    fn common_blocks<B>(w: &[&[B]], a: &[&[BlockQ8K]]) -> usize {
+        let w = w.iter().map(|w| w.len()).min().unwrap_or(0);
+        a.iter().map(|a| a.len()).fold(w, usize::min)
+    }
+
+    /// The integer lanes of chunks `chunks` of super-block `b` for every pair of a weight row
+    /// and an activation row: [`add_chunk`] chunk after chunk (exact integers).
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    unsafe fn chunk_lanes<B: SuperBlockFormat, const R: usize, const N: usize>(
+        w: [&[B]; R],
+        a: [&[BlockQ8K]; N],
+        b: usize,
+        chunks: std::ops::Range<usize>,
+    ) -> [[__m256i; N]; R] {
+        let mut lanes = [[_mm256_setzero_si256(); N]; R];
+        for c in chunks {
+            for (lanes, w) in lanes.iter_mut().zip(&w) {
+                // SAFETY (the block): this function's caller guarantees AVX2.
+                let (q, s) = unsafe { (w[b].chunk(c), w[b].chunk_scales(c)) };
+                for (l, a) in lanes.iter_mut().zip(&a) {
+                    *l = unsafe { add_chunk::<B>(*l, q, s, activations::<B>(&a[b], c)) };
+                }
+            }
+        }
+        lanes
     }
 
     /// The totals of eight vectors of eight i32 lanes (exact): lane `j` of the result is the
@@ -855,24 +827,9 @@ mod simd {
             mins: _mm_setzero_ps(),
         };
         let mut acc = [[zero; N]; R];
-        let blocks = a
-            .iter()
-            .fold(w.iter().fold(usize::MAX, |n, w| n.min(w.len())), |n, a| {
-                n.min(a.len())
-            });
-        for b in 0..blocks {
-            let mut lanes = [[_mm256_setzero_si256(); N]; R];
-            for c in 0..CHUNKS {
-                // SAFETY (the block): this function's caller guarantees AVX2.
-                let chunks: [Chunk; N] =
-                    std::array::from_fn(|j| unsafe { activations::<B>(&a[j][b], c) });
-                for i in 0..R {
-                    let (q, s) = unsafe { (w[i][b].chunk(c), w[i][b].chunk_scales(c)) };
-                    for j in 0..N {
-                        lanes[i][j] = unsafe { add_chunk::<B>(lanes[i][j], q, s, chunks[j]) };
-                    }
-                }
-            }
+        for b in 0..common_blocks(&w, &a) {
+            // SAFETY: this function's caller guarantees AVX2.
+            let lanes = unsafe { chunk_lanes(w, a, b, 0..CHUNKS) };
             for i in 0..R {
                 for j in 0..N {
                     let (wb, ab) = (&w[i][b], &a[j][b]);
