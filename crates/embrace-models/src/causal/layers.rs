@@ -23,6 +23,27 @@ use crate::kernels::quant::q8_0::BlockQ8_0;
 use crate::kernels::quant::super_blocks::{SuperBlockFormat, SuperBlockMatrix};
 use crate::kernels::quant::{BlockFormat, QuantLinear, QuantMatrix};
 
+/// Calls `f` with `x`'s values in row-major order as f32: borrowed from the tensor's storage when
+/// it is a contiguous f32 CPU tensor (the usual case: no copy), else from a converted copy.
+pub(crate) fn with_f32_values<R>(x: &Tensor, f: impl FnOnce(&[f32]) -> R) -> Result<R> {
+    let x = x
+        .to_device(&Device::Cpu)?
+        .to_dtype(candle_core::DType::F32)?
+        .contiguous()?;
+    let (storage, layout) = x.storage_and_layout();
+    let values = match (&*storage, layout.contiguous_offsets()) {
+        (candle_core::Storage::Cpu(candle_core::CpuStorage::F32(data)), Some((start, end))) => {
+            &data[start..end]
+        }
+        _ => {
+            return Err(ModelError::Input(
+                "expected contiguous f32 values on the CPU".into(),
+            ));
+        }
+    };
+    Ok(f(values))
+}
+
 /// A linear projection `x · Wᵀ + b` whose weight is dense f32 or quantized.
 #[derive(Debug, Clone)]
 pub(crate) struct Linear {
@@ -93,15 +114,12 @@ impl Linear {
                     )));
                 }
                 let n = x.elem_count() / cols.max(1);
-                let input = x
-                    .flatten_all()?
-                    .to_dtype(candle_core::DType::F32)?
-                    .to_vec1::<f32>()?;
+                let y = with_f32_values(x, |input| w.matmul(input, n))?;
                 let mut out_dims = dims;
                 if let Some(last) = out_dims.last_mut() {
                     *last = w.rows();
                 }
-                Tensor::from_vec(w.matmul(&input, n), out_dims, &Device::Cpu)?
+                Tensor::from_vec(y, out_dims, &Device::Cpu)?
             }
         };
         Ok(match &self.bias {

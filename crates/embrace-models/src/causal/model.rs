@@ -5,7 +5,7 @@ use candle_core::Tensor;
 use super::config::{DecoderConfig, DecoderFamily, LayerAttention};
 use super::layers::{
     AttentionShape, Embedding, KvCache, Linear, Norm, Rotary, attend, last_row, softcap,
-    split_heads,
+    split_heads, with_f32_values,
 };
 use super::weights::DecoderWeights;
 use crate::activation::Activation;
@@ -64,15 +64,16 @@ impl Gelu {
     /// `gelu(gate) * up`, fused in one parallel pass.
     fn gated(self, gate: &Tensor, up: &Tensor) -> Result<Tensor> {
         let mut values = gate.flatten_all()?.to_vec1::<f32>()?;
-        let up_values = up.flatten_all()?.to_vec1::<f32>()?;
-        let chunk = pool::chunk_len(values.len(), 4096);
-        pool::for_each_chunk_mut(&mut values, chunk, |start, part| {
-            let up = &up_values[start..start + part.len()];
-            match self {
-                Self::Exact => math::gated_activation(part, up, Activation::GeluTanh),
-                Self::F16Table => gelu_table::geglu_in_place(part, up),
-            }
-        });
+        with_f32_values(up, |up_values| {
+            let chunk = pool::chunk_len(values.len(), 4096);
+            pool::for_each_chunk_mut(&mut values, chunk, |start, part| {
+                let up = &up_values[start..start + part.len()];
+                match self {
+                    Self::Exact => math::gated_activation(part, up, Activation::GeluTanh),
+                    Self::F16Table => gelu_table::geglu_in_place(part, up),
+                }
+            });
+        })?;
         Ok(Tensor::from_vec(values, gate.shape(), gate.device())?)
     }
 }

@@ -18,9 +18,11 @@
 //! A format ([`q4_1`], [`q5_0`], [`q8_0`]) only describes its block layout ([`BlockFormat`]);
 //! the products are generic: one AVX2 + FMA version, one AVX-512 VNNI version for prompts
 //! ([`vnni`]: two weight rows by eight activation rows per call) and one portable version, all
-//! giving the same bits (tested for each format). A decode step (one activation row) takes four
-//! weight rows at a time, so that four independent accumulation chains hide the latency of the
-//! per-block fused multiply-add. Invariants: a matrix holds `rows × cols / 32` blocks
+//! giving the same bits (tested for each format). A prompt's rows are packed in groups of eight,
+//! block by block ([`Block8`]): one weight row against a group reads one aligned stream, and the
+//! eight products of scales are one vector multiply. A decode step (one activation row) takes
+//! four weight rows at a time, so that four independent accumulation chains hide the latency of
+//! the per-block fused multiply-add. Invariants: a matrix holds `rows × cols / 32` blocks
 //! (checked when it is built from the GGUF bytes); inputs are checked against `cols`.
 
 pub(crate) mod q4_1;
@@ -58,13 +60,21 @@ fn round_small(x: f32) -> f32 {
 
 /// One row of activations as 8-bit blocks (ggml's `quantize_row_q8_0` / `quantize_row_q8_1`).
 pub(crate) fn quantize_q8(x: &[f32]) -> Vec<BlockQ8> {
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2_fma() {
+        return avx2::quantize_q8(x);
+    }
+    quantize_q8_portable(x)
+}
+
+/// [`quantize_q8`] one value at a time.
+pub(crate) fn quantize_q8_portable(x: &[f32]) -> Vec<BlockQ8> {
     x.chunks_exact(QK)
         .map(|v| {
             let amax = v
                 .iter()
                 .fold(0f32, |m, x| if x.abs() > m { x.abs() } else { m });
-            let d = amax / 127.0;
-            let id = if amax != 0.0 { 127.0 / amax } else { 0.0 };
+            let (d, id) = q8_scales(amax);
             let mut qs = [0i8; QK];
             let mut sum = 0i32;
             for (q, &x) in qs.iter_mut().zip(v) {
@@ -73,13 +83,26 @@ pub(crate) fn quantize_q8(x: &[f32]) -> Vec<BlockQ8> {
                 sum += r;
                 *q = r.clamp(-128, 127) as i8;
             }
-            BlockQ8 {
-                d: f16::from_f32(d).to_f32(),
-                s: f16::from_f32(d * sum as f32).to_f32(),
-                qs,
-            }
+            q8_block(d, sum, qs)
         })
         .collect()
+}
+
+/// A block's scale `d = amax / 127` and multiplier `id = 127 / amax` (0 for an all-zero block).
+#[inline(always)]
+fn q8_scales(amax: f32) -> (f32, f32) {
+    let id = if amax != 0.0 { 127.0 / amax } else { 0.0 };
+    (amax / 127.0, id)
+}
+
+/// The block with its f16 fields: `d`, and `s = d·Σq`.
+#[inline(always)]
+fn q8_block(d: f32, sum: i32, qs: [i8; QK]) -> BlockQ8 {
+    BlockQ8 {
+        d: f16::from_f32(d).to_f32(),
+        s: f16::from_f32(d * sum as f32).to_f32(),
+        qs,
+    }
 }
 
 /// The sum of the eight lanes in ggml's `hsum_float_8` order, plus the offset sum.
@@ -152,8 +175,32 @@ pub(crate) trait BlockFormat: Sized + Send + Sync + std::fmt::Debug + 'static {
 /// One weight row with four activation rows: each result is exactly the one-row product.
 pub(crate) type Dot4Fn<B> = fn(&[B], [&[BlockQ8]; 4]) -> [f32; 4];
 
-/// [`Dot4Fn`] for eight activation rows (a prompt's tile).
-pub(crate) type Dot8Fn<B> = fn(&[B], [&[BlockQ8]; 8]) -> [f32; 8];
+/// [`Dot4Fn`] for eight activation rows (a prompt's tile) packed side by side ([`Block8`]).
+pub(crate) type Dot8Fn<B> = fn(&[B], &[Block8]) -> [f32; 8];
+
+/// Block `b` of eight activation rows side by side, so that a prompt tile's product reads one
+/// contiguous, aligned stream: the rows' bytes, then their scales `d'` and sums `s` as one
+/// vector each (the eight products of scales `d·d'` are one vector multiply).
+#[derive(Debug, Clone, Copy)]
+#[repr(C, align(32))]
+pub(crate) struct Block8 {
+    pub(crate) qs: [[i8; QK]; 8],
+    pub(crate) d: [f32; 8],
+    pub(crate) s: [f32; 8],
+}
+
+/// Eight rows of activation blocks (all of the same length) packed block by block.
+pub(crate) fn pack8(rows: &[Vec<BlockQ8>]) -> Vec<Block8> {
+    let rows: [&Vec<BlockQ8>; 8] = std::array::from_fn(|j| &rows[j]);
+    let blocks = rows.iter().map(|r| r.len()).min().unwrap_or(0);
+    (0..blocks)
+        .map(|b| Block8 {
+            qs: rows.map(|r| r[b].qs),
+            d: rows.map(|r| r[b].d),
+            s: rows.map(|r| r[b].s),
+        })
+        .collect()
+}
 
 /// Four weight rows with one activation row: each result is exactly the one-row product (four
 /// independent accumulation chains hide the latency of each block's fused multiply-add).
@@ -177,14 +224,14 @@ fn dot4_fn<B: BlockFormat>() -> Dot4Fn<B> {
     |w, a| a.map(|a| dot_portable(w, a))
 }
 
-/// [`dot_fn`] for eight activation rows at once (a prompt's tile: each weight block is
+/// [`dot_fn`] for eight packed activation rows at once (a prompt's tile: each weight block is
 /// unpacked once for eight products).
 fn dot8_fn<B: BlockFormat>() -> Dot8Fn<B> {
     #[cfg(target_arch = "x86_64")]
     if has_avx2_fma() {
         return avx2::dot8::<B>;
     }
-    |w, a| a.map(|a| dot_portable(w, a))
+    dot8_portable::<B>
 }
 
 /// [`dot_fn`] for four weight rows at once.
@@ -216,7 +263,29 @@ pub(crate) fn dot_portable<B: BlockFormat>(w: &[B], a: &[BlockQ8]) -> f32 {
     finish(acc, offsets)
 }
 
-/// Activation rows multiplied against each weight row before moving to the next tile.
+/// [`dot_portable`] for eight packed activation rows: the same operations for each row.
+pub(crate) fn dot8_portable<B: BlockFormat>(w: &[B], a: &[Block8]) -> [f32; 8] {
+    std::array::from_fn(|j| {
+        let mut acc = [0f32; 8];
+        let mut offsets = 0f32;
+        for (wb, ab) in w.iter().zip(a) {
+            let d = wb.scale() * ab.d[j];
+            if B::HAS_OFFSET {
+                offsets = wb.offset().mul_add(ab.s[j], offsets);
+            }
+            for (lane, acc) in acc.iter_mut().enumerate() {
+                let sum: i32 = (lane * 4..lane * 4 + 4)
+                    .map(|i| wb.value(i) * ab.qs[j][i] as i32)
+                    .sum();
+                *acc = d.mul_add(sum as f32, *acc);
+            }
+        }
+        finish(acc, offsets)
+    })
+}
+
+/// Activation rows multiplied against each weight row before moving to the next tile (a
+/// multiple of 8, so that the packed groups of eight rows never straddle two tiles).
 const ACTIVATION_TILE: usize = 16;
 
 /// A `[rows, cols]` weight matrix in blocks of one format, row-major.
@@ -345,6 +414,16 @@ impl<B: BlockFormat> QuantLinear for QuantMatrix<B> {
         let rows_per_task = pool::chunk_len(self.rows, 16);
         let n1 = n.max(1);
         let offset_activations = OffsetActivations::new(&activations);
+        // Whole groups of eight rows, packed for `dot8` (not needed where VNNI takes the tiles).
+        let mut groups: Vec<Vec<Block8>> = vec![Vec::new(); n / 8];
+        if !offset_activations.takes_tiles() {
+            pool::for_each_chunk_mut(&mut groups, pool::chunk_len(n / 8, 1), |start, part| {
+                for (g, group) in part.iter_mut().enumerate() {
+                    let first = (start + g) * 8;
+                    *group = pack8(&activations[first..first + 8]);
+                }
+            });
+        }
         // out_t[o][r]: weight rows against every activation row, transposed at the end.
         let mut out_t = vec![0f32; self.rows * n];
         let run = |start: usize, chunk: &mut [f32]| {
@@ -376,8 +455,8 @@ impl<B: BlockFormat> QuantLinear for QuantMatrix<B> {
                     let out = &mut out[t * ACTIVATION_TILE..];
                     let mut r = 0;
                     while r + 8 <= tile.len() {
-                        let eight = std::array::from_fn(|j| &tile[r + j][..]);
-                        out[r..r + 8].copy_from_slice(&dot8(w, eight));
+                        let group = &groups[(base + r) / 8];
+                        out[r..r + 8].copy_from_slice(&dot8(w, group));
                         r += 8;
                     }
                     while r + 4 <= tile.len() {
@@ -445,6 +524,19 @@ impl OffsetActivations {
         {
             let _ = activations;
             Self {}
+        }
+    }
+
+    /// Whether [`OffsetActivations::pairs`] computes whole tiles (this CPU has VNNI and there
+    /// are enough rows).
+    fn takes_tiles(&self) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        {
+            self.rows.is_some()
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            false
         }
     }
 
@@ -519,7 +611,67 @@ unsafe fn vnni_rows<B: BlockFormat, const N: usize>(
 pub(crate) mod avx2 {
     use std::arch::x86_64::*;
 
-    use super::{BlockFormat, BlockQ8, finish};
+    use super::{Block8, BlockFormat, BlockQ8, QK, finish, q8_block, q8_scales};
+
+    /// Only handed out by [`super::quantize_q8`] after checking AVX2 and FMA.
+    pub(crate) fn quantize_q8(x: &[f32]) -> Vec<BlockQ8> {
+        let (blocks, _) = x.as_chunks::<QK>();
+        blocks
+            .iter()
+            // SAFETY: the caller checked AVX2 and FMA.
+            .map(|v| unsafe { quantize_block(v) })
+            .collect()
+    }
+
+    /// [`super::quantize_q8_portable`] for one block, eight values at a time: the largest
+    /// magnitude (NaNs skipped, as the portable fold does), one rounding multiply per value,
+    /// ties to even, NaN products mapped to 0 like the float-to-int cast; the integers and
+    /// their sum are exact, so the bits are the portable ones.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn quantize_block(v: &[f32; QK]) -> BlockQ8 {
+        // SAFETY (this function): `v` holds 32 floats, read as four unaligned vectors; `qs`
+        // holds 32 bytes, written by one unaligned store.
+        let x: [__m256; 4] =
+            std::array::from_fn(|k| unsafe { _mm256_loadu_ps(v.as_ptr().add(8 * k)) });
+        let sign = _mm256_set1_ps(-0.0);
+        // `max_ps(a, m)` returns `m` when `a` is NaN, so NaNs never become the maximum.
+        let m = x.iter().fold(_mm256_setzero_ps(), |m, &x| {
+            _mm256_max_ps(_mm256_andnot_ps(sign, x), m)
+        });
+        let m = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+        let m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+        let amax = _mm_cvtss_f32(_mm_max_ss(m, _mm_movehdup_ps(m)));
+        let (d, id) = q8_scales(amax);
+        let mul = _mm256_set1_ps(id);
+        let q = x.map(|x| {
+            let p = _mm256_mul_ps(x, mul);
+            let p = _mm256_and_ps(p, _mm256_cmp_ps(p, p, _CMP_ORD_Q));
+            _mm256_cvtps_epi32(_mm256_round_ps(
+                p,
+                _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC,
+            ))
+        });
+        let total = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
+        let total = _mm_add_epi32(
+            _mm256_castsi256_si128(total),
+            _mm256_extracti128_si256(total, 1),
+        );
+        let total = _mm_add_epi32(total, _mm_unpackhi_epi64(total, total));
+        let sum = _mm_cvtsi128_si32(_mm_add_epi32(total, _mm_shuffle_epi32(total, 1)));
+        // Saturating packs clamp to -128..=127 like the portable clamp; the permute undoes the
+        // packs' interleaving of the two 128-bit halves.
+        let packed = _mm256_packs_epi16(
+            _mm256_packs_epi32(q[0], q[1]),
+            _mm256_packs_epi32(q[2], q[3]),
+        );
+        let packed = _mm256_permutevar8x32_epi32(packed, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+        let mut qs = [0i8; QK];
+        unsafe { _mm256_storeu_si256(qs.as_mut_ptr().cast(), packed) };
+        q8_block(d, sum, qs)
+    }
 
     /// 16 bytes of nibbles as 32 bytes: the low nibbles first, then the high ones (ggml's
     /// `bytes_from_nibbles_32`).
@@ -651,24 +803,67 @@ pub(crate) mod avx2 {
     /// Only handed out by `dot4_fn` after checking AVX2 and FMA.
     pub(crate) fn dot4<B: BlockFormat>(w: &[B], a: [&[BlockQ8]; 4]) -> [f32; 4] {
         // SAFETY: `dot4_fn` returns this only when the CPU has AVX2 and FMA.
-        unsafe { dot_n_avx2(w, a) }
+        unsafe { dot4_avx2(w, a) }
     }
 
     /// Only handed out by `dot8_fn` after checking AVX2 and FMA.
-    pub(crate) fn dot8<B: BlockFormat>(w: &[B], a: [&[BlockQ8]; 8]) -> [f32; 8] {
+    pub(crate) fn dot8<B: BlockFormat>(w: &[B], a: &[Block8]) -> [f32; 8] {
         // SAFETY: `dot8_fn` returns this only when the CPU has AVX2 and FMA.
-        unsafe { dot_n_avx2(w, a) }
+        unsafe { dot8_avx2(w, a) }
     }
 
-    /// [`dot_avx2`] for `N` activation rows: each weight block is unpacked once; every pair
+    /// [`dot_avx2`] for eight packed activation rows: each weight block is unpacked once, the
+    /// eight products of scales are one vector multiply, and every pair goes through the same
+    /// operations in the same order as the one-row product (a lane-wise multiply or fused
+    /// multiply-add rounds exactly like the scalar one).
+    ///
+    /// # Safety
+    /// The CPU must support AVX2 and FMA.
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn dot8_avx2<B: BlockFormat>(w: &[B], a: &[Block8]) -> [f32; 8] {
+        #[repr(C, align(32))]
+        struct Scales([f32; 8]);
+        let mut acc = [_mm256_setzero_ps(); 8];
+        let mut offsets = _mm256_setzero_ps();
+        let mut scales = Scales([0.0; 8]);
+        for (wb, ab) in w.iter().zip(a) {
+            // SAFETY (this block): the caller guarantees AVX2 and FMA; `Block8` and `Scales`
+            // are 32-byte aligned, so the aligned loads and stores are in bounds and aligned.
+            unsafe {
+                if B::HAS_OFFSET {
+                    let m = _mm256_set1_ps(wb.offset());
+                    offsets = _mm256_fmadd_ps(m, _mm256_load_ps(ab.s.as_ptr()), offsets);
+                }
+                let qx = wb.signed_bytes();
+                let ax = _mm256_sign_epi8(qx, qx);
+                let d = _mm256_mul_ps(_mm256_set1_ps(wb.scale()), _mm256_load_ps(ab.d.as_ptr()));
+                _mm256_store_ps(scales.0.as_mut_ptr(), d);
+                // Each product's scale is broadcast from memory (a load, not a shuffle): the
+                // compiler must not turn the store and loads into register shuffles, which
+                // compete with the integer products for the vector ports.
+                let scale = std::hint::black_box(scales.0.as_ptr());
+                for (j, acc) in acc.iter_mut().enumerate() {
+                    let qa = _mm256_load_si256(ab.qs[j].as_ptr().cast());
+                    let l = lanes_us(ax, _mm256_sign_epi8(qa, qx));
+                    *acc = _mm256_fmadd_ps(_mm256_broadcast_ss(&*scale.add(j)), l, *acc);
+                }
+            }
+        }
+        // SAFETY: as above.
+        let offsets = unsafe { lanes(offsets) };
+        // SAFETY: as above.
+        std::array::from_fn(|j| finish(unsafe { lanes(acc[j]) }, offsets[j]))
+    }
+
+    /// [`dot_avx2`] for four activation rows: each weight block is unpacked once; every pair
     /// goes through the same operations in the same order as the one-row product.
     ///
     /// # Safety
     /// The CPU must support AVX2 and FMA.
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn dot_n_avx2<B: BlockFormat, const N: usize>(w: &[B], a: [&[BlockQ8]; N]) -> [f32; N] {
-        let mut acc = [_mm256_setzero_ps(); N];
-        let mut offsets = [0f32; N];
+    unsafe fn dot4_avx2<B: BlockFormat>(w: &[B], a: [&[BlockQ8]; 4]) -> [f32; 4] {
+        let mut acc = [_mm256_setzero_ps(); 4];
+        let mut offsets = [0f32; 4];
         let blocks = a.iter().fold(w.len(), |n, a| n.min(a.len()));
         for (b, wb) in w.iter().enumerate().take(blocks) {
             if B::HAS_OFFSET {
@@ -770,6 +965,33 @@ mod tests {
         assert_eq!(super::round_small(2.5), 2.0);
         assert_eq!(super::round_small(-3.5), -4.0);
     }
+
+    #[test]
+    fn simd_quantization_gives_the_portable_bits() {
+        let mut state = 12345u32;
+        let mut x: Vec<f32> = (0..32 * 64)
+            .map(|_| {
+                state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                ((state >> 8) as f32 / (1u32 << 24) as f32 - 0.5) * 7.0
+            })
+            .collect();
+        // Exact ties (halves after scaling by 127 / 127), a zero block, NaN and infinities.
+        for (i, v) in x[..32].iter_mut().enumerate() {
+            *v = i as f32 - 15.5;
+        }
+        x[32..64].fill(0.0);
+        x[64] = f32::NAN;
+        x[96] = f32::INFINITY;
+        x[128] = -127.0;
+        x[129] = 127.0;
+        let simd = super::quantize_q8(&x);
+        let portable = super::quantize_q8_portable(&x);
+        for (a, b) in simd.iter().zip(&portable) {
+            assert_eq!(a.d.to_bits(), b.d.to_bits());
+            assert_eq!(a.s.to_bits(), b.s.to_bits());
+            assert_eq!(a.qs, b.qs);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -825,7 +1047,17 @@ pub(crate) mod test_support {
             }
         }
         let acts: Vec<Vec<BlockQ8>> = x.chunks_exact(cols).map(quantize_q8).collect();
+        for (row, acts) in x.chunks_exact(cols).zip(&acts) {
+            let portable = quantize_q8_portable(row);
+            for (a, b) in acts.iter().zip(&portable) {
+                assert_eq!(
+                    (a.d.to_bits(), a.s.to_bits(), a.qs),
+                    (b.d.to_bits(), b.s.to_bits(), b.qs)
+                );
+            }
+        }
         let a = &acts[0];
+        let group = pack8(&acts[..8]);
         for o in 0..rows {
             let portable = dot_portable(w.row(o), a);
             assert_eq!(dot_fn::<B>()(w.row(o), a).to_bits(), portable.to_bits());
@@ -833,6 +1065,13 @@ pub(crate) mod test_support {
             let o4 = (o + 1) % rows;
             let rows4 = dot_rows4_fn::<B>()([w.row(o), w.row(o4), w.row(o), w.row(o)], a);
             assert_eq!(rows4[0].to_bits(), portable.to_bits());
+            let eight = dot8_fn::<B>()(w.row(o), &group);
+            let eight_portable = dot8_portable(w.row(o), &group);
+            for (j, acts) in acts.iter().take(8).enumerate() {
+                let expected = dot_portable(w.row(o), acts).to_bits();
+                assert_eq!(eight[j].to_bits(), expected);
+                assert_eq!(eight_portable[j].to_bits(), expected);
+            }
             assert_eq!(rows4[1].to_bits(), dot_portable(w.row(o4), a).to_bits());
             assert_eq!(four[0].to_bits(), portable.to_bits());
             assert_eq!(

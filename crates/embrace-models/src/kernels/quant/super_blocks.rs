@@ -44,9 +44,25 @@ pub(crate) struct BlockQ8K {
 /// One activation row as `Q8_K` blocks (ggml's `quantize_row_q8_K_ref`): the scale comes from the
 /// value of largest magnitude `max` (`-127 / max`, so that value becomes -127), rounding to the
 /// nearest even integer.
+#[allow(unsafe_code)]
 pub(crate) fn quantize_q8k(x: &[f32]) -> Vec<BlockQ8K> {
-    x.chunks_exact(QK_K)
-        .map(|v| {
+    #[cfg(target_arch = "x86_64")]
+    if simd::has_avx2() {
+        // SAFETY: the CPU has AVX2 and FMA.
+        return quantize_q8k_with(
+            x,
+            |v| unsafe { simd::largest_magnitude(v) },
+            |v, s, q| unsafe { simd::round_q8k(v, s, q) },
+        );
+    }
+    quantize_q8k_portable(x)
+}
+
+/// [`quantize_q8k`] one value at a time.
+fn quantize_q8k_portable(x: &[f32]) -> Vec<BlockQ8K> {
+    quantize_q8k_with(
+        x,
+        |v| {
             let (mut max, mut amax) = (0f32, 0f32);
             for &x in v {
                 if x.abs() > amax {
@@ -54,20 +70,41 @@ pub(crate) fn quantize_q8k(x: &[f32]) -> Vec<BlockQ8K> {
                     max = x;
                 }
             }
+            max
+        },
+        |v, iscale, qs| {
+            for (q, &x) in qs.iter_mut().zip(v) {
+                // |x·iscale| <= 127 (a NaN input gives 0 like the float-to-int cast).
+                *q = (round_small(iscale * x) as i32).min(127) as i8;
+            }
+        },
+    )
+}
+
+/// [`quantize_q8k`] with its two steps given: `largest` finds a block's value of largest
+/// magnitude (the first one on ties, NaNs skipped, 0 when there is none), `round` writes
+/// `round(iscale·x)`.
+fn quantize_q8k_with(
+    x: &[f32],
+    largest: impl Fn(&[f32; QK_K]) -> f32,
+    round: impl Fn(&[f32; QK_K], f32, &mut [i8; QK_K]),
+) -> Vec<BlockQ8K> {
+    let (blocks, _) = x.as_chunks::<QK_K>();
+    blocks
+        .iter()
+        .map(|v| {
+            let max = largest(v);
             let mut block = BlockQ8K {
                 d: 0.0,
                 qs: [0; QK_K],
                 bsums: [0; QK_K / 16],
                 chunk_sums: [0; CHUNKS],
             };
-            if amax == 0.0 {
+            if max == 0.0 {
                 return block;
             }
             let iscale = -127.0 / max;
-            for (q, &x) in block.qs.iter_mut().zip(v) {
-                // |x·iscale| <= 127 (a NaN input gives 0 like the float-to-int cast).
-                *q = (round_small(iscale * x) as i32).min(127) as i8;
-            }
+            round(v, iscale, &mut block.qs);
             for (sum, chunk) in block.chunk_sums.iter_mut().zip(block.qs.chunks_exact(32)) {
                 *sum = chunk.iter().map(|&q| q as i16).sum();
             }
@@ -518,6 +555,64 @@ mod simd {
 
     pub(super) fn has_avx2() -> bool {
         std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+    }
+
+    /// The portable search of [`super::quantize_q8k_portable`] with vectors: the largest
+    /// magnitude (exact; `max_ps(a, m)` keeps `m` when `a` is NaN), then its first value.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn largest_magnitude(v: &[f32; super::QK_K]) -> f32 {
+        let sign = _mm256_set1_ps(-0.0);
+        let (eights, _) = v.as_chunks::<8>();
+        let m = eights.iter().fold(_mm256_setzero_ps(), |m, x| {
+            // SAFETY: `x` holds 8 floats.
+            let x = unsafe { _mm256_loadu_ps(x.as_ptr()) };
+            _mm256_max_ps(_mm256_andnot_ps(sign, x), m)
+        });
+        let m = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+        let m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+        let amax = _mm_cvtss_f32(_mm_max_ss(m, _mm_movehdup_ps(m)));
+        if amax == 0.0 {
+            return 0.0;
+        }
+        v.iter().copied().find(|x| x.abs() == amax).unwrap_or(0.0)
+    }
+
+    /// The portable rounding of [`super::quantize_q8k_portable`], 32 values at a time: the same
+    /// multiply, ties to even, NaN products as 0, at most 127 (the saturating packs cannot
+    /// clamp anything else: `|x·iscale| <= 127`).
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn round_q8k(
+        v: &[f32; super::QK_K],
+        iscale: f32,
+        qs: &mut [i8; super::QK_K],
+    ) {
+        let mul = _mm256_set1_ps(iscale);
+        let top = _mm256_set1_epi32(127);
+        let (inputs, _) = v.as_chunks::<32>();
+        let (outputs, _) = qs.as_chunks_mut::<32>();
+        for (x, out) in inputs.iter().zip(outputs) {
+            let q: [__m256i; 4] = std::array::from_fn(|k| {
+                // SAFETY: `x` holds 32 floats; `8 * k + 8 <= 32`.
+                let p = _mm256_mul_ps(unsafe { _mm256_loadu_ps(x.as_ptr().add(8 * k)) }, mul);
+                let p = _mm256_and_ps(p, _mm256_cmp_ps(p, p, _CMP_ORD_Q));
+                let r = _mm256_round_ps(p, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+                _mm256_min_epi32(_mm256_cvtps_epi32(r), top)
+            });
+            let packed = _mm256_packs_epi16(
+                _mm256_packs_epi32(q[0], q[1]),
+                _mm256_packs_epi32(q[2], q[3]),
+            );
+            let packed =
+                _mm256_permutevar8x32_epi32(packed, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+            // SAFETY: `out` is 32 bytes.
+            unsafe { _mm256_storeu_si256(out.as_mut_ptr().cast(), packed) };
+        }
     }
 
     /// One activation chunk: its 32 bytes.
@@ -986,5 +1081,25 @@ pub(crate) mod test_support {
         assert_eq!((b.bsums[0], b.bsums[1]), (-127 + 64 - 48, 0));
         let zero = &quantize_q8k(&[0.0; QK_K])[0];
         assert_eq!((zero.d, zero.qs[0], zero.chunk_sums[0]), (0.0, 0, 0));
+        // The vector version gives the portable bits, ties of +max and -max and NaN included.
+        let mut state = 99u32;
+        let mut x: Vec<f32> = (0..QK_K * 8)
+            .map(|_| {
+                state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                ((state >> 8) as f32 / (1u32 << 24) as f32 - 0.5) * 9.0
+            })
+            .collect();
+        x[10] = 20.0;
+        x[300] = -20.0;
+        x[290] = 20.0;
+        x[600] = f32::NAN;
+        x[900] = f32::INFINITY;
+        x[1024..1280].fill(0.0);
+        let simd = quantize_q8k(&x);
+        let portable = quantize_q8k_portable(&x);
+        for (a, b) in simd.iter().zip(&portable) {
+            assert_eq!(a.d.to_bits(), b.d.to_bits());
+            assert_eq!((a.qs, a.bsums, a.chunk_sums), (b.qs, b.bsums, b.chunk_sums));
+        }
     }
 }
