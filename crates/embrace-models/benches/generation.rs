@@ -2,12 +2,13 @@
 //!
 //! ```text
 //! tools/llamacpp/setup            # once: builds llama.cpp from the llama-cpp-python sdist
-//! cargo bench -p embrace-models --bench generation [-- --threads 1,2 --models smollm2,gemma3]
+//! cargo bench -p embrace-models --bench generation [-- --threads 1,2 --models smollm2,gemma3 --runs 3]
 //! ```
 //!
 //! For each model and thread count, one worker process per engine, one after the other:
-//! prompt processing (a 128-token prompt in one pass; one warm-up, then the best of 3) and decode
-//! (64 greedy steps after that prompt, one token at a time; best of 3), both in tokens per
+//! prompt processing (a 128-token prompt in one pass; one warm-up, then the best of `--runs`,
+//! default 3: more runs filter a noisy machine's slow phases) and decode (64 greedy steps after
+//! that prompt, one token at a time; best of `--runs`), both in tokens per
 //! second, and each process's peak RSS. Both engines spin-wait between threads, so numbers
 //! for more than one thread only mean something on an otherwise idle machine. The prompt is the same English text on both sides, cut
 //! to 128 tokens by each engine's own tokenizer (the same vocabulary). Without
@@ -35,7 +36,7 @@ fn model_file(name: &str) -> std::path::PathBuf {
     }
 }
 
-fn worker(name: &str, threads: usize) {
+fn worker(name: &str, threads: usize, runs: usize) {
     // Threads come from RAYON_NUM_THREADS / CANDLE_NUM_THREADS, set by the parent: the GGUF
     // kernels run on candle's spinning barrier pool, which they size.
     let path = model_file(name);
@@ -52,7 +53,7 @@ fn worker(name: &str, threads: usize) {
         (t.elapsed().as_secs_f64(), state, logits)
     };
     pp();
-    let pp_best = (0..3).map(|_| pp().0).fold(f64::INFINITY, f64::min);
+    let pp_best = (0..runs).map(|_| pp().0).fold(f64::INFINITY, f64::min);
     let tg = || {
         let (_, mut state, mut logits) = pp();
         let t = Instant::now();
@@ -67,7 +68,7 @@ fn worker(name: &str, threads: usize) {
         }
         t.elapsed().as_secs_f64()
     };
-    let tg_best = (0..3).map(|_| tg()).fold(f64::INFINITY, f64::min);
+    let tg_best = (0..runs).map(|_| tg()).fold(f64::INFINITY, f64::min);
     println!(
         "{}",
         json!({"model": name, "n_threads": threads, "load_s": load_s,
@@ -78,8 +79,13 @@ fn worker(name: &str, threads: usize) {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    let runs: usize = args
+        .iter()
+        .position(|a| a == "--runs")
+        .map_or(3, |i| args[i + 1].parse().expect("--runs takes a number"))
+        .max(1);
     if let Some(i) = args.iter().position(|a| a == "--worker") {
-        worker(&args[i + 1], args[i + 2].parse().unwrap());
+        worker(&args[i + 1], args[i + 2].parse().unwrap(), runs);
         return;
     }
     let list = |flag: &str, default: &str| -> Vec<String> {
@@ -103,13 +109,14 @@ fn main() {
     for model in &models {
         for n in &threads {
             let mut ours = Command::new(&exe);
-            ours.args(["--worker", model, n])
+            ours.args(["--worker", model, n, "--runs", &runs.to_string()])
                 .env("RAYON_NUM_THREADS", n)
                 .env("CANDLE_NUM_THREADS", n);
             let ours = run_worker(ours).expect("embrace worker");
             let theirs: Option<Value> = if python.is_file() {
                 let mut py = Command::new(&python);
-                py.arg(&script).args(["--worker", model, n]);
+                py.arg(&script)
+                    .args(["--worker", model, n, "--runs", &runs.to_string()]);
                 run_worker(py)
             } else {
                 None

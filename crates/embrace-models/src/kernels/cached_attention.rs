@@ -243,7 +243,20 @@ simd_dispatch! {
     ) {
         let dim = query.len();
         let tiled = prompt && dim.is_multiple_of(8);
-        for (s, key) in scores.iter_mut().zip(keys.chunks_exact(dim)) {
+        let visible = scores.len().min(keys.len() / dim.max(1));
+        let mut done = 0;
+        if tiled {
+            // Four keys at a time: four independent chains, each key's own bits.
+            while done + 4 <= visible {
+                let key = |k: usize| &keys[(done + k) * dim..(done + k + 1) * dim];
+                let dots = ggml_cpu::dot_tinyblas4([key(0), key(1), key(2), key(3)], query);
+                for (s, dot) in scores[done..done + 4].iter_mut().zip(dots) {
+                    *s = dot * scale;
+                }
+                done += 4;
+            }
+        }
+        for (s, key) in scores.iter_mut().zip(keys.chunks_exact(dim)).skip(done) {
             let dot = if tiled {
                 ggml_cpu::dot_tinyblas(key, query)
             } else {

@@ -165,6 +165,25 @@ pub(crate) fn dot_tinyblas(a: &[f32], b: &[f32]) -> f32 {
     hsum8(&acc)
 }
 
+/// [`dot_tinyblas`] of four rows `a[k]` with one `b`: four independent accumulation chains in
+/// one loop (one chain is bound by the latency of its fused multiply-adds), each the same
+/// operations in the same order as the one-row product.
+#[inline(always)]
+pub(crate) fn dot_tinyblas4(a: [&[f32]; 4], b: &[f32]) -> [f32; 4] {
+    let mut acc = [[0f32; 8]; 4];
+    let steps = a.iter().fold(b.len(), |n, a| n.min(a.len())) / 8;
+    for step in 0..steps {
+        let y = &b[8 * step..8 * step + 8];
+        for (acc, a) in acc.iter_mut().zip(&a) {
+            let x = &a[8 * step..8 * step + 8];
+            for l in 0..8 {
+                acc[l] = x[l].mul_add(y[l], acc[l]);
+            }
+        }
+    }
+    acc.map(|acc| hsum8(&acc))
+}
+
 /// An f16 dot product in `ggml_vec_dot_f16`'s order (AVX2): value `i` goes to accumulator
 /// `(i % 32) / 8`, lane `i % 8`; the leftovers past the last multiple of 32 are added in f64.
 #[inline(always)]
@@ -274,6 +293,18 @@ mod tests {
         let exact: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
         assert_eq!(dot_tinyblas(&a, &b), exact);
         assert_eq!(dot_vec_f16(&a, &b), exact);
+        // Four rows at once: each row's own bits (values whose sums do round).
+        let rows: Vec<Vec<f32>> = (0..4)
+            .map(|k| {
+                (0..72)
+                    .map(|i| ((i * 7 + k * 13) as f32).sin() * 1.7)
+                    .collect()
+            })
+            .collect();
+        let four = dot_tinyblas4([&rows[0], &rows[1], &rows[2], &rows[3]], &b);
+        for (row, got) in rows.iter().zip(four) {
+            assert_eq!(got.to_bits(), dot_tinyblas(row, &b).to_bits());
+        }
     }
 
     #[test]

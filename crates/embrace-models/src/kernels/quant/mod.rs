@@ -424,8 +424,7 @@ impl<B: BlockFormat> QuantLinear for QuantMatrix<B> {
                 }
             });
         }
-        // out_t[o][r]: weight rows against every activation row, transposed at the end.
-        let mut out_t = vec![0f32; self.rows * n];
+        // Each task's chunk is `[its weight rows][n]`, written into the result's columns.
         let run = |start: usize, chunk: &mut [f32]| {
             let first = start / n1;
             if n == 1 {
@@ -470,31 +469,86 @@ impl<B: BlockFormat> QuantLinear for QuantMatrix<B> {
                 }
             }
         };
-        pool::for_each_chunk_mut(&mut out_t, rows_per_task * n1, run);
-        if n == 1 {
-            return out_t;
-        }
-        transpose(&out_t, self.rows, n)
+        by_weight_rows(self.rows, n, rows_per_task, run)
     }
 }
 
-/// `out_t` (`[rows, n]`, weight rows major) as `[n, rows]`, in parallel, in blocks of 32 weight
-/// rows so that both sides stay in a few cache lines.
-pub(crate) fn transpose(out_t: &[f32], rows: usize, n: usize) -> Vec<f32> {
-    let mut out = vec![0f32; n * rows];
-    let out_rows = pool::chunk_len(n, 4);
-    pool::for_each_chunk_mut(&mut out, out_rows * rows, |start, part| {
-        let first = start / rows;
-        for block in (0..rows).step_by(32) {
-            let end = (block + 32).min(rows);
-            for (r, dst) in part.chunks_exact_mut(rows).enumerate() {
-                for (k, y) in dst[block..end].iter_mut().enumerate() {
-                    *y = out_t[(block + k) * n + first + r];
-                }
-            }
+/// The `[n, rows]` product of a matrix of `rows` weight rows with `n` activation rows, computed
+/// by tasks that each own `rows_per_task` weight rows: `compute(start, chunk)` fills `chunk`,
+/// `[task's weight rows][n]` (weight-row major; `start` is its first weight row times `n`),
+/// and the task writes it into its columns of the result while it is still in cache (a
+/// separate transposition pass would read it back from memory).
+pub(crate) fn by_weight_rows(
+    rows: usize,
+    n: usize,
+    rows_per_task: usize,
+    compute: impl Fn(usize, &mut [f32]) + Sync,
+) -> Vec<f32> {
+    let n1 = n.max(1);
+    let mut out = vec![0f32; rows * n1];
+    if n1 == 1 {
+        // One activation row: the chunks are already the result's.
+        pool::for_each_chunk_mut(&mut out, rows_per_task, compute);
+        return out;
+    }
+    let result = ColumnWriter::new(&mut out, rows);
+    let mut tasks = vec![(); rows.div_ceil(rows_per_task.max(1))];
+    pool::for_each_chunk_mut(&mut tasks, 1, |task, _| {
+        let first = task * rows_per_task;
+        let len = rows_per_task.min(rows - first);
+        let mut chunk = vec![0f32; len * n1];
+        compute(first * n1, &mut chunk);
+        // SAFETY: tasks own disjoint ranges of weight rows, so no two write the same column.
+        #[allow(unsafe_code)]
+        unsafe {
+            result.write_columns(first, &chunk);
         }
     });
     out
+}
+
+/// A `[n, rows]` result whose columns (weight rows) are written by concurrent tasks.
+struct ColumnWriter<'a> {
+    values: *mut f32,
+    len: usize,
+    rows: usize,
+    _out: std::marker::PhantomData<&'a mut [f32]>,
+}
+
+// SAFETY: tasks write through the pointer only to disjoint columns (`write_columns`' contract).
+#[allow(unsafe_code)]
+unsafe impl Sync for ColumnWriter<'_> {}
+
+impl<'a> ColumnWriter<'a> {
+    fn new(out: &'a mut [f32], rows: usize) -> Self {
+        Self {
+            values: out.as_mut_ptr(),
+            len: out.len(),
+            rows,
+            _out: std::marker::PhantomData,
+        }
+    }
+
+    /// Writes `chunk` (`[k][n]` for columns `first..first + k`) into the result.
+    ///
+    /// # Safety
+    /// No other thread may write columns `first..first + k` at the same time.
+    #[allow(unsafe_code)]
+    unsafe fn write_columns(&self, first: usize, chunk: &[f32]) {
+        let n = self.len / self.rows.max(1);
+        if n == 0 {
+            return;
+        }
+        let k = chunk.len() / n;
+        assert!(first + k <= self.rows, "columns out of range");
+        for (c, column) in chunk.chunks_exact(n).enumerate() {
+            for (r, &y) in column.iter().enumerate() {
+                // SAFETY: `r < n` and `first + c < rows`, so the index is inside the result's
+                // `n × rows` values; the caller guarantees no concurrent write to this column.
+                unsafe { *self.values.add(r * self.rows + first + c) = y };
+            }
+        }
+    }
 }
 
 /// The activations offset by 128 for the VNNI product, when this CPU has it and there are at

@@ -508,8 +508,7 @@ impl<B: SuperBlockFormat> super::QuantLinear for SuperBlockMatrix<B> {
         } else {
             Vec::new()
         };
-        // out_t[o][r]: weight rows against every activation row, transposed at the end.
-        let mut out_t = vec![0f32; self.rows * n];
+        // Each task's chunk is `[its weight rows][n]`, written into the result's columns.
         let run = |start: usize, chunk: &mut [f32]| {
             let first = start / n1;
             // Activation rows in tiles that stay in cache while the task's weight rows pass by.
@@ -537,11 +536,7 @@ impl<B: SuperBlockFormat> super::QuantLinear for SuperBlockMatrix<B> {
                 }
             }
         };
-        pool::for_each_chunk_mut(&mut out_t, rows_per_task * n1, run);
-        if n == 1 {
-            return out_t;
-        }
-        super::transpose(&out_t, self.rows, n)
+        super::by_weight_rows(self.rows, n, rows_per_task, run)
     }
 }
 
