@@ -412,7 +412,6 @@ impl<B: BlockFormat> QuantLinear for QuantMatrix<B> {
         // A few tasks per thread (on the pool of `kernels::pool`): enough to balance, few enough
         // that scheduling costs nothing next to the products.
         let rows_per_task = pool::chunk_len(self.rows, 16);
-        let n1 = n.max(1);
         let offset_activations = OffsetActivations::new(&activations);
         // Whole groups of eight rows, packed for `dot8` (not needed where VNNI takes the tiles).
         let mut groups: Vec<Vec<Block8>> = vec![Vec::new(); n / 8];
@@ -424,47 +423,44 @@ impl<B: BlockFormat> QuantLinear for QuantMatrix<B> {
                 }
             });
         }
-        // Each task's chunk is `[its weight rows][n]`, written into the result's columns.
-        let run = |start: usize, chunk: &mut [f32]| {
-            let first = start / n1;
+        let run = |out: &mut TaskOut| {
+            let (first, len) = (out.first, out.len);
             if n == 1 {
                 // One activation row (a decode step): four weight rows at a time, a quarter of
                 // the chunk apart (rows close together run at a third of the speed: the four
                 // streams share pages and defeat the prefetcher).
                 let a = &activations[0];
-                let q = chunk.len() / 4;
+                let q = len / 4;
                 for k in 0..q {
                     let o = [k, k + q, k + 2 * q, k + 3 * q];
                     let y = rows4(o.map(|o| self.row(first + o)), a);
                     for (o, y) in o.into_iter().zip(y) {
-                        chunk[o] = y;
+                        out.set(0, o, y);
                     }
                 }
-                for (k, out) in chunk.iter_mut().enumerate().skip(4 * q) {
-                    *out = dot(self.row(first + k), a);
+                for k in 4 * q..len {
+                    out.set(0, k, dot(self.row(first + k), a));
                 }
                 return;
             }
             // Activation rows in tiles that stay in L1 while the task's weight rows pass by.
             for (t, tile) in activations.chunks(ACTIVATION_TILE).enumerate() {
                 let base = t * ACTIVATION_TILE;
-                let done = offset_activations.pairs(self, chunk, first, n1, base, tile);
-                for (k, out) in chunk.chunks_exact_mut(n1).enumerate().skip(done) {
+                let done = offset_activations.pairs(self, out, base, tile);
+                for k in done..len {
                     let w = self.row(first + k);
-                    let out = &mut out[t * ACTIVATION_TILE..];
                     let mut r = 0;
                     while r + 8 <= tile.len() {
-                        let group = &groups[(base + r) / 8];
-                        out[r..r + 8].copy_from_slice(&dot8(w, group));
+                        out.set_rows(base + r, k, &dot8(w, &groups[(base + r) / 8]));
                         r += 8;
                     }
                     while r + 4 <= tile.len() {
                         let four = [&tile[r][..], &tile[r + 1], &tile[r + 2], &tile[r + 3]];
-                        out[r..r + 4].copy_from_slice(&dot4(w, four));
+                        out.set_rows(base + r, k, &dot4(w, four));
                         r += 4;
                     }
-                    for (y, a) in out[r..].iter_mut().zip(&tile[r..]) {
-                        *y = dot(w, a);
+                    for (j, a) in tile.iter().enumerate().skip(r) {
+                        out.set(base + j, k, dot(w, a));
                     }
                 }
             }
@@ -473,35 +469,69 @@ impl<B: BlockFormat> QuantLinear for QuantMatrix<B> {
     }
 }
 
+/// One task's share of a product: the results of weight rows `first..first + len` for every
+/// activation row, `[n][len]` (activation-row major, so that each result row's segment is one
+/// contiguous copy into the output).
+pub(crate) struct TaskOut<'a> {
+    /// The task's first weight row.
+    pub(crate) first: usize,
+    /// How many weight rows the task owns.
+    pub(crate) len: usize,
+    values: &'a mut [f32],
+}
+
+impl TaskOut<'_> {
+    /// The result of activation row `r` with the task's weight row `k`.
+    #[inline]
+    pub(crate) fn set(&mut self, r: usize, k: usize, y: f32) {
+        self.values[r * self.len + k] = y;
+    }
+
+    /// The results of activation rows `r..r + ys.len()` with the task's weight row `k`.
+    #[inline]
+    pub(crate) fn set_rows(&mut self, r: usize, k: usize, ys: &[f32]) {
+        for (j, &y) in ys.iter().enumerate() {
+            self.set(r + j, k, y);
+        }
+    }
+}
+
 /// The `[n, rows]` product of a matrix of `rows` weight rows with `n` activation rows, computed
-/// by tasks that each own `rows_per_task` weight rows: `compute(start, chunk)` fills `chunk`,
-/// `[task's weight rows][n]` (weight-row major; `start` is its first weight row times `n`),
-/// and the task writes it into its columns of the result while it is still in cache (a
-/// separate transposition pass would read it back from memory).
+/// by tasks that each own `rows_per_task` weight rows: `compute` fills its [`TaskOut`], which
+/// the task then copies into its columns of the result while it is still in cache (no
+/// weight-major result and no transposition pass that would read it back from memory).
 pub(crate) fn by_weight_rows(
     rows: usize,
     n: usize,
     rows_per_task: usize,
-    compute: impl Fn(usize, &mut [f32]) + Sync,
+    compute: impl Fn(&mut TaskOut) + Sync,
 ) -> Vec<f32> {
     let n1 = n.max(1);
+    let rows_per_task = rows_per_task.max(1);
     let mut out = vec![0f32; rows * n1];
     if n1 == 1 {
-        // One activation row: the chunks are already the result's.
-        pool::for_each_chunk_mut(&mut out, rows_per_task, compute);
+        // One activation row: each task's values are a chunk of the result.
+        pool::for_each_chunk_mut(&mut out, rows_per_task, |first, values| {
+            let len = values.len();
+            compute(&mut TaskOut { first, len, values });
+        });
         return out;
     }
     let result = ColumnWriter::new(&mut out, rows);
-    let mut tasks = vec![(); rows.div_ceil(rows_per_task.max(1))];
+    let mut tasks = vec![(); rows.div_ceil(rows_per_task)];
     pool::for_each_chunk_mut(&mut tasks, 1, |task, _| {
         let first = task * rows_per_task;
         let len = rows_per_task.min(rows - first);
-        let mut chunk = vec![0f32; len * n1];
-        compute(first * n1, &mut chunk);
+        let mut values = vec![0f32; n1 * len];
+        compute(&mut TaskOut {
+            first,
+            len,
+            values: &mut values,
+        });
         // SAFETY: tasks own disjoint ranges of weight rows, so no two write the same column.
         #[allow(unsafe_code)]
         unsafe {
-            result.write_columns(first, &chunk);
+            result.write_columns(first, len, &values);
         }
     });
     out
@@ -529,24 +559,29 @@ impl<'a> ColumnWriter<'a> {
         }
     }
 
-    /// Writes `chunk` (`[k][n]` for columns `first..first + k`) into the result.
+    /// Writes `values` (`[n][k]` for columns `first..first + k`) into the result, one
+    /// contiguous segment per result row.
     ///
     /// # Safety
     /// No other thread may write columns `first..first + k` at the same time.
     #[allow(unsafe_code)]
-    unsafe fn write_columns(&self, first: usize, chunk: &[f32]) {
+    unsafe fn write_columns(&self, first: usize, k: usize, values: &[f32]) {
         let n = self.len / self.rows.max(1);
-        if n == 0 {
-            return;
-        }
-        let k = chunk.len() / n;
-        assert!(first + k <= self.rows, "columns out of range");
-        for (c, column) in chunk.chunks_exact(n).enumerate() {
-            for (r, &y) in column.iter().enumerate() {
-                // SAFETY: `r < n` and `first + c < rows`, so the index is inside the result's
-                // `n × rows` values; the caller guarantees no concurrent write to this column.
-                unsafe { *self.values.add(r * self.rows + first + c) = y };
-            }
+        assert!(
+            first + k <= self.rows && values.len() == n * k,
+            "columns out of range"
+        );
+        for (r, segment) in values.chunks_exact(k.max(1)).enumerate().take(n) {
+            // SAFETY: `r < n` and `first + k <= rows`, so the segment lies inside row `r` of
+            // the result's `n × rows` values, and `segment` (task-local) cannot overlap it;
+            // the caller guarantees no concurrent write to these columns.
+            unsafe {
+                std::ptr::copy_nonoverlapping(
+                    segment.as_ptr(),
+                    self.values.add(r * self.rows + first),
+                    segment.len(),
+                )
+            };
         }
     }
 }
@@ -601,9 +636,7 @@ impl OffsetActivations {
     fn pairs<B: BlockFormat>(
         &self,
         matrix: &QuantMatrix<B>,
-        chunk: &mut [f32],
-        first: usize,
-        n1: usize,
+        out: &mut TaskOut,
         base: usize,
         tile: &[Vec<BlockQ8>],
     ) -> usize {
@@ -612,35 +645,39 @@ impl OffsetActivations {
             let dot = dot_fn::<B>();
             let tile_u = &rows[base..base + tile.len()];
             let mut done = 0;
-            for out2 in chunk.chunks_exact_mut(2 * n1) {
-                let (out0, out1) = out2.split_at_mut(n1);
-                let (out0, out1) = (&mut out0[base..], &mut out1[base..]);
-                let w = [matrix.row(first + done), matrix.row(first + done + 1)];
+            while done + 2 <= out.len {
+                let w = [
+                    matrix.row(out.first + done),
+                    matrix.row(out.first + done + 1),
+                ];
                 let mut r = 0;
                 // SAFETY (both loops): `rows` is only built when `vnni::available()`.
                 while r + 8 <= tile.len() {
-                    unsafe { vnni_rows::<B, 8>(w, &tile_u[r..], &mut out0[r..], &mut out1[r..]) };
+                    let y = unsafe { vnni_rows::<B, 8>(w, &tile_u[r..]) };
+                    out.set_rows(base + r, done, &y[0]);
+                    out.set_rows(base + r, done + 1, &y[1]);
                     r += 8;
                 }
                 while r + 4 <= tile.len() {
-                    unsafe { vnni_rows::<B, 4>(w, &tile_u[r..], &mut out0[r..], &mut out1[r..]) };
+                    let y = unsafe { vnni_rows::<B, 4>(w, &tile_u[r..]) };
+                    out.set_rows(base + r, done, &y[0]);
+                    out.set_rows(base + r, done + 1, &y[1]);
                     r += 4;
                 }
                 for (j, a) in tile.iter().enumerate().skip(r) {
-                    out0[j] = dot(w[0], a);
-                    out1[j] = dot(w[1], a);
+                    out.set(base + j, done, dot(w[0], a));
+                    out.set(base + j, done + 1, dot(w[1], a));
                 }
                 done += 2;
             }
             return done;
         }
-        let _ = (matrix, chunk, first, n1, base, tile);
+        let _ = (matrix, out, base, tile);
         0
     }
 }
 
-/// Two weight rows against the first `N` activation rows of `tile`, written to the first `N`
-/// values of `out0` and `out1`.
+/// Two weight rows against the first `N` activation rows of `tile`.
 ///
 /// # Safety
 /// `vnni::available()` must be true.
@@ -649,14 +686,10 @@ impl OffsetActivations {
 unsafe fn vnni_rows<B: BlockFormat, const N: usize>(
     w: [&[B]; 2],
     tile: &[Vec<vnni::BlockU8>],
-    out0: &mut [f32],
-    out1: &mut [f32],
-) {
+) -> [[f32; N]; 2] {
     let a: [&[vnni::BlockU8]; N] = std::array::from_fn(|j| &tile[j][..]);
     // SAFETY: the caller guarantees VNNI.
-    let y = unsafe { vnni::dot2xn(w, a) };
-    out0[..N].copy_from_slice(&y[0]);
-    out1[..N].copy_from_slice(&y[1]);
+    unsafe { vnni::dot2xn(w, a) }
 }
 
 /// AVX2 building blocks shared by the formats.

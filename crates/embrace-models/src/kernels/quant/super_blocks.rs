@@ -497,7 +497,6 @@ impl<B: SuperBlockFormat> super::QuantLinear for SuperBlockMatrix<B> {
                 Granularity::SuperBlock
             }
         };
-        let n1 = n.max(1);
         let rows_per_task = pool::chunk_len(self.rows, 16);
         // A repacked format's prompt tiles share their activation side across weight rows.
         let sides: Vec<TileSide> = if B::REPACKED && kernels.avx2 {
@@ -508,15 +507,13 @@ impl<B: SuperBlockFormat> super::QuantLinear for SuperBlockMatrix<B> {
         } else {
             Vec::new()
         };
-        // Each task's chunk is `[its weight rows][n]`, written into the result's columns.
-        let run = |start: usize, chunk: &mut [f32]| {
-            let first = start / n1;
+        let run = |out: &mut super::TaskOut| {
+            let first = out.first;
             // Activation rows in tiles that stay in cache while the task's weight rows pass by.
             for (t, tile) in activations.chunks(ACTIVATION_TILE).enumerate() {
                 let base = t * ACTIVATION_TILE;
-                for (k, out) in chunk.chunks_exact_mut(n1).enumerate() {
+                for k in 0..out.len {
                     let w = [self.row(first + k)];
-                    let out = &mut out[base..];
                     let mut r = 0;
                     while r + TILE_ROWS <= tile.len()
                         && granularity(base + r) == granularity(base + r + TILE_ROWS - 1)
@@ -527,11 +524,12 @@ impl<B: SuperBlockFormat> super::QuantLinear for SuperBlockMatrix<B> {
                             Some(side) => kernels.tile_with_side(w[0], a, side, g),
                             None => (kernels.tile)(w, a, g)[0],
                         };
-                        out[r..r + TILE_ROWS].copy_from_slice(&y);
+                        out.set_rows(base + r, k, &y);
                         r += TILE_ROWS;
                     }
-                    for (k, (y, a)) in out[r..tile.len()].iter_mut().zip(&tile[r..]).enumerate() {
-                        *y = (kernels.one)(w, [a], granularity(base + r + k))[0][0];
+                    for (j, a) in tile.iter().enumerate().skip(r) {
+                        let y = (kernels.one)(w, [a], granularity(base + j))[0][0];
+                        out.set(base + j, k, y);
                     }
                 }
             }
