@@ -352,11 +352,18 @@ const TILE_ROWS: usize = 8;
 /// The activation side of a repacked product over [`TILE_ROWS`] activation rows, per
 /// super-block: the rows' scales `d'`, and per pair of chunks each row's two chunk sums `Σa` as
 /// the i32 word that one `madd` with the two minimums turns into the pair's minimum term. It is
-/// the same for every weight row, so a product prepares it once per tile.
+/// the same for every weight row, so a product prepares it once per tile. The rows' bytes are
+/// packed too, chunk by chunk ([`PackedChunks`]), so that the kernel reads one aligned stream.
 pub(crate) struct TileSide {
     scales: Vec<[f32; TILE_ROWS]>,
     pair_sums: Vec<[[i32; TILE_ROWS]; CHUNKS / 2]>,
+    qs: Vec<PackedChunks>,
 }
+
+/// One super-block of [`TILE_ROWS`] activation rows: chunk `c` of row `j` at `[c][j]`.
+#[derive(Clone, Copy)]
+#[repr(C, align(32))]
+struct PackedChunks([[[i8; 32]; TILE_ROWS]; CHUNKS]);
 
 impl TileSide {
     fn new(a: [&[BlockQ8K]; TILE_ROWS]) -> Self {
@@ -374,7 +381,22 @@ impl TileSide {
                 })
             })
             .collect();
-        Self { scales, pair_sums }
+        let qs = (0..blocks)
+            .map(|b| {
+                PackedChunks(std::array::from_fn(|c| {
+                    std::array::from_fn(|j| {
+                        let mut chunk = [0i8; 32];
+                        chunk.copy_from_slice(&a[j][b].qs[c * 32..c * 32 + 32]);
+                        chunk
+                    })
+                }))
+            })
+            .collect();
+        Self {
+            scales,
+            pair_sums,
+            qs,
+        }
     }
 }
 
@@ -768,7 +790,9 @@ mod simd {
         side: &TileSide,
         granularity: Granularity,
     ) -> [f32; 8] {
-        let blocks = common_blocks(&[w], &a).min(side.scales.len());
+        let blocks = common_blocks(&[w], &a)
+            .min(side.scales.len())
+            .min(side.qs.len());
         let mut total = _mm256_setzero_ps();
         let mut min_total = _mm256_setzero_ps();
         for (b, wb) in w.iter().enumerate().take(blocks) {
@@ -778,8 +802,14 @@ mod simd {
             let dmin = _mm256_mul_ps(_mm256_set1_ps(wb.dmin()), da);
             let (mut totals, mut mins) = (_mm256_setzero_si256(), _mm256_setzero_si256());
             for pair in 0..CHUNKS / 2 {
-                // SAFETY: this function's caller guarantees AVX2.
-                let [lanes] = unsafe { chunk_lanes([w], a, b, 2 * pair..2 * pair + 2) };
+                let packed = &side.qs[b].0;
+                // SAFETY: this function's caller guarantees AVX2; `PackedChunks` is 32-byte
+                // aligned, and so is each 32-byte chunk in it.
+                let [lanes] = unsafe {
+                    chunk_lanes_with([w], b, 2 * pair..2 * pair + 2, |j, c| Chunk {
+                        qs: _mm256_load_si256(packed[c][j].as_ptr().cast()),
+                    })
+                };
                 // SAFETY: as above.
                 let t = unsafe { hsum_8x8(lanes) };
                 // The pair's minimum terms: `Σa` of its two chunks (the i16 pair at
@@ -842,13 +872,31 @@ mod simd {
         b: usize,
         chunks: std::ops::Range<usize>,
     ) -> [[__m256i; N]; R] {
+        // SAFETY: this function's caller guarantees AVX2.
+        let load = |j: usize, c: usize| unsafe { activations::<B>(&a[j][b], c) };
+        // SAFETY: as above.
+        unsafe { chunk_lanes_with(w, b, chunks, load) }
+    }
+
+    /// [`chunk_lanes`] with activation chunk `c` of row `j` from `load(j, c)`.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    unsafe fn chunk_lanes_with<B: SuperBlockFormat, const R: usize, const N: usize>(
+        w: [&[B]; R],
+        b: usize,
+        chunks: std::ops::Range<usize>,
+        load: impl Fn(usize, usize) -> Chunk,
+    ) -> [[__m256i; N]; R] {
         let mut lanes = [[_mm256_setzero_si256(); N]; R];
         for c in chunks {
             for (lanes, w) in lanes.iter_mut().zip(&w) {
                 // SAFETY (the block): this function's caller guarantees AVX2.
                 let (q, s) = unsafe { (w[b].chunk(c), w[b].chunk_scales(c)) };
-                for (l, a) in lanes.iter_mut().zip(&a) {
-                    *l = unsafe { add_chunk::<B>(*l, q, s, activations::<B>(&a[b], c)) };
+                for (j, l) in lanes.iter_mut().enumerate() {
+                    *l = unsafe { add_chunk::<B>(*l, q, s, load(j, c)) };
                 }
             }
         }
