@@ -506,10 +506,12 @@ pub(crate) fn by_weight_rows(
     rows_per_task: usize,
     compute: impl Fn(&mut TaskOut) + Sync,
 ) -> Vec<f32> {
-    let n1 = n.max(1);
+    if n == 0 {
+        return Vec::new();
+    }
     let rows_per_task = rows_per_task.max(1);
-    let mut out = vec![0f32; rows * n1];
-    if n1 == 1 {
+    let mut out = vec![0f32; rows * n];
+    if n == 1 {
         // One activation row: each task's values are a chunk of the result.
         pool::for_each_chunk_mut(&mut out, rows_per_task, |first, values| {
             let len = values.len();
@@ -522,7 +524,7 @@ pub(crate) fn by_weight_rows(
     pool::for_each_chunk_mut(&mut tasks, 1, |task, _| {
         let first = task * rows_per_task;
         let len = rows_per_task.min(rows - first);
-        let mut values = vec![0f32; n1 * len];
+        let mut values = vec![0f32; n * len];
         compute(&mut TaskOut {
             first,
             len,
@@ -1166,6 +1168,7 @@ pub(crate) mod test_support {
                 dot_portable(w.row(o), &acts[1]).to_bits()
             );
         }
+        assert!(w.matmul(&[], 0).is_empty());
         assert!(QuantMatrix::<B>::from_gguf_bytes(&bytes[1..], rows, cols).is_none());
         assert!(QuantMatrix::<B>::from_gguf_bytes(&bytes, rows, cols + 1).is_none());
     }

@@ -1100,6 +1100,7 @@ pub(crate) mod test_support {
                 assert_eq!(portable, avx2);
             }
         }
+        assert!(w.matmul(&[], 0).is_empty());
         let short = SuperBlockMatrix::<B>::from_reader(&mut &bytes[1..], rows, cols);
         assert!(short.is_err());
         let odd = SuperBlockMatrix::<B>::from_reader(&mut &bytes[..], rows, cols + 32);
