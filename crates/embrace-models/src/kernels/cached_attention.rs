@@ -249,7 +249,7 @@ simd_dispatch! {
             // Four keys at a time: four independent chains, each key's own bits.
             while done + 4 <= visible {
                 let key = |k: usize| &keys[(done + k) * dim..(done + k + 1) * dim];
-                let dots = ggml_cpu::dot_tinyblas4([key(0), key(1), key(2), key(3)], query);
+                let dots = ggml_cpu::dot_tinyblas_rows([key(0), key(1), key(2), key(3)], query);
                 for (s, dot) in scores[done..done + 4].iter_mut().zip(dots) {
                     *s = dot * scale;
                 }

@@ -156,21 +156,16 @@ simd_dispatch! {
 /// multiple of 8.
 #[inline(always)]
 pub(crate) fn dot_tinyblas(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0f32; 8];
-    for (x, y) in a.chunks_exact(8).zip(b.chunks_exact(8)) {
-        for l in 0..8 {
-            acc[l] = x[l].mul_add(y[l], acc[l]);
-        }
-    }
-    hsum8(&acc)
+    let [dot] = dot_tinyblas_rows([a], b);
+    dot
 }
 
-/// [`dot_tinyblas`] of four rows `a[k]` with one `b`: four independent accumulation chains in
-/// one loop (one chain is bound by the latency of its fused multiply-adds), each the same
+/// [`dot_tinyblas`] of `K` rows `a[k]` with one `b`: `K` independent accumulation chains in one
+/// loop (one chain is bound by the latency of its fused multiply-adds), each the same
 /// operations in the same order as the one-row product.
 #[inline(always)]
-pub(crate) fn dot_tinyblas4(a: [&[f32]; 4], b: &[f32]) -> [f32; 4] {
-    let mut acc = [[0f32; 8]; 4];
+pub(crate) fn dot_tinyblas_rows<const K: usize>(a: [&[f32]; K], b: &[f32]) -> [f32; K] {
+    let mut acc = [[0f32; 8]; K];
     let steps = a.iter().fold(b.len(), |n, a| n.min(a.len())) / 8;
     for step in 0..steps {
         let y = &b[8 * step..8 * step + 8];
@@ -301,7 +296,7 @@ mod tests {
                     .collect()
             })
             .collect();
-        let four = dot_tinyblas4([&rows[0], &rows[1], &rows[2], &rows[3]], &b);
+        let four = dot_tinyblas_rows([&rows[0], &rows[1], &rows[2], &rows[3]], &b);
         for (row, got) in rows.iter().zip(four) {
             assert_eq!(got.to_bits(), dot_tinyblas(row, &b).to_bits());
         }

@@ -246,42 +246,36 @@ fn dot_rows4_fn<B: BlockFormat>() -> DotRows4Fn<B> {
 /// The portable product, in ggml's order: per block, eight lanes of four integer products,
 /// each accumulated with one fused multiply-add by `d·d'`; offsets summed apart.
 pub(crate) fn dot_portable<B: BlockFormat>(w: &[B], a: &[BlockQ8]) -> f32 {
-    let mut acc = [0f32; 8];
-    let mut offsets = 0f32;
-    for (wb, ab) in w.iter().zip(a) {
-        let d = wb.scale() * ab.d;
-        if B::HAS_OFFSET {
-            offsets = wb.offset().mul_add(ab.s, offsets);
-        }
-        for (lane, acc) in acc.iter_mut().enumerate() {
-            let sum: i32 = (lane * 4..lane * 4 + 4)
-                .map(|j| wb.value(j) * ab.qs[j] as i32)
-                .sum();
-            *acc = d.mul_add(sum as f32, *acc);
-        }
-    }
-    finish(acc, offsets)
+    dot_portable_blocks(w, a.iter().map(|ab| (ab.d, ab.s, &ab.qs)))
 }
 
 /// [`dot_portable`] for eight packed activation rows: the same operations for each row.
 pub(crate) fn dot8_portable<B: BlockFormat>(w: &[B], a: &[Block8]) -> [f32; 8] {
     std::array::from_fn(|j| {
-        let mut acc = [0f32; 8];
-        let mut offsets = 0f32;
-        for (wb, ab) in w.iter().zip(a) {
-            let d = wb.scale() * ab.d[j];
-            if B::HAS_OFFSET {
-                offsets = wb.offset().mul_add(ab.s[j], offsets);
-            }
-            for (lane, acc) in acc.iter_mut().enumerate() {
-                let sum: i32 = (lane * 4..lane * 4 + 4)
-                    .map(|i| wb.value(i) * ab.qs[j][i] as i32)
-                    .sum();
-                *acc = d.mul_add(sum as f32, *acc);
-            }
-        }
-        finish(acc, offsets)
+        dot_portable_blocks(w, a.iter().map(|ab| (ab.d[j], ab.s[j], &ab.qs[j])))
     })
+}
+
+/// [`dot_portable`] over an activation row given block by block as `(d', s, bytes)`.
+fn dot_portable_blocks<'a, B: BlockFormat>(
+    w: &[B],
+    a: impl Iterator<Item = (f32, f32, &'a [i8; QK])>,
+) -> f32 {
+    let mut acc = [0f32; 8];
+    let mut offsets = 0f32;
+    for (wb, (da, sa, qs)) in w.iter().zip(a) {
+        let d = wb.scale() * da;
+        if B::HAS_OFFSET {
+            offsets = wb.offset().mul_add(sa, offsets);
+        }
+        for (lane, acc) in acc.iter_mut().enumerate() {
+            let sum: i32 = (lane * 4..lane * 4 + 4)
+                .map(|i| wb.value(i) * qs[i] as i32)
+                .sum();
+            *acc = d.mul_add(sum as f32, *acc);
+        }
+    }
+    finish(acc, offsets)
 }
 
 /// Activation rows multiplied against each weight row before moving to the next tile (a
@@ -721,27 +715,13 @@ pub(crate) mod avx2 {
     /// The CPU must support AVX2.
     #[target_feature(enable = "avx2,fma")]
     unsafe fn quantize_block(v: &[f32; QK]) -> BlockQ8 {
-        // SAFETY (this function): `v` holds 32 floats, read as four unaligned vectors; `qs`
-        // holds 32 bytes, written by one unaligned store.
-        let x: [__m256; 4] =
-            std::array::from_fn(|k| unsafe { _mm256_loadu_ps(v.as_ptr().add(8 * k)) });
-        let sign = _mm256_set1_ps(-0.0);
-        // `max_ps(a, m)` returns `m` when `a` is NaN, so NaNs never become the maximum.
-        let m = x.iter().fold(_mm256_setzero_ps(), |m, &x| {
-            _mm256_max_ps(_mm256_andnot_ps(sign, x), m)
-        });
-        let m = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
-        let m = _mm_max_ps(m, _mm_movehl_ps(m, m));
-        let amax = _mm_cvtss_f32(_mm_max_ss(m, _mm_movehdup_ps(m)));
-        let (d, id) = q8_scales(amax);
+        let (eights, _) = v.as_chunks::<8>();
+        // SAFETY (this function): the caller guarantees AVX2; `v` holds 32 floats, read as
+        // four unaligned vectors; `qs` holds 32 bytes, written by one unaligned store.
+        let (d, id) = q8_scales(unsafe { max_magnitude(eights) });
         let mul = _mm256_set1_ps(id);
-        let q = x.map(|x| {
-            let p = _mm256_mul_ps(x, mul);
-            let p = _mm256_and_ps(p, _mm256_cmp_ps(p, p, _CMP_ORD_Q));
-            _mm256_cvtps_epi32(_mm256_round_ps(
-                p,
-                _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC,
-            ))
+        let q: [__m256i; 4] = std::array::from_fn(|k| unsafe {
+            round_scaled(_mm256_loadu_ps(eights[k].as_ptr()), mul)
         });
         let total = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
         let total = _mm_add_epi32(
@@ -750,16 +730,60 @@ pub(crate) mod avx2 {
         );
         let total = _mm_add_epi32(total, _mm_unpackhi_epi64(total, total));
         let sum = _mm_cvtsi128_si32(_mm_add_epi32(total, _mm_shuffle_epi32(total, 1)));
-        // Saturating packs clamp to -128..=127 like the portable clamp; the permute undoes the
-        // packs' interleaving of the two 128-bit halves.
+        // The saturating packs clamp to -128..=127 like the portable clamp.
+        let mut qs = [0i8; QK];
+        unsafe { _mm256_storeu_si256(qs.as_mut_ptr().cast(), pack_bytes(q)) };
+        q8_block(d, sum, qs)
+    }
+
+    /// The largest magnitude among `values` (exact; NaNs are skipped, as `max_ps(a, m)` returns
+    /// `m` when `a` is NaN), 0 when there is none.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    pub(crate) unsafe fn max_magnitude(values: &[[f32; 8]]) -> f32 {
+        let sign = _mm256_set1_ps(-0.0);
+        let m = values.iter().fold(_mm256_setzero_ps(), |m, x| {
+            // SAFETY: `x` holds 8 floats.
+            let x = unsafe { _mm256_loadu_ps(x.as_ptr()) };
+            _mm256_max_ps(_mm256_andnot_ps(sign, x), m)
+        });
+        let m = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+        let m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+        _mm_cvtss_f32(_mm_max_ss(m, _mm_movehdup_ps(m)))
+    }
+
+    /// `round(x·mul)` as i32, ties to even, a NaN product as 0 (like the float-to-int cast of
+    /// the portable code).
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    pub(crate) unsafe fn round_scaled(x: __m256, mul: __m256) -> __m256i {
+        let p = _mm256_mul_ps(x, mul);
+        let p = _mm256_and_ps(p, _mm256_cmp_ps(p, p, _CMP_ORD_Q));
+        _mm256_cvtps_epi32(_mm256_round_ps(
+            p,
+            _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC,
+        ))
+    }
+
+    /// Four vectors of eight i32 as 32 bytes in their order, saturated to -128..=127 (the
+    /// permute undoes the packs' interleaving of the two 128-bit halves).
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    pub(crate) unsafe fn pack_bytes(q: [__m256i; 4]) -> __m256i {
         let packed = _mm256_packs_epi16(
             _mm256_packs_epi32(q[0], q[1]),
             _mm256_packs_epi32(q[2], q[3]),
         );
-        let packed = _mm256_permutevar8x32_epi32(packed, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
-        let mut qs = [0i8; QK];
-        unsafe { _mm256_storeu_si256(qs.as_mut_ptr().cast(), packed) };
-        q8_block(d, sum, qs)
+        _mm256_permutevar8x32_epi32(packed, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7))
     }
 
     /// 16 bytes of nibbles as 32 bytes: the low nibbles first, then the high ones (ggml's

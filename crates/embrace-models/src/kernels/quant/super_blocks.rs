@@ -566,6 +566,7 @@ impl<B: SuperBlockFormat> super::QuantLinear for SuperBlockMatrix<B> {
 mod simd {
     use std::arch::x86_64::*;
 
+    use super::super::avx2;
     use super::{Accumulator, BlockQ8K, CHUNKS, Granularity, SuperBlockFormat, TileSide};
 
     pub(super) fn has_avx2() -> bool {
@@ -579,16 +580,9 @@ mod simd {
     /// The CPU must support AVX2.
     #[target_feature(enable = "avx2,fma")]
     pub(super) unsafe fn largest_magnitude(v: &[f32; super::QK_K]) -> f32 {
-        let sign = _mm256_set1_ps(-0.0);
         let (eights, _) = v.as_chunks::<8>();
-        let m = eights.iter().fold(_mm256_setzero_ps(), |m, x| {
-            // SAFETY: `x` holds 8 floats.
-            let x = unsafe { _mm256_loadu_ps(x.as_ptr()) };
-            _mm256_max_ps(_mm256_andnot_ps(sign, x), m)
-        });
-        let m = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
-        let m = _mm_max_ps(m, _mm_movehl_ps(m, m));
-        let amax = _mm_cvtss_f32(_mm_max_ss(m, _mm_movehdup_ps(m)));
+        // SAFETY: this function's caller guarantees AVX2.
+        let amax = unsafe { avx2::max_magnitude(eights) };
         if amax == 0.0 {
             return 0.0;
         }
@@ -612,21 +606,15 @@ mod simd {
         let (inputs, _) = v.as_chunks::<32>();
         let (outputs, _) = qs.as_chunks_mut::<32>();
         for (x, out) in inputs.iter().zip(outputs) {
-            let q: [__m256i; 4] = std::array::from_fn(|k| {
-                // SAFETY: `x` holds 32 floats; `8 * k + 8 <= 32`.
-                let p = _mm256_mul_ps(unsafe { _mm256_loadu_ps(x.as_ptr().add(8 * k)) }, mul);
-                let p = _mm256_and_ps(p, _mm256_cmp_ps(p, p, _CMP_ORD_Q));
-                let r = _mm256_round_ps(p, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-                _mm256_min_epi32(_mm256_cvtps_epi32(r), top)
-            });
-            let packed = _mm256_packs_epi16(
-                _mm256_packs_epi32(q[0], q[1]),
-                _mm256_packs_epi32(q[2], q[3]),
-            );
-            let packed =
-                _mm256_permutevar8x32_epi32(packed, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
-            // SAFETY: `out` is 32 bytes.
-            unsafe { _mm256_storeu_si256(out.as_mut_ptr().cast(), packed) };
+            // SAFETY (the block): the caller guarantees AVX2; `x` holds 32 floats (`8·k + 8
+            // <= 32`) and `out` 32 bytes.
+            unsafe {
+                let q: [__m256i; 4] = std::array::from_fn(|k| {
+                    let x = _mm256_loadu_ps(x.as_ptr().add(8 * k));
+                    _mm256_min_epi32(avx2::round_scaled(x, mul), top)
+                });
+                _mm256_storeu_si256(out.as_mut_ptr().cast(), avx2::pack_bytes(q));
+            }
         }
     }
 
@@ -723,8 +711,8 @@ mod simd {
     }
 
     /// [`products`] for a repacked format: integer totals per 64 values, then the float steps
-    /// of [`Accumulator::add_totals`]; the prompt tile (one weight row by eight activation rows)
-    /// goes to [`tile_repacked`], which runs them as vectors over the activation rows.
+    /// of [`Accumulator::add_totals`]. (A prompt's tiles take [`tile_repacked`] with their
+    /// prepared side instead, see `Kernels::tile_with_side`.)
     ///
     /// # Safety
     /// The CPU must support AVX2 and FMA.
@@ -734,14 +722,6 @@ mod simd {
         a: [&[BlockQ8K]; N],
         granularity: Granularity,
     ) -> [[f32; N]; R] {
-        if R == 1 && N == 8 {
-            // The prompt tile: the float steps as vectors over the eight activation rows.
-            let tile: [&[BlockQ8K]; 8] = std::array::from_fn(|j| a[j]);
-            let side = TileSide::new(tile);
-            // SAFETY: this function's caller guarantees AVX2 and FMA.
-            let out = unsafe { tile_repacked::<B>(w[0], tile, &side, granularity) };
-            return std::array::from_fn(|_| std::array::from_fn(|j| out[j]));
-        }
         let mut acc = [[Accumulator::ZERO; N]; R];
         for b in 0..common_blocks(&w, &a) {
             // Integer lanes per pair of chunks (64 values), folded to four lanes per pair.
